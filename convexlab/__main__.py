@@ -1,0 +1,3 @@
+from convexlab.cli import main
+
+raise SystemExit(main())

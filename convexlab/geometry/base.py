@@ -1,0 +1,124 @@
+r"""The geometry abstraction: a regularizer ψ, its Fenchel conjugate ψ*, and the direction ∇ψ*.
+
+Every optimizer in convexlab takes a step ``x ← x − lr · direction(m)`` where ``direction`` is the
+gradient of a named conjugate (design guide §3). Equivalently the step solves
+
+.. math::  d = \operatorname{argmax}_d\ \langle m, d\rangle - ψ(d) = ∇ψ^*(m),
+
+so the Fenchel–Young identities ψ(∇ψ*(m)) + ψ*(m) = ⟨m, ∇ψ*(m)⟩ can be checked for every geometry by
+one piece of code (``convexlab.theory.identities``).
+
+Shapes: a *separable* geometry acts coordinate-wise; ``regularizer`` and ``conjugate`` sum over the
+last dimension (``event_ndim = 1``) and keep the leading (batch) dimensions; ``direction`` keeps the
+shape. ``Spectral`` geometries act on matrices, sum over the last two dimensions (``event_ndim = 2``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from convexlab import _validation as V
+
+_SVD_DTYPES = (torch.float32, torch.float64)
+
+
+class Geometry:
+    r"""Base class. Subclasses implement ``_regularizer``, ``_conjugate`` and ``_direction``.
+
+    Attributes:
+        event_ndim: number of trailing dimensions that form one vector (1) or matrix (2).
+        strong_convexity: μ such that ψ is μ-strongly convex w.r.t. ‖·‖₂ (Frobenius for matrices);
+            ``None`` when ψ is not strongly convex (e.g. the indicator of the ℓ∞ ball). Then ψ* is
+            (1/μ)-smooth. Source: Softsign (arXiv 2605.31371) §6.2 table.
+        stochastic: whether ``sample`` draws a random direction whose mean is ``direction``.
+    """
+
+    event_ndim: int = 1
+    strong_convexity: float | None = None
+    stochastic: bool = False
+
+    # -- public API (validated) ------------------------------------------------------------
+    def regularizer(self, d: torch.Tensor) -> torch.Tensor:
+        r"""ψ(d), +inf outside the domain, reduced over the last ``event_ndim`` dimensions."""
+        d = V.tensor("d", d, min_ndim=self.event_ndim)
+        return self._regularizer(d)
+
+    def conjugate(self, m: torch.Tensor) -> torch.Tensor:
+        r"""ψ*(m) = sup_d ⟨m, d⟩ − ψ(d), reduced over the last ``event_ndim`` dimensions."""
+        m = V.tensor("m", m, min_ndim=self.event_ndim)
+        return self._conjugate(m)
+
+    def direction(self, m: torch.Tensor) -> torch.Tensor:
+        r"""∇ψ*(m), the maximiser of ⟨m, d⟩ − ψ(d); same shape as ``m``."""
+        m = V.tensor("m", m, min_ndim=self.event_ndim)
+        return self._direction(m)
+
+    def sample(self, m: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        r"""The direction an optimizer applies. Deterministic geometries return ``direction(m)``;
+        stochastic ones draw a random direction whose expectation is ``direction(m)``."""
+        return self.direction(m)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _reduce(self, x: torch.Tensor) -> torch.Tensor:
+        return x.sum(dim=tuple(range(-self.event_ndim, 0)))
+
+    def _regularizer(self, d: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _conjugate(self, m: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _direction(self, m: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class SeparableGeometry(Geometry):
+    r"""A coordinate-wise geometry ψ(d) = Σ_i v(d_i), ψ*(m) = Σ_i v*(m_i), ∇ψ*(m)_i = (v*)'(m_i).
+
+    Subclasses implement the scalar maps ``elem_regularizer`` (v), ``elem_conjugate`` (v*) and
+    ``elem_direction`` ((v*)'), applied elementwise. When ``absolutely_symmetric`` is true
+    (v even and the same for every coordinate) the geometry can be lifted to matrices by
+    :class:`~convexlab.geometry.Spectral`.
+    """
+
+    absolutely_symmetric: bool = True
+
+    def elem_regularizer(self, d: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def elem_conjugate(self, m: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def elem_direction(self, m: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _regularizer(self, d):
+        return self._reduce(self.elem_regularizer(d))
+
+    def _conjugate(self, m):
+        return self._reduce(self.elem_conjugate(m))
+
+    def _direction(self, m):
+        return self.elem_direction(m)
+
+    def direction(self, m: torch.Tensor) -> torch.Tensor:
+        # A coordinate-wise map accepts tensors of any shape (0-d included).
+        m = V.tensor("m", m)
+        return self._direction(m)
+
+
+def ball_tolerance(x: torch.Tensor) -> float:
+    """Round-off allowance for membership of the unit ball: a polar factor computed by SVD has
+    singular values 1 ± a few ulps, which must count as inside."""
+    return 16.0 * torch.finfo(x.dtype).eps
+
+
+def inside_unit_ball(d: torch.Tensor) -> torch.Tensor:
+    """|d| ≤ 1 up to :func:`ball_tolerance` (elementwise)."""
+    return d.abs() <= 1.0 + ball_tolerance(d)
+
+
+def indicator_box(d: torch.Tensor) -> torch.Tensor:
+    """0 on [-1, 1], +inf outside (elementwise)."""
+    zero = torch.zeros((), dtype=d.dtype, device=d.device)
+    return torch.where(inside_unit_ball(d), zero, torch.full_like(zero, float("inf")))

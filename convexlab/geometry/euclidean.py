@@ -1,0 +1,32 @@
+r"""The Euclidean geometry: ψ(d) = ½‖d‖², ψ* = ½‖m‖², ∇ψ* = identity (SGD)."""
+
+from __future__ import annotations
+
+import torch
+
+from convexlab.geometry.base import SeparableGeometry
+
+
+class Euclidean(SeparableGeometry):
+    r"""ψ(d) = ½‖d‖₂², ψ*(m) = ½‖m‖₂², ∇ψ*(m) = m.
+
+    The step ``x ← x − lr·m`` is (momentum) SGD. ψ is 1-strongly convex w.r.t. ‖·‖₂ and ψ* is
+    1-smooth. Source: Softsign (arXiv 2605.31371) §6.2, first row of the table [THR].
+
+    >>> Euclidean().direction(torch.tensor([-2.0, 0.5]))
+    tensor([-2.0000,  0.5000])
+    """
+
+    strong_convexity = 1.0
+
+    def elem_regularizer(self, d):
+        return 0.5 * d * d
+
+    def elem_conjugate(self, m):
+        return 0.5 * m * m
+
+    def elem_direction(self, m):
+        return m.clone()
+
+    def __repr__(self) -> str:
+        return "Euclidean()"

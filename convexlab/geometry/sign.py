@@ -1,0 +1,68 @@
+r"""Sign and clip geometries: the ℓ∞ ball and the Huber pair."""
+
+from __future__ import annotations
+
+import torch
+
+from convexlab.geometry.base import SeparableGeometry, indicator_box
+
+
+class Sign(SeparableGeometry):
+    r"""ψ(d) = indicator of the ℓ∞ unit ball, ψ*(m) = ‖m‖₁, ∇ψ*(m) = sign(m).
+
+    The step ``x ← x − lr·sign(m)`` is signSGD / Signum / Lion (the LMO of the ℓ∞ ball).
+    ψ is not strongly convex (``strong_convexity = None``); ψ* is not smooth. ``sign(0) = 0``
+    (torch's convention), a valid element of the subdifferential of |·| at 0.
+    Source: Softsign (arXiv 2605.31371) §6.2 [THR]; StoSignSGD (arXiv 2604.15416) §2.3 [P].
+
+    >>> Sign().direction(torch.tensor([-2.0, 0.0, 0.5]))
+    tensor([-1.,  0.,  1.])
+    """
+
+    strong_convexity = None
+
+    def elem_regularizer(self, d):
+        return indicator_box(d)
+
+    def elem_conjugate(self, m):
+        return m.abs()
+
+    def elem_direction(self, m):
+        return torch.sign(m)
+
+    def __repr__(self) -> str:
+        return "Sign()"
+
+
+def huber(y: torch.Tensor) -> torch.Tensor:
+    r"""h(y) = y²/2 for |y| ≤ 1, |y| − ½ otherwise (elementwise)."""
+    a = y.abs()
+    return torch.where(a <= 1, 0.5 * y * y, a - 0.5)
+
+
+class Clip(SeparableGeometry):
+    r"""ψ(d) = ½‖d‖₂² on the ℓ∞ unit ball (+inf outside), ψ* = Σ Huber(m_i), ∇ψ* = clip(m, −1, 1).
+
+    Hard gradient clipping as a geometry; ψ is 1-strongly convex, ψ* 1-smooth.
+    Source: Softsign (arXiv 2605.31371) §6.2, last row of the table [DER].
+
+    >>> Clip().direction(torch.tensor([-2.0, 0.5]))
+    tensor([-1.0000,  0.5000])
+    """
+
+    strong_convexity = 1.0
+
+    def elem_regularizer(self, d):
+        return 0.5 * d * d + indicator_box(d)
+
+    def elem_conjugate(self, m):
+        return huber(m)
+
+    def elem_direction(self, m):
+        return m.clamp(-1.0, 1.0)
+
+    def __repr__(self) -> str:
+        return "Clip()"
+
+
+Huber = Clip

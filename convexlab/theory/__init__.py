@@ -1,0 +1,10 @@
+r"""Executable checks of the papers' theorems and identities (``convexlab check``).
+
+Importing this package registers every check module; :mod:`convexlab.theory.registry` holds the
+records and the verdict rules.
+"""
+
+from convexlab.theory.registry import REGISTRY, Check, CheckContext, CheckResult, run_checks, select
+from convexlab.theory import identities  # noqa: F401,E402  (registers checks)
+
+__all__ = ["REGISTRY", "Check", "CheckContext", "CheckResult", "run_checks", "select"]

@@ -5,6 +5,6 @@ records and the verdict rules.
 """
 
 from convexlab.theory.registry import REGISTRY, Check, CheckContext, CheckResult, run_checks, select
-from convexlab.theory import identities  # noqa: F401,E402  (registers checks)
+from convexlab.theory import identities, stochastic_sign, temperature_limits  # noqa: F401,E402
 
 __all__ = ["REGISTRY", "Check", "CheckContext", "CheckResult", "run_checks", "select"]

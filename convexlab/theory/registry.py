@@ -93,6 +93,15 @@ def zscore_result(max_abs_z: float, z_crit: float, **details) -> CheckResult:
     return CheckResult(float(max_abs_z), 0.0, float(z_crit), ok, float(z_crit - max_abs_z), details=details)
 
 
+def effect_result(effect: float, stderr: float = 0.0, **details) -> CheckResult:
+    """A claimed phenomenon (a bias, a stall, a gap) must be confidently present:
+    pass iff effect − 3·stderr > 0."""
+    lo = effect - 3.0 * stderr
+    ok = bool(lo > 0) and math.isfinite(effect)
+    ci = (effect - 3.0 * stderr, effect + 3.0 * stderr) if stderr > 0 else None
+    return CheckResult(float(effect), 0.0, 0.0, ok, float(lo), ci=ci, details=details)
+
+
 @dataclass
 class CheckContext:
     """Run settings handed to every check: size (default or ``--full``) and the base seed."""

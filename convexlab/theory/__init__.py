@@ -5,6 +5,12 @@ records and the verdict rules.
 """
 
 from convexlab.theory.registry import REGISTRY, Check, CheckContext, CheckResult, run_checks, select
-from convexlab.theory import identities, stochastic_sign, temperature_limits  # noqa: F401,E402
+from convexlab.theory import (  # noqa: F401,E402  (each module registers its checks)
+    identities,
+    newton_schulz,
+    spectral,
+    stochastic_sign,
+    temperature_limits,
+)
 
 __all__ = ["REGISTRY", "Check", "CheckContext", "CheckResult", "run_checks", "select"]

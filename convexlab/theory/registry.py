@@ -37,8 +37,8 @@ PROVENANCE = {
     "3P": "third-party summary",
     "EXT": "external reference",
     "R": "reconstructed",
-    "DER": "reconstructed (derived)",
-    "D": "default (not from the paper)",
+    "DER": "reconstructed, derived",
+    "D": "default, not from the paper",
 }
 RECONSTRUCTED_TAGS = {"R", "DER", "D"}
 KINDS = ("identity", "tight", "upper", "lower", "zscore", "counterexample", "rate")

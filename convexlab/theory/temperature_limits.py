@@ -90,12 +90,12 @@ def spectral_limits(make: Callable[[float], Spectral], kind: str, ctx: CheckCont
 
 for _kind in ("tanh", "algebraic"):
     register(Check(
-        f"softsign.tau_limits[{_kind}]", SOURCE, "THR", "upper",
+        f"softsign.tau_limits[{_kind}]", SOURCE, "DER", "upper",
         f"SoftSign(τ, {_kind!r}) → sign and ‖·‖₁ as τ→∞, → τ·identity and ½‖·‖² as τ→0; max error/bound over τ∈[1e-4,1e4]",
         partial(scalar_limits, partial(SoftSign, kind=_kind), _kind),
     ))
     register(Check(
-        f"softsign.tau_limits[Spectral({_kind})]", SOURCE + "; §4.1", "THR", "upper",
+        f"softsign.tau_limits[Spectral({_kind})]", SOURCE + "; §4.1", "DER", "upper",
         f"Spectral(SoftSign(τ, {_kind!r})) → polar factor / nuclear norm as τ→∞, Φ_τ/τ → M as τ→0; max error/bound",
         partial(spectral_limits, lambda tau, k=_kind: Spectral(SoftSign(tau, k)), _kind),
     ))

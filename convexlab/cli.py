@@ -1,0 +1,145 @@
+r"""Command line: ``convexlab check`` (more subcommands arrive with later modules).
+
+``convexlab check`` runs every registered check (``convexlab.theory``) at the default, CPU-sized
+settings, shows a progress bar, then prints one table: name, source, provenance, kind,
+expected/bound, measured, margin, verdict. The exit status is 1 if any check fails or errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from convexlab import __version__
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        if x != x:
+            return "nan"
+        if x in (float("inf"), float("-inf")):
+            return "inf" if x > 0 else "-inf"
+        return f"{x:.3g}"
+    return str(x)
+
+
+def _rows(outcomes) -> list[list[str]]:
+    rows = []
+    for o in outcomes:
+        c, r = o.check, o.result
+        rows.append([
+            c.name,
+            c.source,
+            c.provenance_label,
+            c.kind,
+            "-" if r is None else (_fmt(r.expected) if c.kind != "zscore" else f"|z| ≤ {_fmt(r.tolerance)}"),
+            "-" if r is None else (_fmt(r.measured) + ("" if r.ci is None else f" [{_fmt(r.ci[0])}, {_fmt(r.ci[1])}]")),
+            "-" if r is None else _fmt(r.margin),
+            o.verdict.upper() if o.verdict != "pass" else "pass",
+        ])
+    return rows
+
+
+HEADER = ["check", "source", "provenance", "kind", "expected/bound", "measured", "margin", "verdict"]
+
+
+def format_table(outcomes, max_source: int = 44) -> str:
+    rows = [[r[0], r[1] if len(r[1]) <= max_source else r[1][: max_source - 1] + "…", *r[2:]] for r in _rows(outcomes)]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(HEADER)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    out = [line(HEADER), line(["-" * w for w in widths])]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
+def format_markdown(outcomes) -> str:
+    esc = lambda s: s.replace("|", "\\|")  # noqa: E731
+    out = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    out += ["| " + " | ".join(esc(c) for c in r) + " |" for r in _rows(outcomes)]
+    return "\n".join(out) + "\n"
+
+
+def _atomic_write(path: str, text: str) -> None:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cmd_check(args) -> int:
+    from convexlab.theory import CheckContext, run_checks, select
+
+    checks = select(args.only)
+    if not checks:
+        print(f"convexlab check: no check matches {args.only!r} (see `convexlab check --list`)", file=sys.stderr)
+        return 2
+    if args.list:
+        for c in checks:
+            tag = " [reconstructed]" if c.reconstructed else ""
+            print(f"{c.name}\n    {c.kind}; {c.source}; {c.provenance_label}{tag}\n    {c.description}")
+        print(f"\n{len(checks)} checks")
+        return 0
+    ctx = CheckContext(full=args.full, seed=args.seed)
+    outcomes = run_checks(checks, ctx, progress=not args.no_progress)
+    print(format_table(outcomes))
+    failed = [o for o in outcomes if o.verdict != "pass"]
+    total = sum(o.seconds for o in outcomes)
+    print(f"\n{len(outcomes) - len(failed)} passed, {len(failed)} failed  ({total:.1f} s, "
+          f"{'full' if args.full else 'default'} size, seed {args.seed})")
+    for o in failed:
+        msg = o.error or ", ".join(f"{k}={_fmt(v)}" for k, v in o.result.details.items())
+        print(f"  {o.verdict.upper()}: {o.check.name}: {msg}")
+    if args.json:
+        payload = {"version": __version__, "full": args.full, "seed": args.seed, "checks": [o.as_dict() for o in outcomes]}
+        _atomic_write(args.json, json.dumps(payload, indent=2, default=float) + "\n")
+    if args.markdown:
+        _atomic_write(args.markdown, format_markdown(outcomes))
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="convexlab", description=__doc__.split("\n\n")[0].strip("r\"' "))
+    p.add_argument("--version", action="version", version=f"convexlab {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="run the registered theory and identity checks and print the table")
+    c.add_argument("--list", action="store_true", help="list the checks (name, kind, source, provenance) and exit")
+    c.add_argument("--only", action="append", metavar="PATTERN",
+                   help="run the checks whose name matches PATTERN (substring, or shell wildcards); repeatable")
+    c.add_argument("--full", action="store_true", help="larger sizes and more samples")
+    c.add_argument("--seed", type=_seed, default=0, help="base random seed (integer >= 0, default 0)")
+    c.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    c.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c.set_defaults(func=cmd_check)
+    return p
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer >= 0, got {v}")
+    return v
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="run the registered theory and identity checks and print the table")
     c.add_argument("--list", action="store_true", help="list the checks (name, kind, source, provenance) and exit")
     c.add_argument("--only", action="append", metavar="PATTERN",
-                   help="run the checks whose name matches PATTERN (substring, or shell wildcards); repeatable")
+                   help="run the checks whose name matches PATTERN (substring, or with the wildcards * and ?); repeatable")
     c.add_argument("--full", action="store_true", help="larger sizes and more samples")
     c.add_argument("--seed", type=_seed, default=0, help="base random seed (integer >= 0, default 0)")
     c.add_argument("--json", metavar="PATH", help="also write the results as JSON")

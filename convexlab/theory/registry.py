@@ -193,7 +193,8 @@ class Outcome:
 
 
 def select(patterns: list[str] | None = None) -> list[Check]:
-    """Registered checks whose name matches any shell-style pattern (substring if no wildcard)."""
+    """Registered checks whose name matches any pattern: a substring, or a pattern with the
+    wildcards ``*`` and ``?`` (brackets are literal, since check names contain them)."""
     from convexlab import theory  # noqa: F401  (imports every check module)
 
     checks = list(REGISTRY.values())
@@ -202,7 +203,8 @@ def select(patterns: list[str] | None = None) -> list[Check]:
     out = []
     for c in checks:
         for p in patterns:
-            pat = p if any(ch in p for ch in "*?[") else f"*{p}*"
+            literal = p.replace("[", "[[]")
+            pat = literal if any(ch in p for ch in "*?") else f"*{literal}*"
             if fnmatch.fnmatchcase(c.name, pat):
                 out.append(c)
                 break

@@ -1,0 +1,81 @@
+"""convexlab check: listing, filtering, exit status, JSON and Markdown output."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from convexlab import cli
+from convexlab.theory.registry import REGISTRY, Check, CheckResult
+
+
+def test_list_shows_every_check(capsys):
+    assert cli.main(["check", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name in REGISTRY:
+        assert name in out
+    assert f"{len(REGISTRY)} checks" in out
+    assert "[reconstructed]" in out
+
+
+def test_only_filters_and_writes_json_and_markdown(tmp_path, capsys):
+    j, md = tmp_path / "out" / "r.json", tmp_path / "r.md"
+    code = cli.main(["check", "--only", "stochastic_sign", "--no-progress", "--json", str(j), "--markdown", str(md)])
+    assert code == 0
+    data = json.loads(j.read_text())
+    names = [c["name"] for c in data["checks"]]
+    assert names and all("stochastic_sign" in n for n in names)
+    assert all(c["verdict"] == "pass" for c in data["checks"])
+    assert md.read_text().startswith("| check | source | provenance |")
+    out = capsys.readouterr().out
+    assert "expected/bound" in out and f"{len(names)} passed, 0 failed" in out
+
+
+def test_wildcard_pattern(capsys):
+    assert cli.main(["check", "--list", "--only", "geometry.fenchel_young.*[Sign]"]) == 0
+    assert "2 checks" in capsys.readouterr().out  # equality and inequality, not Spectral(Sign)
+
+
+def test_no_match_is_an_error(capsys):
+    assert cli.main(["check", "--only", "no-such-check"]) == 2
+    assert "no check matches" in capsys.readouterr().err
+
+
+@pytest.fixture
+def failing_check():
+    def boom(ctx):
+        return CheckResult(measured=2.0, expected=1.0, tolerance=0.1, passed=False, margin=-0.9)
+
+    def crash(ctx):
+        raise RuntimeError("exploded")
+
+    REGISTRY["zz.failing"] = Check("zz.failing", "test", "D", "upper", "always fails", boom)
+    REGISTRY["zz.crashing"] = Check("zz.crashing", "test", "D", "upper", "always crashes", crash)
+    yield
+    del REGISTRY["zz.failing"], REGISTRY["zz.crashing"]
+
+
+def test_failing_or_crashing_check_gives_exit_status_1(failing_check, capsys):
+    assert cli.main(["check", "--only", "zz.", "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "ERROR: zz.crashing: RuntimeError: exploded" in out
+
+
+@pytest.mark.parametrize("seed", ["-1", "abc"])
+def test_bad_seed_is_rejected(seed, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["check", "--seed", seed])
+    assert exc.value.code == 2
+    assert "--seed must be an integer >= 0" in capsys.readouterr().err
+
+
+def test_module_entry_point_runs():
+    proc = subprocess.run([sys.executable, "-m", "convexlab", "check", "--only", "spectral.diagonal", "--no-progress"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "5 passed, 0 failed" in proc.stdout
+
+
+def test_other_seed_also_passes(capsys):
+    assert cli.main(["check", "--only", "stochastic_sign", "--seed", "7", "--no-progress"]) == 0

@@ -209,3 +209,13 @@ def test_quintic_band_fails_with_wrong_coefficient():
 
 def test_quintic_band_fails_with_too_few_steps():
     assert _fails(NS.quintic_band(lambda X, d: newton_schulz(X, steps=2, dtype=d), CTX))
+
+
+def test_proof_check_fails_when_a_claim_does_not_hold():
+    from proofs_checks import entropic_conjugate as ent
+    from convexlab.theory import proofs as PR
+
+    import sympy as sp
+
+    wrong = lambda: ent.conjugate_claims(V_star=sp.log(sp.cosh(2 * ent.Y)))  # noqa: E731
+    assert _fails(PR.claims_hold(wrong, CTX))

@@ -8,6 +8,7 @@ from convexlab.theory.registry import REGISTRY, Check, CheckContext, CheckResult
 from convexlab.theory import (  # noqa: F401,E402  (each module registers its checks)
     identities,
     newton_schulz,
+    proofs,
     spectral,
     stochastic_sign,
     temperature_limits,

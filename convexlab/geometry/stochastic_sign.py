@@ -23,6 +23,24 @@ from convexlab import _validation as V
 from convexlab.geometry.base import SeparableGeometry, indicator_box
 
 
+def stochastic_sign_mean(m: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+    r"""E[sign(m + G⊙n)] = clip(m/G, −1, 1), and sign(m) where G = 0 (0/0 := 0). No validation:
+    the kernel shared by :class:`StochasticSign` and the optimizers."""
+    pos = G > 0
+    G_safe = torch.where(pos, G, torch.ones_like(G))
+    return torch.where(pos, (m / G_safe).clamp(-1.0, 1.0), torch.sign(m))
+
+
+def stochastic_sign_sample(m: torch.Tensor, G: torch.Tensor, generator: torch.Generator | None = None,
+                           noise_scale: float = 1.0) -> torch.Tensor:
+    r"""Draw sign(m + noise_scale·G⊙n), n ~ U[−1, 1] i.i.d., with the noise drawn in at least
+    float32 (StoSignSGD spec §1); returned in ``m``'s dtype. No validation (the shared kernel)."""
+    work = torch.promote_types(m.dtype, torch.float32)
+    n = torch.rand(m.shape, generator=generator, dtype=work, device=m.device).mul_(2.0).sub_(1.0)
+    n.mul_(G.to(work) if noise_scale == 1.0 else noise_scale * G.to(work)).add_(m.to(work))
+    return n.sign_().to(m.dtype)
+
+
 def _envelope(envelope) -> torch.Tensor:
     G = torch.as_tensor(envelope)
     if not G.is_floating_point():
@@ -86,10 +104,7 @@ class StochasticSign(SeparableGeometry):
         return torch.where(pos & (a <= G), quad, a - 0.5 * G)
 
     def elem_direction(self, m):
-        G = self._G(m)
-        pos = G > 0
-        G_safe = torch.where(pos, G, torch.ones_like(G))
-        return torch.where(pos, (m / G_safe).clamp(-1.0, 1.0), torch.sign(m))
+        return stochastic_sign_mean(m, self._G(m))
 
     def variance(self, m: torch.Tensor) -> torch.Tensor:
         r"""Per-coordinate variance of ``sample``: 1 − E[S]² (a ±1 or 0 variable)."""
@@ -99,10 +114,7 @@ class StochasticSign(SeparableGeometry):
     def sample(self, m: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         r"""Draw sign(m + noise_scale·G⊙n), n ~ U[−1,1] i.i.d., in at least float32 (spec §1)."""
         m = V.tensor("m", m)
-        G = self._G(m)
-        work = torch.promote_types(m.dtype, torch.float32)
-        n = torch.rand(m.shape, generator=generator, dtype=work, device=m.device).mul_(2.0).sub_(1.0)
-        return torch.sign(m.to(work) + self.noise_scale * G.to(work) * n).to(m.dtype)
+        return stochastic_sign_sample(m, self._G(m), generator, self.noise_scale)
 
     def __repr__(self) -> str:
         env = f"{float(self.envelope):g}" if self.envelope.numel() == 1 else f"<{tuple(self.envelope.shape)}>"

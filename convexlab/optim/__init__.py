@@ -1,0 +1,32 @@
+r"""Optimizers: every algorithm of the three papers as a ``torch.optim.Optimizer``.
+
+Each is composed from a geometry (its direction ∇ψ*), a momentum rule, an iterate rule (plain,
+box-projected, schedule-free) and a named weight-decay placement (:mod:`convexlab.optim.base`).
+:data:`REGISTRY` maps names to classes; the tests, simulator, GPT harness and benchmarks read it.
+"""
+
+from convexlab.optim.base import ComposedOptimizer
+from convexlab.optim.general import AdaMax, AdamW, GeneralOptimizer, IEStoSignSGD, SignConverted, StoSignSGD
+from convexlab.optim.schedule_free import SFAdamW, ScheduleFreeMixin, schedule_free
+from convexlab.optim.sign import Lion, SignSGD, Signum
+
+REGISTRY: dict[str, type] = {
+    "SignSGD": SignSGD,
+    "Signum": Signum,
+    "Lion": Lion,
+    "StoSignSGD": StoSignSGD,
+    "IEStoSignSGD": IEStoSignSGD,
+    "SignConverted": SignConverted,
+    "AdamW": AdamW,
+    "AdaMax": AdaMax,
+    "SFAdamW": SFAdamW,
+}
+
+__all__ = [
+    "REGISTRY",
+    "ComposedOptimizer",
+    "GeneralOptimizer",
+    "ScheduleFreeMixin",
+    "schedule_free",
+    *REGISTRY,
+]

@@ -1,4 +1,4 @@
-r"""Command line: ``convexlab check`` (more subcommands arrive with later modules).
+r"""Command line: ``convexlab check`` and ``convexlab bench optim``.
 
 ``convexlab check`` runs every registered check (``convexlab.theory``) at the default, CPU-sized
 settings, shows a progress bar, then prints one table: name, source, provenance, kind,
@@ -110,7 +110,7 @@ def cmd_check(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="convexlab", description=__doc__.split("\n\n")[0].strip("r\"' "))
+    p = argparse.ArgumentParser(prog="convexlab", description="convexlab: executable claims for sign-based and spectral optimizers")
     p.add_argument("--version", action="version", version=f"convexlab {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check", help="run the registered theory and identity checks and print the table")
@@ -123,7 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_check)
+    b = sub.add_parser("bench", help="benchmarks that print ratios against a reference measured in the same run")
+    b.add_argument("suite", choices=["optim"], help="optim: step time and state bytes of every registry optimizer")
+    b.add_argument("args", nargs=argparse.REMAINDER, help="options of the suite (see `convexlab bench optim --help`)")
+    b.set_defaults(func=cmd_bench)
     return p
+
+
+def cmd_bench(args) -> int:
+    if args.suite == "optim":
+        from convexlab.bench.optim_speed import main as bench_main
+
+        return bench_main(args.args)
+    raise AssertionError(args.suite)  # argparse restricts the choices
 
 
 def _seed(text: str) -> int:

@@ -9,6 +9,7 @@ from convexlab.optim.base import ComposedOptimizer
 from convexlab.optim.general import AdaMax, AdamW, GeneralOptimizer, IEStoSignSGD, SignConverted, StoSignSGD
 from convexlab.optim.schedule_free import SFAdamW, ScheduleFreeMixin, schedule_free
 from convexlab.optim.sign import Lion, SignSGD, Signum
+from convexlab.optim.soft_sign import SoftSignum
 
 REGISTRY: dict[str, type] = {
     "SignSGD": SignSGD,
@@ -20,6 +21,7 @@ REGISTRY: dict[str, type] = {
     "AdamW": AdamW,
     "AdaMax": AdaMax,
     "SFAdamW": SFAdamW,
+    "SoftSignum": SoftSignum,
 }
 
 __all__ = [

@@ -36,11 +36,12 @@ def saturation_point(eps: float, kind: str = "tanh") -> float:
 
 
 def folded_cauchy_quantiles(z: torch.Tensor, length: int, newton_iters: int = 10,
-                            dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    r"""q_j, j = 0..length−1, of |Z| for Z ~ Cauchy(median(z), MAD(z)) at p_j = j/length (steps 1–3)."""
+                            dtype: torch.dtype = torch.float64, min_scale: float = 0.0) -> torch.Tensor:
+    r"""q_j, j = 0..length−1, of |Z| for Z ~ Cauchy(median(z), MAD(z)) at p_j = j/length (steps 1–3).
+    ``min_scale`` floors σ̂ (0: the official behaviour)."""
     z = z.detach().reshape(-1).to(dtype)
     mu = torch.median(z)
-    sigma = torch.median((z - mu).abs())
+    sigma = torch.median((z - mu).abs()).clamp_min(min_scale)
     p = torch.arange(length, dtype=dtype, device=z.device) / length
     q = sigma * torch.tan(math.pi * p / 2) + mu.abs()
     for _ in range(newton_iters):
@@ -94,10 +95,12 @@ def temperature_schedule(z: torch.Tensor, length: int, eps: float = 1e-4, newton
                       "entries are equal), so the official schedule is constant (Softsign spec Q6)"
                       + ("; guarding with the smallest positive deviation" if guard_zero_scale else ""),
                       RuntimeWarning, stacklevel=2)
-        if guard_zero_scale and bool((dev > 0).any()):
-            tiny = dev[dev > 0].min()
-            zf = torch.cat([zf, mu + tiny * torch.tensor([-1.0, 1.0], dtype=dtype).repeat(zf.numel())])
-    q = folded_cauchy_quantiles(zf, length, newton_iters, dtype)
-    num = torch.tensor(saturation_point(eps, kind), dtype=dtype, device=q.device)
+    min_scale = 0.0
+    if guard_zero_scale and bool((dev > 0).any()):
+        min_scale = float(dev[dev > 0].min())  # σ̂ ← max(σ̂, smallest positive deviation), spec Q6
+    q = folded_cauchy_quantiles(zf, length, newton_iters, dtype, min_scale)
+    # φ⁻¹(1 − ε) evaluated in the schedule's dtype, as the official code does (4.9516358 in float32)
+    y = torch.tensor(1.0 - eps, dtype=dtype, device=q.device)
+    num = torch.atanh(y) if kind == "tanh" else y / torch.sqrt(1.0 - y * y)
     tau = torch.where(q > 0, num / torch.where(q > 0, q, torch.ones_like(q)), torch.full_like(q, float("inf")))
     return tau.clamp(1.0, tmax)

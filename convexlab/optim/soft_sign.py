@@ -1,0 +1,277 @@
+r"""SoftSignum: Signum whose sign relaxes to tanh(τ·) on a fitted temperature schedule (Softsign).
+
+Geometry: ``Sign()`` in the sign phase, then ``SoftSign(τ_k, "tanh")`` — the entropic regularizer
+V(d) = Σ ½[(1+d)ln(1+d) + (1−d)ln(1−d)] on [−1, 1]ⁿ scaled by 1/τ, conjugate
+ψ_τ*(m) = Σ ln cosh(τm)/τ, direction ∇ψ_τ*(m) = tanh(τm). τ → ∞ is sign (Signum), τ → 0 is
+momentum SGD with step lr·τ (Softsign spec §6.3).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from convexlab.geometry.soft_sign import SoftSign
+from convexlab.optim.base import (
+    ComposedOptimizer,
+    check_beta,
+    check_choice,
+    check_int,
+    check_positive,
+    ema_,
+)
+from convexlab.optim.temperature import temperature_schedule
+
+MOMENTUM_FORMS = ("sgd", "ema")
+SCHEDULE_DTYPES = (torch.float32, torch.float64)
+_BOOL = (False, True)
+
+# The unit-temperature entropic pair of the geometry: SoftSign(τ, "tanh").direction(u) is
+# grad_V_star(τ·u). Calling grad_V_star with a tensor τ keeps the geometry's single implementation
+# of tanh while avoiding a host sync for float(τ) on every step.
+_ENTROPIC = SoftSign(1.0, "tanh")
+
+
+class SoftSignum(ComposedOptimizer):
+    r"""SoftSignum (Feoktistov et al., Softsign): sign steps for S iterations, then tanh(τ_k u) steps
+    with a temperature schedule fitted once to the update statistics.
+
+    The update of one ``step()`` (global counter k = 1, 2, …, shared by all param groups), per
+    param group with step size δ = ``lr``, momentum μ, dampening ϱ, weight decay λ::
+
+        g   = ∇f (or −∇f if maximize)
+        x   ← x · (1 − δλ)                                   # decoupled, uses δ, not δ_eff
+        buf ← g                      at the first step        (both momentum forms)
+        buf ← μ·buf + (1 − ϱ)·g      momentum_form="sgd"      (PyTorch SGD buffer)
+        buf ← μ·buf + (1 − μ)·g      momentum_form="ema"      (the paper's EMA m_k)
+        u   = g + μ·buf  if nesterov,  buf if μ > 0,  g if μ = 0
+        δ_eff = δ/‖u‖₂ if normalized,  δ·‖u‖₂ if sign_norm,  δ otherwise   (‖·‖₂ over the group)
+        at k = S + 1:  τ = temperature_schedule(concat(u), T, ε, N_q, tmax, "tanh")   (once, per group)
+        x   ← x − δ_eff · sign(u)                  for k ≤ S
+        x   ← x − δ_eff · tanh(τ[k − 1 − S] · u)   for S < k ≤ S + T
+
+    ``momentum_form="ema"`` is exactly the sgd form with ``dampening = momentum`` (first buffer g₁,
+    spec Q1); it is computed with the same EMA helper as :class:`~convexlab.optim.Signum`, so with
+    S ≥ the number of steps SoftSignum(momentum_form="ema", momentum=β) is Signum(momentum=β) bit for
+    bit. The schedule (spec §3, :func:`~convexlab.optim.temperature.temperature_schedule`) fits a
+    folded Cauchy law to all entries of u of the group at step S + 1 and sets τ_j = atanh(1 − ε)/q_j
+    clamped to [1, tmax], q_j its (j/T)-quantile: a fraction j/T of the entries is in the linear
+    (SGD-like) regime of tanh at transition step j. It is stored in ``param_group["schedule"]`` (so it
+    is saved by ``state_dict``); k is saved under ``state_dict()["convexlab"]["step"]``.
+
+    Geometry: the step is x ← x − δ_eff·∇ψ*(u) with ψ = indicator of the ℓ∞ ball (ψ* = ‖·‖₁, sign)
+    for k ≤ S and ψ_τ = V/τ with the entropic V(d) = Σ ½[(1+d)ln(1+d) + (1−d)ln(1−d)]
+    (1-strongly convex w.r.t. ‖·‖₂ and ‖·‖∞), ψ_τ*(u) = Σ ln cosh(τu)/τ, ∇ψ_τ*(u) = tanh(τu)
+    (:class:`~convexlab.geometry.SoftSign`) afterwards; |τu| ≪ 1 gives momentum SGD with step δτ.
+    Theory: for a fixed τ and no weight decay the paper proves convergence in the measure
+    V*(−τ∇f) = Σ ln cosh(τ∂_i f) (spec §7; statement reconstructed, not the paper's text).
+
+    Provenance: the step, the defaults, the per-group schedule from the post-momentum u, the
+    lower median / unscaled MAD fit and ``normalized``/``sign_norm`` follow the official code
+    [CODE] (brain-lab-research/softsign @ 77526d8, ``softsignum.py``); the EMA momentum is the
+    paper's form as reported by reviewers [REV]. Deviations, all documented options or guards:
+    beyond S + T the last τ is held with a warning (official: IndexError; ``strict=True`` raises);
+    ``normalized`` with u = 0 steps by 0 instead of producing NaN; a group with no gradient at step
+    S + 1 (or added later) fits its schedule at its first later step with gradients, still indexed
+    by the global k; ``guard_zero_scale`` (spec Q6).
+
+    Args:
+        params: parameters or param groups (every hyperparameter below except ``strict``,
+            ``guard_zero_scale`` and ``schedule_dtype`` may be set per group).
+        lr: δ ≥ 0. momentum: μ ∈ [0, 1). dampening: ϱ ∈ [0, 1) (sgd form only).
+        weight_decay: λ ≥ 0 (decoupled, x·(1 − δλ)).
+        nesterov: u = g + μ·buf; needs μ > 0, ϱ = 0 and ``momentum_form="sgd"``.
+        sign_iters: S ≥ 0, length of the sign phase. transition_iters: T ≥ 1, schedule length.
+        eps: ε ∈ (0, 1), saturation tolerance. newton_iters: N_q ≥ 0 quantile Newton steps.
+        tmax: upper clamp of τ, ≥ 1 (official 20; the paper's schedule has no upper clamp, spec Q2).
+        normalized: δ_eff = δ/‖u‖₂. sign_norm: δ_eff = δ·‖u‖₂ (exclusive with ``normalized``).
+        momentum_form: ``"sgd"`` (official code) or ``"ema"`` (paper).
+        strict: raise past step S + T instead of holding the last τ.
+        guard_zero_scale: guard a zero MAD in the schedule fit (spec Q6; off = official).
+        schedule_dtype: float32 (official, spec Q14) or float64 for the schedule computation.
+        maximize: ascend (negates the gradient; ``p.grad`` is never written).
+        **kw: ``nonfinite``, ``seed``, ``box`` of :class:`~convexlab.optim.base.ComposedOptimizer`.
+
+    Raises:
+        ValueError: an argument out of range (the message names it, its value and the range),
+            nesterov without momentum or with dampening / the EMA form, ``normalized`` together
+            with ``sign_norm``, dampening ≠ 0 with the EMA form.
+        RuntimeError: from ``step()`` past S + T when ``strict=True`` (nothing is updated).
+
+    >>> import torch
+    >>> w = torch.nn.Parameter(torch.zeros(3))
+    >>> opt = SoftSignum([w], lr=0.1, sign_iters=1, transition_iters=2)
+    >>> w.grad = torch.tensor([1.0, -0.01, 0.0])
+    >>> _ = opt.step(); [round(v, 4) for v in w.tolist()]            # k = 1 ≤ S: sign step
+    [-0.1, 0.1, 0.0]
+    >>> _ = opt.step(); opt.param_groups[0]["schedule"].tolist()     # fitted at k = S + 1
+    [20.0, 20.0]
+    >>> [round(v, 4) for v in w.tolist()]                            # tanh(20·u): -0.01 moves 0.1·tanh(0.2)
+    [-0.2, 0.1197, 0.0]
+
+    References:
+        D. Feoktistov, T. Belinsky, A. Veprikov, A. Zainullin, A. Beznosikov, "Softsign: Smooth Sign
+        in Your Optimizer For Better Parameter Heterogeneity Handling", arXiv 2605.31371 (ICML 2026).
+        Official code: github.com/brain-lab-research/softsign @ 77526d8 (``softsignum.py``).
+    """
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, sign_iters: int = 9000,
+                 transition_iters: int = 1000, eps: float = 1e-4, newton_iters: int = 10, tmax: float = 20.0,
+                 normalized: bool = False, sign_norm: bool = False, momentum_form: str = "sgd",
+                 strict: bool = False, guard_zero_scale: bool = False,
+                 schedule_dtype: torch.dtype = torch.float32, maximize: bool = False, **kw):
+        self.strict = check_choice(strict, "strict", _BOOL)
+        self.guard_zero_scale = check_choice(guard_zero_scale, "guard_zero_scale", _BOOL)
+        self.schedule_dtype = check_choice(schedule_dtype, "schedule_dtype", SCHEDULE_DTYPES)
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, sign_iters=sign_iters, transition_iters=transition_iters, eps=eps,
+                        newton_iters=newton_iters, tmax=tmax, normalized=normalized, sign_norm=sign_norm,
+                        momentum_form=momentum_form, maximize=maximize, schedule=None)
+        super().__init__(params, defaults, **kw)
+        self._k = 0  # the official optimizer.state["step"]: one counter for all groups
+        self._warned_groups: set[int] = set()
+
+    # -- validation ----------------------------------------------------------------------------
+    def _validate_group(self, group):
+        super()._validate_group(group)
+        mu = check_beta(group["momentum"], "momentum")
+        damp = check_beta(group["dampening"], "dampening")
+        form = check_choice(group["momentum_form"], "momentum_form", MOMENTUM_FORMS)
+        for name in ("nesterov", "normalized", "sign_norm", "maximize"):
+            check_choice(group[name], name, _BOOL)
+        check_int(group["sign_iters"], "sign_iters", minimum=0)
+        check_int(group["transition_iters"], "transition_iters", minimum=1)
+        check_int(group["newton_iters"], "newton_iters", minimum=0)
+        eps = check_positive(group["eps"], "eps")
+        if eps >= 1:
+            raise ValueError(f"eps must be in (0, 1), got {group['eps']!r}")
+        tmax = check_positive(group["tmax"], "tmax")
+        if tmax < 1:
+            raise ValueError(f"tmax must be a finite number >= 1 (τ is clamped to [1, tmax]), got {group['tmax']!r}")
+        if form == "ema" and damp != 0:
+            raise ValueError(f"dampening must be 0 with momentum_form='ema' (the EMA is the sgd form with "
+                             f"dampening = momentum), got dampening={group['dampening']!r}")
+        if group["nesterov"] and (mu <= 0 or damp != 0 or form != "sgd"):
+            raise ValueError(f"nesterov=True requires momentum > 0, dampening == 0 and momentum_form='sgd', got "
+                             f"momentum={group['momentum']!r}, dampening={group['dampening']!r}, "
+                             f"momentum_form={form!r}")
+        if group["normalized"] and group["sign_norm"]:
+            raise ValueError("normalized and sign_norm are mutually exclusive, got normalized=True, sign_norm=True")
+
+    # -- state_dict: the global step counter k -------------------------------------------------
+    def state_dict(self) -> dict:
+        sd = super().state_dict()
+        sd["convexlab"]["step"] = self._k
+        return sd
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        extra = state_dict.get("convexlab") or {}
+        if "step" not in extra:
+            raise ValueError("state_dict has no SoftSignum step counter (state_dict['convexlab']['step']); "
+                             "it must come from SoftSignum.state_dict()")
+        super().load_state_dict(state_dict)
+        self._k = int(extra["step"])
+        self._warned_groups = set()
+
+    # -- the step ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        k = self._k + 1
+        self._check_horizon(k)  # before anything is updated, so a strict failure leaves no trace
+        self._k = k
+        super().step()
+        return loss
+
+    def _check_horizon(self, k: int) -> None:
+        for i, group in enumerate(self.param_groups):
+            horizon = group["sign_iters"] + group["transition_iters"]
+            if k <= horizon or all(p.grad is None for p in group["params"]):
+                continue
+            if self.strict:
+                raise RuntimeError(f"SoftSignum step {k} is past sign_iters + transition_iters = {horizon} of param "
+                                   f"group {i} (strict=True; the official code fails here with an IndexError)")
+            if i not in self._warned_groups:
+                self._warned_groups.add(i)
+                warnings.warn(f"SoftSignum step {k} is past sign_iters + transition_iters = {horizon} of param "
+                              f"group {i}: holding the last temperature of the schedule (Softsign spec Q3)",
+                              RuntimeWarning, stacklevel=3)
+
+    def _momentum(self, g: torch.Tensor, state: dict, group: dict) -> torch.Tensor:
+        """u of the class docstring from the raw gradient ``g`` (never modified)."""
+        if group["maximize"]:
+            g = torch.neg(g)
+        mu = group["momentum"]
+        if not mu:
+            return g
+        buf = state.get("momentum_buffer")
+        if buf is None:
+            buf = state["momentum_buffer"] = g.detach().clone(memory_format=torch.preserve_format)
+        elif group["momentum_form"] == "ema":
+            ema_(buf, g, mu)
+        else:
+            buf.mul_(mu).add_(g, alpha=1.0 - group["dampening"])
+        return g.add(buf, alpha=mu) if group["nesterov"] else buf
+
+    def _group_step(self, group, params, grads, states):
+        j = self._k - 1 - group["sign_iters"]  # index into the schedule; < 0 in the sign phase
+        scaled = group["normalized"] or group["sign_norm"]
+        fit = j == 0 or (j > 0 and group["schedule"] is None)
+        if not (scaled or fit):
+            # nothing pooled over the group: one fused pass, no list of temporaries
+            tau = self._tau(group, j)
+            for p, g, st in zip(params, grads, states):
+                self._update(p, self._momentum(g, st, group), tau, None, st, group)
+            return
+        us = [self._momentum(g, st, group) for g, st in zip(grads, states)]
+        lr_eff = None
+        if scaled:
+            ndtype = torch.float32  # at least float32 for low-precision u; float64 stays float64
+            for u in us:
+                ndtype = torch.promote_types(ndtype, u.dtype)
+            norms = torch.stack([torch.linalg.vector_norm(u).to(ndtype) for u in us])
+            n = torch.linalg.vector_norm(norms)
+            if group["normalized"]:
+                # u = 0 gives a zero step (every direction entry is 0) instead of the official 0·inf = NaN
+                lr_eff = torch.where(n > 0, group["lr"] / torch.where(n > 0, n, torch.ones_like(n)),
+                                     torch.zeros_like(n))
+            else:
+                lr_eff = group["lr"] * n
+        if fit:
+            z = torch.cat([u.reshape(-1) for u in us])
+            group["schedule"] = temperature_schedule(
+                z, group["transition_iters"], eps=group["eps"], newton_iters=group["newton_iters"],
+                tmax=group["tmax"], kind="tanh", dtype=self.schedule_dtype, guard_zero_scale=self.guard_zero_scale)
+            del z
+        tau = self._tau(group, j)
+        for i, (p, st) in enumerate(zip(params, states)):
+            self._update(p, us[i], tau, lr_eff, st, group)
+            us[i] = None  # release a Nesterov/maximize temporary as soon as it is used
+
+    def _tau(self, group: dict, j: int):
+        if j < 0:
+            return None
+        schedule = group["schedule"]
+        return schedule[min(j, schedule.numel() - 1)]  # past S + T: hold the last τ (warned in step)
+
+    def _update(self, p, u, tau, lr_eff, state, group) -> None:
+        if tau is None:
+            d = torch.sign(u)
+        else:
+            d = _ENTROPIC.grad_V_star(u * tau.to(u.device))  # ∇ψ_τ*(u) = tanh(τu), SoftSign(τ, "tanh")
+        if lr_eff is None:
+            self._apply(p, d, state, group)  # x ← x(1 − δλ) − δ·d (+ box), as every plain optimizer
+            return
+        wd = group["weight_decay"]
+        if wd:
+            p.mul_(1.0 - group["lr"] * wd)  # decay with δ, not δ_eff (official, spec Q13)
+        p.sub_(d.mul_(lr_eff.to(d.device)).to(p.dtype))
+        if self._box is not None:
+            low, high = self._box
+            p.clamp_(min=torch.as_tensor(low, dtype=p.dtype, device=p.device),
+                     max=torch.as_tensor(high, dtype=p.dtype, device=p.device))

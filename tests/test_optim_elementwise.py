@@ -539,3 +539,24 @@ def test_cuda_step_matches_cpu_for_deterministic_optimizers(name):
         opt.step()
     for a, b in zip(cpu, params):
         torch.testing.assert_close(a, b.detach().cpu(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_deepcopy_and_pickle_keep_the_configuration(name):
+    """A copy made after one step continues exactly like the original (generator state included)."""
+    import pickle
+
+    ps = [torch.nn.Parameter(torch.randn(4, 3)), torch.nn.Parameter(torch.randn(5))]
+    opt = FACTORIES[name](ps)
+    for p in ps:
+        p.grad = torch.randn_like(p)
+    opt.step()
+    clones = [copy.deepcopy(opt), pickle.loads(pickle.dumps(opt))]
+    for clone in clones:
+        for p, q in zip(ps, clone.param_groups[0]["params"]):
+            q.grad = p.grad.clone()
+        clone.step()
+    opt.step()
+    for clone in clones:
+        for p, q in zip(ps, clone.param_groups[0]["params"]):
+            assert torch.equal(p, q)

@@ -168,7 +168,8 @@ def newton_schulz(
     X = X / (X.norm(dim=(-2, -1), keepdim=True) + eps)
     for _ in range(steps):
         A = X @ X.mT
-        B = b * A + c * (A @ A)
+        # (c·A)·A, the reference code's operator order (`c * A @ A`), so bf16 results match it bit for bit
+        B = b * A + (c * A) @ A
         X = a * X + B @ X
     if transposed:
         X = X.mT

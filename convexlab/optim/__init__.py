@@ -10,6 +10,9 @@ from convexlab.optim.general import AdaMax, AdamW, GeneralOptimizer, IEStoSignSG
 from convexlab.optim.schedule_free import SFAdamW, ScheduleFreeMixin, schedule_free
 from convexlab.optim.sign import Lion, SignSGD, Signum
 from convexlab.optim.soft_sign import SoftSignum
+from convexlab.optim.spectral import Muon, NorMuon, SoftMuon
+from convexlab.optim.sf_normuon import SFNorMuon
+from convexlab.optim.routing import MatrixAndAdamW, is_matrix_param, split_params
 
 REGISTRY: dict[str, type] = {
     "SignSGD": SignSGD,
@@ -22,6 +25,10 @@ REGISTRY: dict[str, type] = {
     "AdaMax": AdaMax,
     "SFAdamW": SFAdamW,
     "SoftSignum": SoftSignum,
+    "Muon": Muon,
+    "NorMuon": NorMuon,
+    "SoftMuon": SoftMuon,
+    "SFNorMuon": SFNorMuon,
 }
 
 __all__ = [
@@ -30,5 +37,8 @@ __all__ = [
     "GeneralOptimizer",
     "ScheduleFreeMixin",
     "schedule_free",
+    "split_params",
+    "is_matrix_param",
+    "MatrixAndAdamW",
     *REGISTRY,
 ]

@@ -177,6 +177,23 @@ class ComposedOptimizer(torch.optim.Optimizer):
             self._generators[key] = gen
         return gen
 
+    # -- pickling / deepcopy: torch keeps only defaults, state and param_groups ----------------
+    def __getstate__(self):
+        d = dict(super().__getstate__())
+        d.update({k: v for k, v in self.__dict__.items() if k not in d and k != "_generators"})
+        d["_generator_states"] = {k: g.get_state() for k, g in self._generators.items()}
+        return d
+
+    def __setstate__(self, state):
+        state = dict(state)
+        gens = state.pop("_generator_states", {})
+        super().__setstate__(state)
+        self._generators = {}
+        for key, s in gens.items():
+            gen = torch.Generator(device=torch.device(key))
+            gen.set_state(s)
+            self._generators[key] = gen
+
     # -- state_dict: add the generator states, the skip counter and the seed --------------------
     def state_dict(self) -> dict:
         sd = super().state_dict()

@@ -176,9 +176,21 @@ def schedule_free(cls, name: str | None = None):
     'SFSignum'
     """
     name = name or f"SF{cls.__name__}"
+    made = _MADE.get((cls, name))
+    if made is not None:
+        return made
+    if name in globals():
+        raise ValueError(f"name {name!r} is already taken in convexlab.optim.schedule_free; pass another name")
     doc = f"Schedule-free {cls.__name__}: the direction of :class:`{cls.__name__}` with the schedule-free iterate rule.\n\n" + (
         ScheduleFreeMixin.__doc__ or "")
-    return type(name, (ScheduleFreeMixin, cls), {"__doc__": doc, "__module__": cls.__module__})
+    made = type(name, (ScheduleFreeMixin, cls), {"__doc__": doc, "__module__": __name__, "__qualname__": name})
+    # a module attribute, so that instances pickle (pickle finds classes by module and name)
+    globals()[name] = made
+    _MADE[(cls, name)] = made
+    return made
+
+
+_MADE: dict = {}
 
 
 from convexlab.optim.general import AdamW  # noqa: E402  (the base direction of SFAdamW)

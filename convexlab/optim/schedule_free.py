@@ -173,9 +173,9 @@ def schedule_free(cls, name: str | None = None):
     >>> from convexlab.optim import Signum
     >>> SFSignum = schedule_free(Signum)
     >>> SFSignum.__name__
-    'SFSignum'
+    'ScheduleFreeSignum'
     """
-    name = name or f"SF{cls.__name__}"
+    name = name or f"ScheduleFree{cls.__name__}"
     made = _MADE.get((cls, name))
     if made is not None:
         return made

@@ -87,8 +87,9 @@ class ComposedOptimizer(torch.optim.Optimizer):
             parameter; ``"skip"``: that parameter's step is skipped (its state untouched) and
             counted in :attr:`nonfinite_skipped`.
         seed: seed of the optimizer's own random generator (used by stochastic directions). ``None``
-            draws one from torch's global generator; under ``torch.distributed`` the seed of rank 0
-            is broadcast so that every rank draws the same noise.
+            draws one from torch's global generator. Under ``torch.distributed`` (initialized before
+            the optimizer is built) rank 0's seed, explicit or drawn, is broadcast and used by every
+            rank, so that the replicas draw the same noise and stay identical.
         box: optional ``(low, high)`` (numbers or tensors broadcastable to every parameter): after
             each step the parameters are clipped to the box, the Euclidean (and, for a box, every
             diagonally weighted) projection used by projected methods.

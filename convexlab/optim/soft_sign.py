@@ -12,7 +12,6 @@ import warnings
 
 import torch
 
-from convexlab.geometry.soft_sign import SoftSign
 from convexlab.optim.base import (
     ComposedOptimizer,
     check_beta,
@@ -26,11 +25,6 @@ from convexlab.optim.temperature import temperature_schedule
 MOMENTUM_FORMS = ("sgd", "ema")
 SCHEDULE_DTYPES = (torch.float32, torch.float64)
 _BOOL = (False, True)
-
-# The unit-temperature entropic pair of the geometry: SoftSign(τ, "tanh").direction(u) is
-# grad_V_star(τ·u). Calling grad_V_star with a tensor τ keeps the geometry's single implementation
-# of tanh while avoiding a host sync for float(τ) on every step.
-_ENTROPIC = SoftSign(1.0, "tanh")
 
 
 class SoftSignum(ComposedOptimizer):
@@ -263,7 +257,9 @@ class SoftSignum(ComposedOptimizer):
         if tau is None:
             d = torch.sign(u)
         else:
-            d = _ENTROPIC.grad_V_star(u * tau.to(u.device))  # ∇ψ_τ*(u) = tanh(τu), SoftSign(τ, "tanh")
+            # ∇ψ_τ*(u) = tanh(τu), the direction of SoftSign(τ, "tanh") (its grad_V_star), computed in
+            # place on the one temporary τu
+            d = u.mul(tau.to(u.device)).tanh_()
         if lr_eff is None:
             self._apply(p, d, state, group)  # x ← x(1 − δλ) − δ·d (+ box), as every plain optimizer
             return

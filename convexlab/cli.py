@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
-from pathlib import Path
 
 from convexlab import __version__
+from convexlab._io import atomic_write
 
 
 def _fmt(x) -> str:
@@ -65,19 +63,6 @@ def format_markdown(outcomes) -> str:
     return "\n".join(out) + "\n"
 
 
-def _atomic_write(path: str, text: str) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def cmd_check(args) -> int:
     from convexlab.theory import CheckContext, run_checks, select
 
@@ -103,9 +88,9 @@ def cmd_check(args) -> int:
         print(f"  {o.verdict.upper()}: {o.check.name}: {msg}")
     if args.json:
         payload = {"version": __version__, "full": args.full, "seed": args.seed, "checks": [o.as_dict() for o in outcomes]}
-        _atomic_write(args.json, json.dumps(payload, indent=2, default=float) + "\n")
+        atomic_write(args.json, json.dumps(payload, indent=2, default=float) + "\n")
     if args.markdown:
-        _atomic_write(args.markdown, format_markdown(outcomes))
+        atomic_write(args.markdown, format_markdown(outcomes))
     return 1 if failed else 0
 
 

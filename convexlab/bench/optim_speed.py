@@ -59,13 +59,14 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
+
+from convexlab._io import atomic_write
 
 __all__ = [
     "BENCH_KWARGS",
@@ -411,19 +412,6 @@ def format_markdown(rows: list[dict[str, Any]], config: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _atomic_write(path: str, text: str) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # ---------------------------------------------------------------------------------------------
 # command line
 # ---------------------------------------------------------------------------------------------
@@ -542,9 +530,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.device}, threads={config['threads']}, torch {torch.__version__}\n")
     print(format_table(rows))
     if args.json:
-        _atomic_write(args.json, json.dumps(dict(config=config, rows=rows), indent=2) + "\n")
+        atomic_write(args.json, json.dumps(dict(config=config, rows=rows), indent=2) + "\n")
     if args.markdown:
-        _atomic_write(args.markdown, format_markdown(rows, config))
+        atomic_write(args.markdown, format_markdown(rows, config))
     return 0
 
 

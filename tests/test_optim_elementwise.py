@@ -560,3 +560,11 @@ def test_deepcopy_and_pickle_keep_the_configuration(name):
     for clone in clones:
         for p, q in zip(ps, clone.param_groups[0]["params"]):
             assert torch.equal(p, q)
+
+
+def test_matrix_optimizer_error_names_the_right_group():
+    from convexlab.optim import Muon
+
+    w, b = torch.nn.Parameter(torch.zeros(3, 3)), torch.nn.Parameter(torch.zeros(3))
+    with pytest.raises(ValueError, match=r"index 0 of param group 1 .*shape \(3,\)"):
+        Muon([{"params": [w]}, {"params": [b]}])

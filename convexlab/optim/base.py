@@ -126,8 +126,9 @@ class ComposedOptimizer(torch.optim.Optimizer):
         if "weight_decay" in group:
             check_nonneg(group["weight_decay"], "weight_decay")
         names = group.get("param_names")
+        gi = next((k for k, g in enumerate(self.param_groups) if g is group), len(self.param_groups))
         for i, p in enumerate(group["params"]):
-            label = names[i] if names else f"index {i} of param group {len(self.param_groups) - 1}"
+            label = names[i] if names else f"index {i} of param group {gi}"
             if p.is_sparse:
                 raise ValueError(f"sparse parameters are not supported (parameter {label})")
             if self.matrix_only and p.ndim < 2:
@@ -230,8 +231,9 @@ class ComposedOptimizer(torch.optim.Optimizer):
             return params, grads
         # one fused reduction: a non-finite norm flags the group (a huge finite gradient can
         # overflow it, so the exact per-tensor test below decides)
-        norms = torch._foreach_norm([g for g in grads])
-        if bool(torch.isfinite(torch.stack([n.to(torch.float32) for n in norms])).all()):
+        norms = torch._foreach_norm(grads)
+        dev = grads[0].device
+        if bool(torch.isfinite(torch.stack([n.to(device=dev, dtype=torch.float32) for n in norms])).all()):
             return params, grads
         keep_p, keep_g = [], []
         names = group.get("param_names")

@@ -11,6 +11,7 @@ from convexlab.theory import (  # noqa: F401,E402  (each module registers its ch
     proofs,
     spectral,
     stochastic_sign,
+    stosignsgd,
     temperature_limits,
 )
 

@@ -1,0 +1,79 @@
+r"""StoSignSGD's convex rate and its Figure-1 counterexample, on the simulator.
+
+* Theorem 4 (StoSignSGD, arXiv 2604.15416 [P]): for convex f on a box with |g_i| ≤ L_i, Alg. 1
+  with η_t = D∞/√(2t) gives E f(x̄_T) − f* ≤ √2·D∞‖L‖₁/√T; with the constant step η = D∞/√T the
+  same argument gives D∞‖L‖₁/√T ([R], spec §3.2 arithmetic).
+* Figure 1 [P] on f = |x₁ + x₂| + 2|x₁ − x₂| (start, box and horizon [D], spec §4): signSGD keeps
+  x₁ + x₂ fixed and stalls at f ≈ 1.5, far above the bound StoSignSGD satisfies.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Callable
+
+from convexlab.optim import StoSignSGD
+from convexlab.problems import TwoDimensionalAbs
+from convexlab.sim import simulate
+from convexlab.theory.registry import Check, CheckContext, CheckResult, effect_result, register, upper_result
+
+SOURCE = "StoSignSGD (arXiv 2604.15416)"
+
+
+def theorem4_bound(problem, T: int, anytime: bool = True) -> float:
+    """√2·D∞‖L‖₁/√T (anytime step) or D∞‖L‖₁/√T (constant step)."""
+    c = math.sqrt(2.0) if anytime else 1.0
+    return c * problem.D_inf * float(problem.L.sum()) / math.sqrt(T)
+
+
+def stosign_anytime(problem, seed: int):
+    return lambda ps: StoSignSGD.theory(ps, diameter=problem.D_inf, box=problem.box, seed=seed)
+
+
+def stosign_constant(problem, T: int, seed: int):
+    # η ≡ D∞/√T: the theory form (envelope from |g|, no momentum, box) with a fixed lr
+    return lambda ps: StoSignSGD(ps, lr=problem.D_inf / math.sqrt(T), betas=(0.0, 1.0), envelope="gradient",
+                                 box=problem.box, seed=seed)
+
+
+def theorem4(make: Callable, anytime: bool, ctx: CheckContext) -> CheckResult:
+    r"""E f(x̄_T) − f* (mean over seeds, 3-stderr rule) against the Theorem-4 bound."""
+    problem = TwoDimensionalAbs()
+    T, S = ctx.size(10_000, 100_000), ctx.size(16, 64)
+    res = simulate(problem, make(problem, T, ctx.seed), T, S)
+    mean, se = res.final("avg")
+    bound = theorem4_bound(problem, T, anytime)
+    return upper_result(mean, bound, se, T=T, seeds=S, slack_ratio=mean / bound)
+
+
+def signsgd_stalls(make: Callable, ctx: CheckContext) -> CheckResult:
+    r"""f(x_T) − f* of signSGD minus the Theorem-4 bound at T: confidently > 0."""
+    problem = TwoDimensionalAbs()
+    T = ctx.size(10_000, 100_000)
+    res = simulate(problem, make(problem, T, ctx.seed), T, 4)
+    mean, se = res.final("last")
+    return effect_result(mean - theorem4_bound(problem, T), se, f_T=mean, T=T)
+
+
+def signsgd_anytime(problem, T, seed):
+    """Alg. 1 with the noise removed (deterministic sign of g, same anytime step, no box): signSGD.
+    Without the box every step keeps x₁ + x₂ exactly, so f ≥ |x₁ + x₂| = 1.5 forever."""
+    return lambda ps: StoSignSGD.theory(ps, diameter=problem.D_inf, mode="deterministic_sign", seed=seed)
+
+
+register(Check(
+    "stosignsgd.theorem4[anytime]", f"{SOURCE} Theorem 4", "P", "upper",
+    "Alg. 1 with η_t = D∞/√(2t) on |x₁+x₂| + 2|x₁−x₂|: E f(x̄_T) − f* ≤ √2·D∞‖L‖₁/√T",
+    partial(theorem4, lambda p, T, s: stosign_anytime(p, s), True),
+))
+register(Check(
+    "stosignsgd.theorem4[constant]", f"{SOURCE} Theorem 4, constant step (spec §3.2)", "R", "upper",
+    "Alg. 1 with η = D∞/√T: E f(x̄_T) − f* ≤ D∞‖L‖₁/√T",
+    partial(theorem4, stosign_constant, False),
+))
+register(Check(
+    "stosignsgd.figure1_signsgd_stalls", f"{SOURCE} Figure 1 (setup spec §4 [D])", "P", "counterexample",
+    "signSGD (Alg. 1 without noise) stays above the Theorem-4 bound (stalls at f = 1.5): f(x_T) − bound > 0",
+    partial(signsgd_stalls, signsgd_anytime),
+))

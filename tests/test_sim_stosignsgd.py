@@ -1,0 +1,65 @@
+"""The simulator, the Figure-1 problem and the StoSignSGD rate checks (with failing variants)."""
+
+import pytest
+import torch
+
+from convexlab.optim import Muon, SignSGD, StoSignSGD
+from convexlab.problems import TwoDimensionalAbs
+from convexlab.sim import simulate
+from convexlab.theory import CheckContext
+from convexlab.theory import stosignsgd as C
+
+CTX = CheckContext()
+
+
+def test_problem_constants_and_subgradients():
+    p = TwoDimensionalAbs()
+    assert p.D_inf == 4.0 and float(p.L.sum()) == 6.0
+    x = torch.tensor([[1.0, 0.5], [0.0, 0.0], [-1.0, 2.0]], dtype=torch.float64)
+    assert p.f(x).tolist() == [2.5, 0.0, 7.0]
+    g = p.subgradient(x)
+    assert g.abs().max() <= 3 and g[0].tolist() == [3.0, -1.0]
+    # subgradient inequality f(y) ≥ f(x) + ⟨g, y − x⟩ at random pairs
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(200, 2, generator=gen, dtype=torch.float64), torch.randn(200, 2, generator=gen, dtype=torch.float64)
+    assert (p.f(b) - p.f(a) - (p.subgradient(a) * (b - a)).sum(-1) >= -1e-12).all()
+
+
+def test_signsgd_keeps_the_sum_and_stalls():
+    p = TwoDimensionalAbs()
+    res = simulate(p, lambda ps: SignSGD(ps, lr=0.01), 500, 1)
+    assert res.gap_last[-1, 0] >= 1.5 - 1e-12
+
+
+def test_simulation_is_deterministic_and_rows_are_independent():
+    p = TwoDimensionalAbs()
+    make = lambda ps: StoSignSGD.theory(ps, diameter=p.D_inf, box=p.box, seed=3)  # noqa: E731
+    a, b = simulate(p, make, 200, 5), simulate(p, make, 200, 5)
+    assert torch.equal(a.gap_avg, b.gap_avg)
+    assert len(set(a.gap_last[-1].tolist())) > 1  # different noise per row
+    assert len(a.rows()) == 2 * len(a.steps) * 5
+
+
+def test_simulator_rejects_matrix_optimizers_and_bad_sizes():
+    p = TwoDimensionalAbs()
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
+        simulate(p, lambda ps: SignSGD(ps), 0, 1)
+    with pytest.raises(ValueError, match="seeds must be an integer >= 1"):
+        simulate(p, lambda ps: SignSGD(ps), 10, 0)
+    with pytest.raises(ValueError, match="would mix the seeds"):
+        simulate(p, lambda ps: Muon(ps), 10, 3)
+
+
+def test_checks_pass():
+    assert C.theorem4(lambda p, T, s: C.stosign_anytime(p, s), True, CTX).passed
+    assert C.theorem4(C.stosign_constant, False, CTX).passed
+    assert C.signsgd_stalls(C.signsgd_anytime, CTX).passed
+
+
+def test_theorem4_fails_without_the_noise():
+    assert not C.theorem4(C.signsgd_anytime, True, CTX).passed
+    assert not C.theorem4(C.signsgd_anytime, False, CTX).passed
+
+
+def test_stall_check_fails_for_stosignsgd():
+    assert not C.signsgd_stalls(lambda p, T, s: C.stosign_anytime(p, s), CTX).passed

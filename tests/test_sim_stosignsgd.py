@@ -37,7 +37,7 @@ def test_simulation_is_deterministic_and_rows_are_independent():
     a, b = simulate(p, make, 200, 5), simulate(p, make, 200, 5)
     assert torch.equal(a.gap_avg, b.gap_avg)
     assert len(set(a.gap_last[-1].tolist())) > 1  # different noise per row
-    assert len(a.rows()) == 2 * len(a.steps) * 5
+    assert len(a.rows()) == 3 * len(a.steps) * 5  # f(x_t), f(x̄_t), linear regret
 
 
 def test_simulator_rejects_matrix_optimizers_and_bad_sizes():
@@ -63,3 +63,15 @@ def test_theorem4_fails_without_the_noise():
 
 def test_stall_check_fails_for_stosignsgd():
     assert not C.signsgd_stalls(lambda p, T, s: C.stosign_anytime(p, s), CTX).passed
+
+
+def test_summed_inequality_passes_and_fails_without_noise():
+    assert C.summed_inequality(lambda p, T, s: C.stosign_anytime(p, s), CTX).passed
+    assert not C.summed_inequality(C.signsgd_anytime, CTX).passed
+
+
+def test_summed_bound_is_below_the_closed_form():
+    # Σ t^{-1/2} ≤ 2√T makes (★) ≤ √2·D∞‖L‖₁√T (Theorem 4 times T)
+    p = TwoDimensionalAbs()
+    T = 1000
+    assert C.summed_inequality_bound(p, T) <= C.theorem4_bound(p, T) * T

@@ -20,13 +20,13 @@ from convexlab.problems.base import Problem
 
 @dataclass
 class SimResult:
-    """f(x_t) and f(x̄_t) − f* (x̄_t the uniform average of x_1..x_t) at the recorded steps.
-
-    ``gap_last`` and ``gap_avg`` have shape (len(steps), S)."""
+    """f(x_t) − f*, f(x̄_t) − f* (x̄_t the uniform average of x_1..x_t) and the linear regret
+    Σ_{s≤t} ⟨g_s, x_s − x*⟩ at the recorded steps; each has shape (len(steps), S)."""
 
     steps: list[int]
     gap_last: torch.Tensor
     gap_avg: torch.Tensor
+    linear_regret: torch.Tensor  # Σ_{s≤t} ⟨g_s, x_s − x*⟩, shape (len(steps), S)
     meta: dict = field(default_factory=dict)
 
     def rows(self) -> list[dict]:
@@ -36,6 +36,7 @@ class SimResult:
             for s in range(self.gap_last.shape[1]):
                 out.append(dict(seed=s, step=t, metric="f(x_t)-f*", value=float(self.gap_last[i, s])))
                 out.append(dict(seed=s, step=t, metric="f(xbar_t)-f*", value=float(self.gap_avg[i, s])))
+                out.append(dict(seed=s, step=t, metric="linear_regret", value=float(self.linear_regret[i, s])))
         return out
 
     def final(self, which: str = "avg") -> tuple[float, float]:
@@ -82,13 +83,18 @@ def simulate(problem: Problem, make_optimizer: Callable[[list[torch.nn.Parameter
     record = sorted(set(record or log_steps(steps)))
     want = set(record)
     total = torch.zeros_like(x.detach())
-    last, avg = [], []
+    regret = torch.zeros(seeds, dtype=x.dtype)
+    x_star = problem.x_star.to(x.dtype)
+    last, avg, reg = [], [], []
     with torch.no_grad():
         for t in range(1, steps + 1):
             total += x
+            g = problem.subgradient(x.detach())
+            regret += (g * (x - x_star)).sum(-1)
             if t in want:
                 last.append(problem.f(x) - problem.f_star)
                 avg.append(problem.f(total / t) - problem.f_star)
-            x.grad = problem.subgradient(x.detach())
+                reg.append(regret.clone())
+            x.grad = g
             opt.step()
-    return SimResult(record, torch.stack(last), torch.stack(avg), meta=dict(steps=steps, seeds=seeds))
+    return SimResult(record, torch.stack(last), torch.stack(avg), torch.stack(reg), meta=dict(steps=steps, seeds=seeds))

@@ -47,6 +47,24 @@ def theorem4(make: Callable, anytime: bool, ctx: CheckContext) -> CheckResult:
     return upper_result(mean, bound, se, T=T, seeds=S, slack_ratio=mean / bound)
 
 
+def summed_inequality_bound(problem, T: int) -> float:
+    r"""(★) with η_t = D∞/√(2t): ‖L‖₁(D∞²/(2η_T) + ½Σ_{t≤T} η_t), summed exactly (not through 2√T)."""
+    D, L1 = problem.D_inf, float(problem.L.sum())
+    etas = [D / math.sqrt(2 * t) for t in range(1, T + 1)]
+    return L1 * (D * D / (2 * etas[-1]) + 0.5 * sum(etas))
+
+
+def summed_inequality(make: Callable, ctx: CheckContext) -> CheckResult:
+    r"""(★): E Σ_{t≤T} ⟨g_t, x_t − x*⟩ ≤ ‖L‖₁(D∞²/(2η_T) + ½Σ η_t) (mean over seeds, 3-stderr rule)."""
+    problem = TwoDimensionalAbs()
+    T, S = ctx.size(10_000, 100_000), ctx.size(16, 64)
+    res = simulate(problem, make(problem, T, ctx.seed), T, S)
+    v = res.linear_regret[-1]
+    mean, se = float(v.mean()), float(v.std(correction=1) / math.sqrt(S))
+    bound = summed_inequality_bound(problem, T)
+    return upper_result(mean, bound, se, T=T, seeds=S, slack_ratio=mean / bound)
+
+
 def signsgd_stalls(make: Callable, ctx: CheckContext) -> CheckResult:
     r"""f(x_T) − f* of signSGD minus the Theorem-4 bound at T: confidently > 0."""
     problem = TwoDimensionalAbs()
@@ -71,6 +89,11 @@ register(Check(
     "stosignsgd.theorem4[constant]", f"{SOURCE} Theorem 4, constant step (spec §3.2)", "R", "upper",
     "Alg. 1 with η = D∞/√T: E f(x̄_T) − f* ≤ D∞‖L‖₁/√T",
     partial(theorem4, stosign_constant, False),
+))
+register(Check(
+    "stosignsgd.summed_inequality", f"{SOURCE} (★), App. C (spec §3.2)", "P", "upper",
+    "E Σ⟨g_t, x_t − x*⟩ ≤ ‖L‖₁(D∞²/(2η_T) + ½Σ η_t) for η_t = D∞/√(2t)",
+    partial(summed_inequality, lambda p, T, s: stosign_anytime(p, s)),
 ))
 register(Check(
     "stosignsgd.figure1_signsgd_stalls", f"{SOURCE} Figure 1 (setup spec §4 [D])", "P", "counterexample",

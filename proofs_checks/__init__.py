@@ -11,6 +11,7 @@ algebraic_conjugate  V(d) = 1 − √(1−d²), V* = √(1+y²) − 1, ∇V* = y
 huber_clip           V = d²/2 on [−1, 1], V* = Huber, ∇V* = clip; weighted by an envelope G (Softsign §6.2)
 stochastic_sign      E[sign(x + G n)] = clip(x/G, −1, 1), n ~ U[−1, 1] (StoSignSGD §1, Proposition 1)
 sign_limits          the bounds of Softsign §6.3 used by the numerical checks
+stosign_arithmetic   step-size sums, O2NC constants, exponential scaling, Lemma 3.2 (StoSignSGD §3, SF-NorMuon §4.4)
 """
 
 from proofs_checks._common import Claim
@@ -21,6 +22,7 @@ MODULES = (
     "huber_clip",
     "stochastic_sign",
     "sign_limits",
+    "stosign_arithmetic",
 )
 
 __all__ = ["Claim", "MODULES"]

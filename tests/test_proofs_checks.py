@@ -154,3 +154,12 @@ def test_sign_limits_rejects_wrong_bounds():
     assert not lim.direction_error_claim(constant=1).holds
     y = lim.Y
     assert not lim.stable_form_claim(stable=sp.Abs(y) + sp.log(1 + sp.exp(-sp.Abs(y))) - sp.log(2)).holds
+
+
+def test_stosign_arithmetic_rejects_wrong_constants():
+    from proofs_checks import stosign_arithmetic as ari
+
+    assert not _by_name(ari.step_sum_claims(two=sp.Rational(3, 2)))["inverse_sqrt_telescopes"].holds
+    assert _failed(ari.o2nc_claims(constant=5 + sp.sqrt(2))) >= {"constant_squared", "noise_term_is_4eps_over_7"}
+    assert _failed(ari.exponential_claims(rate=sp.Integer(2))) == {"exp_sum_second_moment", "exp_scaling_identity"}
+    assert _failed(ari.lemma32_claims(coefficient=sp.Rational(1, 5))) == {"lemma32_fixed_point"}

@@ -20,6 +20,7 @@ MODULES = {
     "huber_clip": ("Softsign (arXiv 2605.31371) §6.2: Huber/clip pair, envelope-weighted", "DER"),
     "stochastic_sign": ("StoSignSGD (arXiv 2604.15416) Prop. 1, by integration", "R"),
     "sign_limits": ("Softsign (arXiv 2605.31371) §6.3 bounds", "DER"),
+    "stosign_arithmetic": ("StoSignSGD (★), Thm. 4, O2NC constants; SF-NorMuon Lemma 3.2", "R"),
 }
 
 

@@ -9,6 +9,7 @@ from convexlab.theory import (  # noqa: F401,E402  (each module registers its ch
     identities,
     newton_schulz,
     proofs,
+    sf_normuon,
     spectral,
     stochastic_sign,
     stosignsgd,

@@ -75,3 +75,9 @@ def test_summed_bound_is_below_the_closed_form():
     p = TwoDimensionalAbs()
     T = 1000
     assert C.summed_inequality_bound(p, T) <= C.theorem4_bound(p, T) * T
+
+
+def test_sign_conversion_check_passes_and_fails_for_the_biased_sign():
+    for base in ("adamw", "adamax"):
+        assert C.conversion_unbiased(base, "stochastic", CTX).passed
+        assert not C.conversion_unbiased(base, "deterministic_sign", CTX).passed

@@ -14,15 +14,6 @@ from convexlab.optim.sf_normuon import SFNorMuon
 from convexlab.optim.spectral import Muon, NorMuon, SoftMuon
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny matrices: one intra-op thread avoids OpenMP oversubscription on a loaded 2-core machine
-    (25× slower otherwise); restored after the module."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 class TinyGPT(nn.Module):
     """Embedding, two hidden linear layers, a LayerNorm and a head tied to the embedding."""

@@ -17,15 +17,6 @@ DT = torch.float64
 SHAPES = [(6, 4), (3, 5)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny matrices: one intra-op thread avoids OpenMP oversubscription on a loaded 2-core machine
-    (25× slower otherwise); restored after the module."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def make_params(shapes=SHAPES, seed=0, dtype=DT):
     gen = torch.Generator().manual_seed(1000 + seed)

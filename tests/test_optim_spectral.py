@@ -17,15 +17,6 @@ DT = torch.float64
 A_, B_, C_ = 3.4445, -4.7750, 2.0315
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny matrices: one intra-op thread avoids OpenMP oversubscription on a loaded 2-core machine
-    (25× slower otherwise); restored after the module."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 # -- helpers -------------------------------------------------------------------------------------
 def make_params(shapes, seed=0, dtype=DT):

@@ -15,14 +15,13 @@ to *both* optimizers and got two updates per step. Both functions deduplicate by
 from __future__ import annotations
 
 from collections import OrderedDict
-from contextlib import contextmanager
 from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
 
 from convexlab.optim.general import AdamW
-from convexlab.optim.schedule_free import ScheduleFreeMixin, SFAdamW
+from convexlab.optim.schedule_free import ScheduleFreeMixin, SFAdamW, evaluating
 
 #: name fragments of embedding tables (GPT-2 ``wte``/``wpe``, ``embed_tokens``, ``tok_embeddings``, ...)
 EMBEDDING_NAMES = ("embed", "wte", "wpe")
@@ -273,16 +272,9 @@ class MatrixAndAdamW(torch.optim.Optimizer):
     def eval(self):
         return self.train(False)
 
-    @contextmanager
     def evaluating(self):
         """``with opt.evaluating():`` the schedule-free parts hold x, then the previous mode returns."""
-        was = self.training
-        self.eval()
-        try:
-            yield self
-        finally:
-            if was:
-                self.train()
+        return evaluating(self)
 
     # torch.optim.Optimizer pickles (defaults, state, param_groups); here those are views of the parts
     def __getstate__(self) -> dict:

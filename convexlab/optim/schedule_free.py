@@ -32,6 +32,19 @@ from convexlab.optim.base import check_beta, check_choice, check_int, check_nonn
 DECAY_AT = ("x", "y", "z")
 
 
+@contextmanager
+def evaluating(opt):
+    """Put ``opt`` (anything with ``training``, ``train()`` and ``eval()``) in eval mode for the block,
+    then restore its previous mode."""
+    was = opt.training
+    opt.eval()
+    try:
+        yield opt
+    finally:
+        if was:
+            opt.train()
+
+
 class ScheduleFreeMixin:
     r"""Mixin that replaces a :class:`ComposedOptimizer`'s plain iterate rule by schedule-free.
 
@@ -105,16 +118,9 @@ class ScheduleFreeMixin:
             group["train_mode"] = True
         return self
 
-    @contextmanager
     def evaluating(self):
         """``with opt.evaluating():`` evaluates at x, then returns to the previous mode."""
-        was = self.training
-        self.eval()
-        try:
-            yield self
-        finally:
-            if was:
-                self.train()
+        return evaluating(self)
 
     # -- the rule --------------------------------------------------------------------------------
     def step(self, closure=None):

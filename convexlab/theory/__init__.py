@@ -10,6 +10,7 @@ from convexlab.theory import (  # noqa: F401,E402  (each module registers its ch
     newton_schulz,
     proofs,
     sf_normuon,
+    softsign,
     spectral,
     stochastic_sign,
     stosignsgd,

@@ -81,42 +81,30 @@ class ScheduleFreeMixin:
         return bool(self.param_groups[0]["train_mode"])
 
     @torch.no_grad()
-    def eval(self):
-        """Put the parameters at x (for evaluation and checkpoints); idempotent."""
+    def _set_mode(self, train: bool):
+        """Move the parameters between y (train) and x (eval); groups already in the mode are left."""
         for group in self.param_groups:
-            if not group["train_mode"]:
+            if group["train_mode"] == train:
                 continue
             beta = group["sf_beta"]
             for p in group["params"]:
                 st = self.state[p]
                 if "z" not in st:
                     continue
-                if "x" in st:
-                    p.copy_(st["x"])
-                else:
-                    p.lerp_(st["z"], 1.0 - 1.0 / beta)
-            group["train_mode"] = False
+                if "x" in st:  # β = 0: y = z, and x is stored
+                    p.copy_(st["z"] if train else st["x"])
+                else:  # y = (1 − β) z + β x
+                    p.lerp_(st["z"], 1.0 - beta if train else 1.0 - 1.0 / beta)
+            group["train_mode"] = train
         return self
 
-    @torch.no_grad()
+    def eval(self):
+        """Put the parameters at x (for evaluation and checkpoints); idempotent."""
+        return self._set_mode(False)
+
     def train(self, mode: bool = True):
         """Put the parameters back at y (for gradient steps); idempotent."""
-        if not mode:
-            return self.eval()
-        for group in self.param_groups:
-            if group["train_mode"]:
-                continue
-            beta = group["sf_beta"]
-            for p in group["params"]:
-                st = self.state[p]
-                if "z" not in st:
-                    continue
-                if "x" in st:
-                    p.copy_(st["z"])  # β = 0: y = z
-                else:
-                    p.lerp_(st["z"], 1.0 - beta)
-            group["train_mode"] = True
-        return self
+        return self._set_mode(bool(mode))
 
     def evaluating(self):
         """``with opt.evaluating():`` evaluates at x, then returns to the previous mode."""

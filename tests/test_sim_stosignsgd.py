@@ -37,17 +37,19 @@ def test_simulation_is_deterministic_and_rows_are_independent():
     a, b = simulate(p, make, 200, 5), simulate(p, make, 200, 5)
     assert torch.equal(a.gap_avg, b.gap_avg)
     assert len(set(a.gap_last[-1].tolist())) > 1  # different noise per row
-    assert len(a.rows()) == 3 * len(a.steps) * 5  # f(x_t), f(x̄_t), linear regret
+    assert len(a.rows()) == len(a.metrics) * len(a.steps) * 5  # one row per (metric, step, seed)
+    assert a.meta["layout"] == "batched"
 
 
-def test_simulator_rejects_matrix_optimizers_and_bad_sizes():
+def test_simulator_rejects_bad_sizes_and_batched_matrix_optimizers():
     p = TwoDimensionalAbs()
     with pytest.raises(ValueError, match="steps must be an integer >= 1"):
         simulate(p, lambda ps: SignSGD(ps), 0, 1)
     with pytest.raises(ValueError, match="seeds must be an integer >= 1"):
         simulate(p, lambda ps: SignSGD(ps), 10, 0)
-    with pytest.raises(ValueError, match="would mix the seeds"):
-        simulate(p, lambda ps: Muon(ps), 10, 3)
+    with pytest.raises(ValueError, match="layout must be one of"):
+        simulate(p, lambda ps: SignSGD(ps), 10, 3, layout="rows")
+
 
 
 def test_checks_pass():

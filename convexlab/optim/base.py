@@ -98,6 +98,10 @@ class ComposedOptimizer(torch.optim.Optimizer):
     """
 
     matrix_only: bool = False
+    #: True when every statistic of the optimizer is per coordinate (no norms, quantiles or
+    #: matrix maps across entries of a tensor): then independent runs may share one tensor as
+    #: its rows (the batched simulator, :func:`convexlab.sim.simulate`).
+    coordinatewise: bool = False
     #: iterate rule: "plain" (x ← x − lr·d, optionally projected on ``box``) or "schedule_free"
     iterate: str = "plain"
 
@@ -168,6 +172,12 @@ class ComposedOptimizer(torch.optim.Optimizer):
             dist.broadcast(t, src=0)
             seed = int(t.item())
         return seed
+
+    def reseed(self, seed: int) -> None:
+        """Restart the optimizer's random generators from ``seed`` (e.g. one seed per simulated run)."""
+        check_int(seed, "seed")
+        self._seed = int(seed)
+        self._generators = {}
 
     def generator(self, device: torch.device) -> torch.Generator:
         """The optimizer's generator for ``device`` (one per device, seeded from ``seed``)."""

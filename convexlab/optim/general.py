@@ -68,6 +68,8 @@ class GeneralOptimizer(ComposedOptimizer):
         nonfinite, seed, box: see :class:`ComposedOptimizer`.
     """
 
+    coordinatewise = True
+
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
                  *, base: str = "adamw", mode: str = "original", first_moment: str | None = None,
                  envelope: str = "momentum", anytime_diameter: float | None = None, **kwargs):

@@ -29,6 +29,8 @@ class Signum(ComposedOptimizer):
     [-0.5, 0.5]
     """
 
+    coordinatewise = True
+
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0, **kw):
         check_beta(momentum, "momentum")
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay), **kw)
@@ -73,6 +75,8 @@ class Lion(ComposedOptimizer):
 
     with m_0 = 0. Geometry ``Sign()`` at the interpolation c_t.
     """
+
+    coordinatewise = True
 
     def __init__(self, params, lr: float = 1e-4, betas=(0.9, 0.99), weight_decay: float = 0.0, **kw):
         check_betas(betas)

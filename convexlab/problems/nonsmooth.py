@@ -23,15 +23,9 @@ class TwoDimensionalAbs(Problem):
     diagonal by landing exactly on it.
     """
 
-    def __init__(self, dtype: torch.dtype = torch.float64):
-        super().__init__(
-            dim=2,
-            L=torch.tensor([3.0, 3.0], dtype=dtype),
-            low=torch.full((2,), -2.0, dtype=dtype),
-            high=torch.full((2,), 2.0, dtype=dtype),
-            f_star=0.0,
-            x_star=torch.zeros(2, dtype=dtype),
-        )
+    def __init__(self, dtype: torch.dtype = torch.float64, noise=None):
+        super().__init__((2,), 3.0, -2.0, 2.0, f_star=0.0, x_star=torch.zeros(2, dtype=dtype), noise=noise,
+                         dtype=dtype)
         self.start = torch.tensor([1.0, 0.5], dtype=dtype)  # f = 2.5; SignSGD's floor |x₁ + x₂| = 1.5
 
     def f(self, x):

@@ -1,10 +1,18 @@
-r"""The batched simulator: S independent runs of one optimizer on one problem, in one tensor.
+r"""The batched simulator: S independent runs of one optimizer on one problem.
 
-The S runs are the rows of a single parameter of shape (S, d). This is exact for coordinate-wise
-optimizers (every state of the sign family, StoSignSGD's envelope, Adam's moments acts per
-coordinate, so no statistic is shared between rows); matrix optimizers, whose directions mix the
-coordinates of a matrix, are rejected here. The runs differ through the optimizer's noise (one
-generator, different draws per row) and optionally through their start points.
+Two layouts, chosen automatically, both exact (no statistic is shared between runs):
+
+* **batched** — the S runs are the rows of one parameter of shape (S, *shape)*. Used for optimizers
+  whose every statistic is per coordinate (``optimizer.coordinatewise``: the sign family,
+  StoSignSGD's envelope, Adam's moments, schedule-free averaging). One generator draws different
+  noise for every row. This is the fast path (one tensor operation per step for all seeds).
+* **per_seed** — one parameter of the problem's shape and one optimizer *per run*, reseeded with
+  ``seed + s``. Used for optimizers with statistics across a tensor (Muon's polar factor, NorMuon's
+  row norms, SoftSignum's quantile temperature schedule, which pools a whole param group), and for
+  any optimizer without the ``coordinatewise`` flag (e.g. ``torch.optim`` classes).
+
+At step t the oracle's stochastic (sub)gradient at x_t (the problem's noise model, drawn from the
+simulator's generator seeded with ``seed``) is set as ``.grad`` and the optimizer steps to x_{t+1}.
 """
 
 from __future__ import annotations
@@ -17,31 +25,63 @@ import torch
 
 from convexlab.problems.base import Problem
 
+#: metric name → description (the columns of :meth:`SimResult.rows`)
+METRICS = {
+    "f": "f(x_t)",
+    "gap_last": "f(x_t) − f*",
+    "gap_avg": "f(x̄_t) − f*, x̄_t = (1/t) Σ_{s≤t} x_s",
+    "gap_eval": "f(x_t^eval) − f* at a schedule-free optimizer's evaluation point x (else = gap_last)",
+    "linear_regret": "Σ_{s≤t} ⟨g_s, x_s − x*⟩ with the oracle's g_s",
+    "grad_l1": "‖∇f(x_t)‖₁ (exact subgradient; the sign/StoSign stationarity measure)",
+    "grad_l2": "‖∇f(x_t)‖₂",
+    "weight_rms": "RMS(x_t) = ‖x_t‖₂/√d",
+}
+
 
 @dataclass
 class SimResult:
-    """f(x_t) − f*, f(x̄_t) − f* (x̄_t the uniform average of x_1..x_t) and the linear regret
-    Σ_{s≤t} ⟨g_s, x_s − x*⟩ at the recorded steps; each has shape (len(steps), S)."""
+    """Metrics at the recorded steps: ``metrics[name]`` has shape (len(steps), S)."""
 
     steps: list[int]
-    gap_last: torch.Tensor
-    gap_avg: torch.Tensor
-    linear_regret: torch.Tensor  # Σ_{s≤t} ⟨g_s, x_s − x*⟩, shape (len(steps), S)
+    metrics: dict[str, torch.Tensor]
     meta: dict = field(default_factory=dict)
+
+    def __getattr__(self, name):  # result.gap_avg etc.
+        metrics = self.__dict__.get("metrics", {})
+        if name in metrics:
+            return metrics[name]
+        raise AttributeError(f"SimResult has no metric {name!r}; recorded: {sorted(metrics)}")
+
+    @property
+    def seeds(self) -> int:
+        return next(iter(self.metrics.values())).shape[1]
 
     def rows(self) -> list[dict]:
         """Tidy rows: one per (seed, step, metric)."""
         out = []
+        for name, v in self.metrics.items():
+            vals = v.tolist()
+            for i, t in enumerate(self.steps):
+                for s, value in enumerate(vals[i]):
+                    out.append(dict(seed=s, step=t, metric=name, value=value))
+        return out
+
+    def summary(self, name: str) -> list[dict]:
+        """Per recorded step: mean over seeds, its standard error, min and max."""
+        v = self.metrics[name]
+        S = v.shape[1]
+        out = []
         for i, t in enumerate(self.steps):
-            for s in range(self.gap_last.shape[1]):
-                out.append(dict(seed=s, step=t, metric="f(x_t)-f*", value=float(self.gap_last[i, s])))
-                out.append(dict(seed=s, step=t, metric="f(xbar_t)-f*", value=float(self.gap_avg[i, s])))
-                out.append(dict(seed=s, step=t, metric="linear_regret", value=float(self.linear_regret[i, s])))
+            row = v[i]
+            se = float(row.std(correction=1) / math.sqrt(S)) if S > 1 else 0.0
+            out.append(dict(step=t, metric=name, mean=float(row.mean()), stderr=se, min=float(row.min()),
+                            max=float(row.max())))
         return out
 
     def final(self, which: str = "avg") -> tuple[float, float]:
-        """Mean over seeds and its standard error at the last recorded step."""
-        v = (self.gap_avg if which == "avg" else self.gap_last)[-1]
+        """Mean over seeds and its standard error at the last recorded step of ``gap_<which>`` (or
+        of the metric named ``which``)."""
+        v = self.metrics[which if which in self.metrics else f"gap_{which}"][-1]
         se = float(v.std(correction=1) / math.sqrt(v.numel())) if v.numel() > 1 else 0.0
         return float(v.mean()), se
 
@@ -56,45 +96,137 @@ def log_steps(T: int, per_decade: int = 4) -> list[int]:
     return sorted(p for p in pts if 1 <= p <= T)
 
 
-def simulate(problem: Problem, make_optimizer: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer],
-             steps: int, seeds: int, x0: torch.Tensor | None = None, record: list[int] | None = None) -> SimResult:
-    r"""Run ``make_optimizer([x])`` on ``problem`` for ``steps`` steps, ``seeds`` rows at once.
+def _check_count(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return value
 
-    x_1 = ``x0`` (default ``problem.start`` or the box centre) in every row; at step t the
-    subgradient at x_t is set as the gradient and the optimizer steps to x_{t+1}. Records
-    f(x_t) − f* and f(x̄_t) − f* at ``record`` (default log-spaced), x̄_t = (1/t) Σ_{s≤t} x_s.
+
+class _Runs:
+    """The S runs' parameters and optimizers in one of the two layouts."""
+
+    def __init__(self, problem: Problem, make_optimizer, seeds: int, x0: torch.Tensor, seed: int, layout: str):
+        rows = x0.detach().to(problem.dtype).expand(seeds, *problem.shape).clone()
+        self.layout = layout
+        if layout in ("auto", "batched"):
+            x = torch.nn.Parameter(rows)
+            opt = make_optimizer([x])
+            if getattr(opt, "coordinatewise", False):
+                self.params, self.opts, self.layout = [x], [opt], "batched"
+                return
+            if layout == "batched":
+                raise ValueError(
+                    f"layout='batched' needs a coordinate-wise optimizer, but {type(opt).__name__} has statistics "
+                    "across a tensor (it would mix the seeds' rows); use layout='per_seed' or 'auto'")
+        elif layout != "per_seed":
+            raise ValueError(f"layout must be one of ('auto', 'batched', 'per_seed'), got {layout!r}")
+        self.layout = "per_seed"
+        self.params = [torch.nn.Parameter(rows[s].clone()) for s in range(seeds)]
+        self.opts = []
+        for s, p in enumerate(self.params):
+            opt = make_optimizer([p])
+            if hasattr(opt, "reseed"):
+                opt.reseed(seed + s)
+            self.opts.append(opt)
+
+    def x(self) -> torch.Tensor:
+        if self.layout == "batched":
+            return self.params[0].detach()
+        return torch.stack([p.detach() for p in self.params])
+
+    def x_eval(self) -> torch.Tensor | None:
+        """The evaluation point of schedule-free optimizers (x), else None."""
+        if not hasattr(self.opts[0], "evaluating"):
+            return None
+        xs = []
+        for opt, p in zip(self.opts, self.params):
+            with opt.evaluating():
+                xs.append(p.detach().clone())
+        return xs[0] if self.layout == "batched" else torch.stack(xs)
+
+    def step(self, g: torch.Tensor) -> None:
+        if self.layout == "batched":
+            self.params[0].grad = g
+            self.opts[0].step()
+        else:
+            for p, opt, gs in zip(self.params, self.opts, g):
+                p.grad = gs.clone()
+                opt.step()
+
+
+def simulate(problem: Problem, make_optimizer: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer],
+             steps: int, seeds: int, x0: torch.Tensor | None = None, record: list[int] | None = None, *,
+             seed: int = 0, layout: str = "auto", progress: bool = False,
+             extra: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None) -> SimResult:
+    r"""Run ``make_optimizer(params)`` on ``problem`` for ``steps`` steps, ``seeds`` independent runs.
+
+    x_1 = ``x0`` (default ``problem.start_point()``) in every run. Records the metrics of
+    :data:`METRICS` at the ``record`` steps (default log-spaced), evaluated before the step's
+    update; gaps need ``problem.f_star`` and are skipped when the problem has none. ``extra`` maps
+    a metric name to a function of the (S, *shape) iterates returning (S,) values.
+
+    Args:
+        seed: seed of the oracle-noise generator (and, in the per-seed layout, ``seed + s`` is the
+            optimizer seed of run s).
+        layout: "auto" (batched when the optimizer is coordinate-wise, else per seed), "batched",
+            or "per_seed" (see the module docstring).
+        progress: show a tqdm progress bar.
 
     Raises:
-        ValueError: non-positive ``steps``/``seeds``, or a matrix optimizer (it would mix rows).
+        ValueError: non-positive ``steps``/``seeds``, a bad ``layout``, or ``layout="batched"`` with
+            an optimizer that is not coordinate-wise.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds must be an integer >= 1, got {seeds!r}")
-    if x0 is None:
-        x0 = getattr(problem, "start", None)
-        if x0 is None:
-            x0 = (problem.low + problem.high) / 2
-    x = torch.nn.Parameter(x0.detach().to(problem.L.dtype).expand(seeds, problem.dim).clone())
-    opt = make_optimizer([x])
-    if getattr(opt, "matrix_only", False):
-        raise ValueError(f"{type(opt).__name__} acts on whole matrices and would mix the seeds' rows; "
-                         "simulate() runs coordinate-wise optimizers")
+    _check_count("steps", steps)
+    _check_count("seeds", seeds)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    x0 = problem.start_point() if x0 is None else torch.as_tensor(x0, dtype=problem.dtype)
+    if tuple(x0.shape) != problem.shape:
+        raise ValueError(f"x0 must have the problem's shape {problem.shape}, got {tuple(x0.shape)}")
     record = sorted(set(record or log_steps(steps)))
+    if record[0] < 1 or record[-1] > steps:
+        raise ValueError(f"record steps must lie in [1, {steps}], got {record[0]}..{record[-1]}")
+    runs = _Runs(problem, make_optimizer, seeds, x0, seed, layout)
+    gen = torch.Generator().manual_seed(seed)
+    try:
+        f_star, x_star = problem.f_star, problem.x_star.to(problem.dtype)
+    except NotImplementedError:
+        f_star, x_star = None, None
     want = set(record)
-    total = torch.zeros_like(x.detach())
-    regret = torch.zeros(seeds, dtype=x.dtype)
-    x_star = problem.x_star.to(x.dtype)
-    last, avg, reg = [], [], []
+    reduce_dims = tuple(range(1, 1 + len(problem.shape)))
+    total = torch.zeros(seeds, *problem.shape, dtype=problem.dtype)
+    regret = torch.zeros(seeds, dtype=problem.dtype)
+    names = ["f", "grad_l1", "grad_l2", "weight_rms"]
+    if f_star is not None:
+        names += ["gap_last", "gap_avg", "gap_eval", "linear_regret"]
+    names += list(extra or {})
+    out: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    from tqdm.auto import tqdm
+
     with torch.no_grad():
-        for t in range(1, steps + 1):
+        for t in tqdm(range(1, steps + 1), desc=f"simulate {problem.__class__.__name__}", disable=not progress,
+                      leave=False, mininterval=0.5):
+            x = runs.x()
             total += x
-            g = problem.subgradient(x.detach())
-            regret += (g * (x - x_star)).sum(-1)
+            g = problem.oracle(x, gen)
+            if x_star is not None:
+                regret += (g * (x - x_star)).sum(reduce_dims)
             if t in want:
-                last.append(problem.f(x) - problem.f_star)
-                avg.append(problem.f(total / t) - problem.f_star)
-                reg.append(regret.clone())
-            x.grad = g
-            opt.step()
-    return SimResult(record, torch.stack(last), torch.stack(avg), torch.stack(reg), meta=dict(steps=steps, seeds=seeds))
+                fx = problem.f(x)
+                exact = problem.subgradient(x)
+                out["f"].append(fx)
+                out["grad_l1"].append(exact.abs().sum(reduce_dims))
+                out["grad_l2"].append(exact.pow(2).sum(reduce_dims).sqrt())
+                out["weight_rms"].append(x.pow(2).mean(reduce_dims).sqrt())
+                if f_star is not None:
+                    out["gap_last"].append(fx - f_star)
+                    out["gap_avg"].append(problem.f(total / t) - f_star)
+                    xe = runs.x_eval()
+                    out["gap_eval"].append(fx - f_star if xe is None else problem.f(xe) - f_star)
+                    out["linear_regret"].append(regret.clone())
+                for name, fn in (extra or {}).items():
+                    out[name].append(torch.as_tensor(fn(x), dtype=problem.dtype))
+            runs.step(g)
+    metrics = {n: torch.stack(v) for n, v in out.items()}
+    return SimResult(record, metrics, meta=dict(steps=steps, seeds=seeds, seed=seed, layout=runs.layout,
+                                                problem=repr(problem)))

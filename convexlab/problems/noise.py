@@ -1,0 +1,130 @@
+r"""Stochastic-gradient noise models for the toy problems' oracles.
+
+A noise model turns the exact (sub)gradient g(x) of a batch of points (shape (S, d)) into an
+unbiased stochastic gradient g̃ with E[g̃ | x] = g(x), drawing from an explicit
+``torch.Generator`` so that simulations are deterministic given a seed. Each model also states the
+coordinate bound it preserves: ``oracle_bound(L)`` is the vector L̃ with |g̃_i| ≤ L̃_i almost surely
+(``inf`` when the noise is unbounded), which is the constant the StoSignSGD theorems need
+(Assumption A3, spec §3.1 [R]).
+
+* :class:`Exact`: g̃ = g.
+* :class:`Gaussian`: g̃ = g + s·N(0, I) (unbounded; for the smooth Softsign bounds, σ² = d s²).
+* :class:`SignFlip`: bounded, unbiased randomised rounding to the envelope,
+  g̃_i = L_i·ξ_i with ξ_i = ±1 and P(ξ_i = 1) = (1 + g_i/L_i)/2, applied to each coordinate with
+  probability ``p`` (``p = 0`` is exact). |g̃_i| ≤ L_i keeps the theorem's constant L unchanged —
+  the "random sign flips of subgradient parts" of the StoSignSGD spec §3.4 [D].
+* :class:`HeavyTailed`: g̃ = g + s·t_ν (Student t with ν > 2 degrees of freedom: finite variance,
+  heavy tails; unbounded).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from convexlab import _validation as V
+
+
+class NoiseModel:
+    """Base class: ``__call__(g, L, generator)`` returns an unbiased perturbation of ``g``."""
+
+    bounded: bool = True
+
+    def __call__(self, g: torch.Tensor, L: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        raise NotImplementedError  # pragma: no cover
+
+    def oracle_bound(self, L: torch.Tensor) -> torch.Tensor:
+        """Almost-sure coordinate bound of the noisy oracle, given |g_i| ≤ L_i for the exact one."""
+        return L if self.bounded else torch.full_like(L, math.inf)
+
+    def variance(self, g: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
+        """E‖g̃ − g‖₂² per row (shape (S,))."""
+        raise NotImplementedError  # pragma: no cover
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+class Exact(NoiseModel):
+    """g̃ = g (a deterministic oracle)."""
+
+    def __call__(self, g, L, generator):
+        return g
+
+    def variance(self, g, L):
+        return torch.zeros(g.shape[:-1], dtype=g.dtype)
+
+
+class Gaussian(NoiseModel):
+    r"""g̃ = g + s·ξ, ξ ~ N(0, I): E‖g̃ − g‖² = d s² (unbounded)."""
+
+    bounded = False
+
+    def __init__(self, scale: float):
+        self.scale = V.positive_finite("scale", scale)
+
+    def __call__(self, g, L, generator):
+        return g + self.scale * torch.randn(g.shape, generator=generator, dtype=g.dtype, device=g.device)
+
+    def variance(self, g, L):
+        return torch.full(g.shape[:-1], g.shape[-1] * self.scale**2, dtype=g.dtype)
+
+
+class SignFlip(NoiseModel):
+    r"""Bounded unbiased noise: with probability ``p`` per coordinate, replace g_i by L_i·ξ_i,
+    ξ_i = ±1 with P(ξ_i = +1) = (1 + g_i/L_i)/2, so E g̃_i = g_i and |g̃_i| ≤ L_i.
+
+    E(g̃_i − g_i)² = p(L_i² − g_i²).
+    """
+
+    def __init__(self, p: float = 1.0):
+        p = float(p) if not isinstance(p, bool) else math.nan
+        if not (0.0 <= p <= 1.0):
+            raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
+        self.p = p
+
+    def __call__(self, g, L, generator):
+        L = L.to(g.dtype)
+        u = torch.rand(g.shape, generator=generator, dtype=g.dtype, device=g.device)
+        safe = torch.where(L > 0, L, torch.ones_like(L))
+        up = u < (1 + (g / safe).clamp(-1, 1)) / 2
+        rounded = torch.where(up, L, -L).expand_as(g)
+        if self.p >= 1.0:
+            return rounded
+        flip = torch.rand(g.shape, generator=generator, dtype=g.dtype, device=g.device) < self.p
+        return torch.where(flip, rounded, g)
+
+    def variance(self, g, L):
+        return (self.p * (L.to(g.dtype) ** 2 - g**2)).sum(-1)
+
+
+class HeavyTailed(NoiseModel):
+    r"""g̃ = g + s·t_ν with Student-t entries (ν > 2: finite variance sν/(ν−2) per coordinate,
+    heavy tails; unbounded)."""
+
+    bounded = False
+
+    def __init__(self, scale: float, df: float = 3.0):
+        self.scale = V.positive_finite("scale", scale)
+        df = V.positive_finite("df", df)
+        if df <= 2:
+            raise ValueError(f"df must be > 2 (finite variance), got {df!r}")
+        self.df = df
+
+    def __call__(self, g, L, generator):
+        z = torch.randn(g.shape, generator=generator, dtype=g.dtype, device=g.device)
+        # chi-square with ν dof as a Gamma(ν/2, 2); torch's _standard_gamma has no generator argument,
+        # so draw it as a sum of squares when ν is an integer and by inverse-CDF otherwise.
+        u = torch.rand(g.shape, generator=generator, dtype=torch.float64, device=g.device)
+        from scipy.stats import chi2
+
+        c = torch.as_tensor(chi2.ppf(u.cpu().numpy(), self.df), dtype=g.dtype, device=g.device)
+        return g + self.scale * z / torch.sqrt(c / self.df)
+
+    def variance(self, g, L):
+        return torch.full(g.shape[:-1], g.shape[-1] * self.scale**2 * self.df / (self.df - 2), dtype=g.dtype)
+
+
+NOISE_MODELS = {"exact": Exact, "gaussian": Gaussian, "sign_flip": SignFlip, "heavy_tailed": HeavyTailed}

@@ -1,4 +1,4 @@
-r"""Command line: ``convexlab check`` and ``convexlab bench optim``.
+r"""Command line: ``convexlab check`` and ``convexlab bench optim|sim``.
 
 ``convexlab check`` runs every registered check (``convexlab.theory``) at the default, CPU-sized
 settings, shows a progress bar, then prints one table: name, source, provenance, kind,
@@ -91,7 +91,58 @@ def cmd_check(args) -> int:
         atomic_write(args.json, json.dumps(payload, indent=2, default=float) + "\n")
     if args.markdown:
         atomic_write(args.markdown, format_markdown(outcomes))
+    if args.out:
+        paths = write_outputs(args.out, outcomes, full=args.full, seed=args.seed)
+        print(f"wrote {len(paths)} files under {args.out}")
     return 1 if failed else 0
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name).strip("_")
+
+
+def check_rows(outcomes) -> list[dict]:
+    """The check table as tidy rows (one per check), for CSV."""
+    rows = []
+    for o in outcomes:
+        c, r = o.check, o.result
+        row = dict(name=c.name, source=c.source, provenance=c.provenance, reconstructed=c.reconstructed, kind=c.kind,
+                   verdict=o.verdict, seconds=round(o.seconds, 4))
+        if r is not None:
+            row.update(expected=r.expected, measured=r.measured, tolerance=r.tolerance, margin=r.margin,
+                       ci_low=None if r.ci is None else r.ci[0], ci_high=None if r.ci is None else r.ci[1],
+                       slack_ratio=r.details.get("slack_ratio"))
+        else:
+            row.update(error=o.error)
+        rows.append(row)
+    return rows
+
+
+def write_outputs(out_dir: str, outcomes, *, full: bool, seed: int) -> list[str]:
+    """``--out DIR``: ``checks.csv`` (the table), ``summary.json``, ``series/<check>.csv`` (the tidy data
+    behind each check's figure, where the check attached some) and ``figures/<check>.png``."""
+    from pathlib import Path
+
+    from convexlab._io import atomic_write_bytes, csv_text
+    from convexlab.plotting import check_figure, png_bytes
+
+    root = Path(out_dir)
+    written = []
+    columns = ["name", "source", "provenance", "reconstructed", "kind", "verdict", "expected", "measured", "ci_low",
+               "ci_high", "tolerance", "margin", "slack_ratio", "seconds", "error"]
+    atomic_write(root / "checks.csv", csv_text(check_rows(outcomes), columns))
+    written.append(str(root / "checks.csv"))
+    payload = {"version": __version__, "full": full, "seed": seed, "checks": [o.as_dict() for o in outcomes]}
+    atomic_write(root / "summary.json", json.dumps(payload, indent=2, default=float) + "\n")
+    written.append(str(root / "summary.json"))
+    for o in outcomes:
+        slug = _slug(o.check.name)
+        if o.result is not None and o.result.series:
+            atomic_write(root / "series" / f"{slug}.csv", csv_text(o.result.series))
+            written.append(str(root / "series" / f"{slug}.csv"))
+        atomic_write_bytes(root / "figures" / f"{slug}.png", png_bytes(check_figure(o)))
+        written.append(str(root / "figures" / f"{slug}.png"))
+    return written
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,10 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=_seed, default=0, help="base random seed (integer >= 0, default 0)")
     c.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     c.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown")
+    c.add_argument("--out", metavar="DIR", help="also write checks.csv, summary.json, series/*.csv and one figure "
+                   "per check (figures/*.png) under DIR")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_check)
     b = sub.add_parser("bench", help="benchmarks that print ratios against a reference measured in the same run")
-    b.add_argument("suite", choices=["optim"], help="optim: step time and state bytes of every registry optimizer")
+    b.add_argument("suite", choices=["optim", "sim"], help="optim: step time and state bytes of every registry "
+                   "optimizer; sim: the batched simulator's throughput against a per-seed loop")
     b.add_argument("args", nargs=argparse.REMAINDER, help="options of the suite (see `convexlab bench optim --help`)")
     b.set_defaults(func=cmd_bench)
     return p
@@ -120,6 +174,10 @@ def cmd_bench(args) -> int:
         from convexlab.bench.optim_speed import main as bench_main
 
         return bench_main(args.args)
+    if args.suite == "sim":
+        from convexlab.bench.sim_speed import main as sim_main
+
+        return sim_main(args.args)
     raise AssertionError(args.suite)  # argparse restricts the choices
 
 

@@ -79,3 +79,21 @@ def test_module_entry_point_runs():
 
 def test_other_seed_also_passes(capsys):
     assert cli.main(["check", "--only", "stochastic_sign", "--seed", "7", "--no-progress"]) == 0
+
+
+def test_out_writes_tables_series_and_one_figure_per_check(tmp_path, failing_check, capsys):
+    out = tmp_path / "results"
+    code = cli.main(["check", "--only", "stosignsgd.theorem4[constant]", "--only", "zz.", "--no-progress",
+                     "--out", str(out)])
+    assert code == 1  # the failing and crashing checks still get their rows and figures
+    rows = (out / "checks.csv").read_text().splitlines()
+    assert rows[0].startswith("name,source,provenance,reconstructed,kind,verdict,expected,measured")
+    assert len(rows) == 4 and any(r.startswith("zz.crashing,") for r in rows)
+    summary = json.loads((out / "summary.json").read_text())
+    assert [c["verdict"] for c in summary["checks"]] == ["pass", "fail", "error"]
+    figures = sorted(p.name for p in (out / "figures").iterdir())
+    assert figures == ["stosignsgd.theorem4_constant.png", "zz.crashing.png", "zz.failing.png"]
+    assert all((out / "figures" / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
+    series = (out / "series" / "stosignsgd.theorem4_constant.csv").read_text().splitlines()
+    assert series[0] == "series,x,y,lo,hi" and len(series) > 5
+    assert f"wrote {2 + 3 + 1} files" in capsys.readouterr().out

@@ -55,10 +55,20 @@ class CheckResult:
     margin: float
     ci: tuple[float, float] | None = None
     details: dict = field(default_factory=dict)
+    #: optional data behind the check's figure: tidy rows {"series", "x", "y"[, "lo", "hi"]}
+    series: list[dict] | None = None
+    #: optional figure settings: xlabel, ylabel, logx, logy, title
+    plot: dict | None = None
 
     @property
     def verdict(self) -> str:
         return "pass" if self.passed else "fail"
+
+    def with_series(self, rows: list[dict], **plot) -> "CheckResult":
+        """Attach the curves a figure of this check should show (returns ``self``)."""
+        self.series = [dict(r) for r in rows]
+        self.plot = dict(plot)
+        return self
 
 
 def identity_result(measured: float, expected: float, tol: float, **details) -> CheckResult:

@@ -55,7 +55,18 @@ def theorem4(make: Callable, anytime: bool, ctx: CheckContext) -> CheckResult:
     res = simulate(problem, make(problem, T, ctx.seed), T, S)
     mean, se = res.final("avg")
     bound = theorem4_bound(problem, T, anytime)
-    return upper_result(mean, bound, se, T=T, seeds=S, slack_ratio=mean / bound)
+    out = upper_result(mean, bound, se, T=T, seeds=S, slack_ratio=mean / bound)
+    return out.with_series(_curve(res.summary("gap_avg"), "E f(x̄_t) − f*")
+                           + ([dict(series="Theorem 4 bound (anytime)", x=t, y=theorem4_bound(problem, t, True))
+                               for t in res.steps] if anytime else
+                              [dict(series="Theorem 4 bound at T", x=T, y=bound)]),
+                           xlabel="t", ylabel="f(x̄_t) − f*", logx=True, logy=True)
+
+
+def _curve(summary: list[dict], name: str) -> list[dict]:
+    """Mean over seeds ± 3 standard errors, as figure rows."""
+    return [dict(series=name, x=r["step"], y=r["mean"], lo=r["mean"] - 3 * r["stderr"], hi=r["mean"] + 3 * r["stderr"])
+            for r in summary]
 
 
 def summed_inequality_bound(problem, T: int) -> float:
@@ -73,7 +84,10 @@ def summed_inequality(make: Callable, ctx: CheckContext) -> CheckResult:
     v = res.linear_regret[-1]
     mean, se = float(v.mean()), float(v.std(correction=1) / math.sqrt(S))
     bound = summed_inequality_bound(problem, T)
-    return upper_result(mean, bound, se, T=T, seeds=S, slack_ratio=mean / bound)
+    out = upper_result(mean, bound, se, T=T, seeds=S, slack_ratio=mean / bound)
+    return out.with_series(_curve(res.summary("linear_regret"), "E Σ⟨g_s, x_s − x*⟩")
+                           + [dict(series="(★) bound", x=t, y=summed_inequality_bound(problem, t)) for t in res.steps],
+                           xlabel="t", ylabel="linear regret", logx=True)
 
 
 def signsgd_stalls(make: Callable, ctx: CheckContext) -> CheckResult:
@@ -82,7 +96,10 @@ def signsgd_stalls(make: Callable, ctx: CheckContext) -> CheckResult:
     T = ctx.size(10_000, 100_000)
     res = simulate(problem, make(problem, T, ctx.seed), T, 4)
     mean, se = res.final("last")
-    return effect_result(mean - theorem4_bound(problem, T), se, f_T=mean, T=T)
+    out = effect_result(mean - theorem4_bound(problem, T), se, f_T=mean, T=T)
+    return out.with_series(_curve(res.summary("gap_last"), "signSGD f(x_t) − f*")
+                           + [dict(series="Theorem 4 bound (anytime)", x=t, y=theorem4_bound(problem, t)) for t in res.steps],
+                           xlabel="t", ylabel="f − f*", logx=True, logy=True)
 
 
 def signsgd_anytime(problem, T, seed):

@@ -101,3 +101,11 @@ def test_tidy_rows_and_summaries():
     assert [r["step"] for r in s] == [1, 30] and s[0]["mean"] == 2.5
     with pytest.raises(ValueError, match="x0 must have the problem's shape"):
         simulate(p, lambda ps: SignSGD(ps), 5, 1, x0=torch.zeros(3))
+
+
+def test_noise_variance_counts_every_entry_of_a_matrix_point():
+    g = torch.zeros(5, 3, 4, dtype=torch.float64)
+    L = torch.ones(3, 4, dtype=torch.float64)
+    assert Gaussian(0.5).variance(g, L).tolist() == [12 * 0.25] * 5
+    assert SignFlip(1.0).variance(g, L).tolist() == [12.0] * 5
+    assert Exact().variance(g, L).shape == (5,)

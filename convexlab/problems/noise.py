@@ -39,7 +39,7 @@ class NoiseModel:
         return L if self.bounded else torch.full_like(L, math.inf)
 
     def variance(self, g: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
-        """E‖g̃ − g‖₂² per row (shape (S,))."""
+        """E‖g̃ − g‖² per row of a batch g of shape (S, *shape) (returns shape (S,))."""
         raise NotImplementedError  # pragma: no cover
 
     def __repr__(self) -> str:
@@ -54,7 +54,7 @@ class Exact(NoiseModel):
         return g
 
     def variance(self, g, L):
-        return torch.zeros(g.shape[:-1], dtype=g.dtype)
+        return torch.zeros(g.shape[:1], dtype=g.dtype)
 
 
 class Gaussian(NoiseModel):
@@ -69,7 +69,7 @@ class Gaussian(NoiseModel):
         return g + self.scale * torch.randn(g.shape, generator=generator, dtype=g.dtype, device=g.device)
 
     def variance(self, g, L):
-        return torch.full(g.shape[:-1], g.shape[-1] * self.scale**2, dtype=g.dtype)
+        return torch.full(g.shape[:1], g[0].numel() * self.scale**2, dtype=g.dtype)
 
 
 class SignFlip(NoiseModel):
@@ -97,7 +97,7 @@ class SignFlip(NoiseModel):
         return torch.where(flip, rounded, g)
 
     def variance(self, g, L):
-        return (self.p * (L.to(g.dtype) ** 2 - g**2)).sum(-1)
+        return (self.p * (L.to(g.dtype) ** 2 - g**2)).reshape(g.shape[0], -1).sum(-1)
 
 
 class HeavyTailed(NoiseModel):
@@ -124,7 +124,7 @@ class HeavyTailed(NoiseModel):
         return g + self.scale * z / torch.sqrt(c / self.df)
 
     def variance(self, g, L):
-        return torch.full(g.shape[:-1], g.shape[-1] * self.scale**2 * self.df / (self.df - 2), dtype=g.dtype)
+        return torch.full(g.shape[:1], g[0].numel() * self.scale**2 * self.df / (self.df - 2), dtype=g.dtype)
 
 
 NOISE_MODELS = {"exact": Exact, "gaussian": Gaussian, "sign_flip": SignFlip, "heavy_tailed": HeavyTailed}

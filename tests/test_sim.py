@@ -109,3 +109,11 @@ def test_noise_variance_counts_every_entry_of_a_matrix_point():
     assert Gaussian(0.5).variance(g, L).tolist() == [12 * 0.25] * 5
     assert SignFlip(1.0).variance(g, L).tolist() == [12.0] * 5
     assert Exact().variance(g, L).shape == (5,)
+
+
+def test_oracle_noise_does_not_share_the_optimizers_stream():
+    """simulate(seed=s) with an optimizer seeded s: the oracle's uniforms differ from the optimizer's."""
+    from convexlab.sim.run import ORACLE_SALT
+
+    gen = torch.Generator().manual_seed((0 * 0x9E3779B1 + ORACLE_SALT) % 2**63)
+    assert not torch.equal(torch.rand(8, generator=gen), torch.rand(8, generator=torch.Generator().manual_seed(0)))

@@ -25,6 +25,8 @@ import torch
 
 from convexlab.problems.base import Problem
 
+ORACLE_SALT = 0x5EED_0AC1E
+
 #: metric name → description (the columns of :meth:`SimResult.rows`)
 METRICS = {
     "f": "f(x_t)",
@@ -187,7 +189,9 @@ def simulate(problem: Problem, make_optimizer: Callable[[list[torch.nn.Parameter
     if record[0] < 1 or record[-1] > steps:
         raise ValueError(f"record steps must lie in [1, {steps}], got {record[0]}..{record[-1]}")
     runs = _Runs(problem, make_optimizer, seeds, x0, seed, layout)
-    gen = torch.Generator().manual_seed(seed)
+    # the oracle's stream is salted: an optimizer seeded with the same integer (its own CPU generator)
+    # must not draw the same uniforms as the oracle noise
+    gen = torch.Generator().manual_seed((seed * 0x9E3779B1 + ORACLE_SALT) % 2**63)
     try:
         f_star, x_star = problem.f_star, problem.x_star.to(problem.dtype)
     except NotImplementedError:

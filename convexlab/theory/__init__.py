@@ -6,6 +6,7 @@ records and the verdict rules.
 
 from convexlab.theory.registry import REGISTRY, Check, CheckContext, CheckResult, run_checks, select
 from convexlab.theory import (  # noqa: F401,E402  (each module registers its checks)
+    crosschecks,
     identities,
     newton_schulz,
     proofs,
@@ -14,6 +15,7 @@ from convexlab.theory import (  # noqa: F401,E402  (each module registers its ch
     spectral,
     stochastic_sign,
     stosignsgd,
+    stosignsgd_o2nc,
     temperature_limits,
 )
 

@@ -1,4 +1,4 @@
-r"""Command line: ``convexlab check`` and ``convexlab bench optim|sim``.
+r"""Command line: ``convexlab check``, ``convexlab reproduce`` and ``convexlab bench optim|sim``.
 
 ``convexlab check`` runs every registered check (``convexlab.theory``) at the default, CPU-sized
 settings, shows a progress bar, then prints one table: name, source, provenance, kind,
@@ -161,12 +161,22 @@ def build_parser() -> argparse.ArgumentParser:
                    "per check (figures/*.png) under DIR")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_check)
+    r = sub.add_parser("reproduce", help="execute every notebook (full mode), run the checks, write results/ and "
+                       "results/CLAIMS.md", add_help=False)
+    r.add_argument("args", nargs=argparse.REMAINDER, help="options (see `convexlab reproduce --help`)")
+    r.set_defaults(func=cmd_reproduce)
     b = sub.add_parser("bench", help="benchmarks that print ratios against a reference measured in the same run")
     b.add_argument("suite", choices=["optim", "sim"], help="optim: step time and state bytes of every registry "
                    "optimizer; sim: the batched simulator's throughput against a per-seed loop")
     b.add_argument("args", nargs=argparse.REMAINDER, help="options of the suite (see `convexlab bench optim --help`)")
     b.set_defaults(func=cmd_bench)
     return p
+
+
+def cmd_reproduce(args) -> int:
+    from convexlab.reproduce import main as reproduce_main
+
+    return reproduce_main(args.args)
 
 
 def cmd_bench(args) -> int:
@@ -192,6 +202,11 @@ def _seed(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["reproduce"]:  # its options come first, which argparse.REMAINDER cannot take
+        from convexlab.reproduce import main as reproduce_main
+
+        return reproduce_main(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -93,3 +93,12 @@ def check_figure(outcome):
         ax.legend(loc="best")
     ax.set_title(title, fontsize=8)
     return fig
+
+
+def save_figure(fig, path) -> None:
+    """Write ``fig`` as a PNG to ``path`` atomically (``None``: do nothing — a notebook run by hand)."""
+    if path is None:
+        return
+    from convexlab._io import atomic_write_bytes
+
+    atomic_write_bytes(path, png_bytes(fig))

@@ -15,6 +15,7 @@ from convexlab.theory import (  # noqa: F401,E402  (each module registers its ch
     spectral,
     stochastic_sign,
     stosignsgd,
+    stosignsgd_convex,
     stosignsgd_o2nc,
     temperature_limits,
 )

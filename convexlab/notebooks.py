@@ -77,6 +77,23 @@ def lint(path: str | Path) -> list[str]:
     return problems
 
 
+def override_parameters(source: str, parameters: dict) -> str:
+    """The parameters cell with each top-level ``NAME = ...`` of an overridden name replaced by the
+    override (in place, so the sizes derived from ``FAST`` below it follow the override); names the
+    cell does not assign are added after it."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    done = set()
+    for node in reversed(tree.body):
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id in parameters):
+            name = node.targets[0].id
+            lines[node.lineno - 1:node.end_lineno] = [f"{name} = {parameters[name]!r}  # injected"]
+            done.add(name)
+    lines += [f"{k} = {v!r}  # injected" for k, v in parameters.items() if k not in done]
+    return "\n".join(lines)
+
+
 def execute(path: str | Path, parameters: dict | None = None, *, timeout: int = 600, save_to: str | Path | None = None,
             kernel_name: str = "python3"):
     """Execute a notebook top to bottom with ``parameters`` injected after its ``parameters`` cell.
@@ -98,9 +115,8 @@ def execute(path: str | Path, parameters: dict | None = None, *, timeout: int = 
                     if c.cell_type == "code" and "parameters" in c.get("metadata", {}).get("tags", [])), None)
         if idx is None:
             raise ValueError(f"{path.name} has no cell tagged 'parameters' to override")
-        src = "# injected parameters\n" + "\n".join(f"{k} = {v!r}" for k, v in parameters.items())
-        cell = nbformat.v4.new_code_cell(src, metadata={"tags": ["injected-parameters"]})
-        nb.cells.insert(idx + 1, cell)
+        nb.cells[idx].source = override_parameters(nb.cells[idx].source, parameters)
+        nb.cells[idx].metadata.setdefault("tags", []).append("injected-parameters")
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, resources={"metadata": {"path": str(path.parent)}})
     t0 = time.perf_counter()
     error = None

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from convexlab import claims
-from convexlab.notebooks import execute, lint, notebook_paths
+from convexlab.notebooks import execute, lint, notebook_paths, override_parameters
 from convexlab.reproduce import main as reproduce
 
 NOTEBOOKS = notebook_paths()
@@ -75,6 +75,14 @@ def test_execute_injects_parameters_and_reports_a_failed_assertion(tmp_path):
     _, _, error = execute(path, {"FAST": False}, save_to=tmp_path / "out.ipynb")
     assert error is not None and "AssertionError" in error and "y is 4" in error
     assert "injected-parameters" in (tmp_path / "out.ipynb").read_text()
+
+
+def test_overrides_reach_the_sizes_derived_in_the_parameters_cell():
+    src = "FAST = True\nSTEPS = 10 if FAST else 1000\nSEED = (\n    0\n)"
+    out = override_parameters(src, {"FAST": False, "SEED": 3, "EXTRA": "a"})
+    scope = {}
+    exec(out, scope)
+    assert (scope["FAST"], scope["STEPS"], scope["SEED"], scope["EXTRA"]) == (False, 1000, 3, "a")
 
 
 def test_reproduce_writes_results_and_claims(tmp_path, capsys, monkeypatch):

@@ -77,7 +77,15 @@ def cmd_check(args) -> int:
         print(f"\n{len(checks)} checks")
         return 0
     ctx = CheckContext(full=args.full, seed=args.seed)
-    outcomes = run_checks(checks, ctx, progress=not args.no_progress)
+    import torch
+
+    # the checks' tensors are small: one thread avoids OpenMP start-up and contention on busy cores
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        outcomes = run_checks(checks, ctx, progress=not args.no_progress)
+    finally:
+        torch.set_num_threads(old_threads)
     print(format_table(outcomes))
     failed = [o for o in outcomes if o.verdict != "pass"]
     total = sum(o.seconds for o in outcomes)
@@ -159,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown")
     c.add_argument("--out", metavar="DIR", help="also write checks.csv, summary.json, series/*.csv and one figure "
                    "per check (figures/*.png) under DIR")
+    c.add_argument("--threads", type=_positive_int, default=1,
+                   help="torch threads while the checks run (default 1: the checks' tensors are small)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_check)
     r = sub.add_parser("reproduce", help="execute every notebook (full mode), run the checks, write results/ and "
@@ -189,6 +199,16 @@ def cmd_bench(args) -> int:
 
         return sim_main(args.args)
     raise AssertionError(args.suite)  # argparse restricts the choices
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--threads must be an integer >= 1, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"--threads must be an integer >= 1, got {v}")
+    return v
 
 
 def _seed(text: str) -> int:

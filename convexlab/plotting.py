@@ -33,7 +33,23 @@ def new_figure(**kw):
         fig = Figure(**kw)
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
+    _show_in_notebooks()
     return fig, ax
+
+
+def _show_in_notebooks() -> None:
+    """In a Jupyter kernel, display Figure objects as PNG (without importing pyplot, which is what
+    would otherwise register the inline formatter)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the notebook extras
+        return
+    ip = get_ipython()
+    if ip is None:
+        return
+    from matplotlib.figure import Figure
+
+    ip.display_formatter.formatters["image/png"].for_type(Figure, png_bytes)
 
 
 def png_bytes(fig, dpi: int = 100) -> bytes:

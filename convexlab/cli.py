@@ -39,12 +39,25 @@ def _rows(outcomes) -> list[list[str]]:
             "-" if r is None else (_fmt(r.expected) if c.kind != "zscore" else f"|z| ≤ {_fmt(r.tolerance)}"),
             "-" if r is None else (_fmt(r.measured) + ("" if r.ci is None else f" [{_fmt(r.ci[0])}, {_fmt(r.ci[1])}]")),
             "-" if r is None else _fmt(r.margin),
+            _fmt(slack_ratio(o)),
             o.verdict.upper() if o.verdict != "pass" else "pass",
         ])
     return rows
 
 
-HEADER = ["check", "source", "provenance", "kind", "expected/bound", "measured", "margin", "verdict"]
+def slack_ratio(outcome) -> float | None:
+    """measured/bound of an upper or lower bound (the check's own ``slack_ratio`` detail when it gives
+    one, e.g. for a worst case over steps), so that a loose bound is visible; None for other kinds."""
+    c, r = outcome.check, outcome.result
+    if r is None or c.kind not in ("upper", "lower"):
+        return None
+    given = r.details.get("slack_ratio")
+    if isinstance(given, (int, float)):
+        return float(given)
+    return r.measured / r.expected if r.expected not in (0, 0.0) else None
+
+
+HEADER = ["check", "source", "provenance", "kind", "expected/bound", "measured", "margin", "measured/bound", "verdict"]
 
 
 def format_table(outcomes, max_source: int = 44) -> str:
@@ -119,7 +132,7 @@ def check_rows(outcomes) -> list[dict]:
         if r is not None:
             row.update(expected=r.expected, measured=r.measured, tolerance=r.tolerance, margin=r.margin,
                        ci_low=None if r.ci is None else r.ci[0], ci_high=None if r.ci is None else r.ci[1],
-                       slack_ratio=r.details.get("slack_ratio"))
+                       slack_ratio=slack_ratio(o))
         else:
             row.update(error=o.error)
         rows.append(row)

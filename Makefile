@@ -8,7 +8,7 @@ STAMP := $(VENV)/.convexlab-installed
 TORCH_CPU ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: setup check test check-full clean-venv
+.PHONY: setup check test check-full lab reproduce clean-venv
 
 setup: $(STAMP)
 
@@ -27,6 +27,15 @@ check-full: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+# JupyterLab on the notebooks (installs the `notebooks` extra: jupyterlab, on first use)
+lab: $(STAMP)
+	@$(PY) -c 'import jupyterlab' 2>/dev/null || $(PY) -m pip install --quiet --disable-pip-version-check -e '.[notebooks]'
+	$(VENV)/bin/jupyter lab notebooks/
+
+# every notebook in full mode, the checks, results/ and results/CLAIMS.md, the README gallery
+reproduce: $(STAMP)
+	$(VENV)/bin/convexlab reproduce
 
 clean-venv:
 	rm -rf $(VENV)

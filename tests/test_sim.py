@@ -97,6 +97,7 @@ def test_tidy_rows_and_summaries():
     rows = res.rows()
     assert {r["metric"] for r in rows} >= {"f", "gap_avg", "linear_regret", "grad_l1", "weight_rms", "x1"}
     assert len(rows) == len(res.metrics) * 2 * 2
+    assert res.x1[0].tolist() == [1.0, 1.0] and res.x1[1].tolist() != [1.0, 1.0]  # views are copied
     s = res.summary("f")
     assert [r["step"] for r in s] == [1, 30] and s[0]["mean"] == 2.5
     with pytest.raises(ValueError, match="x0 must have the problem's shape"):

@@ -229,7 +229,8 @@ def simulate(problem: Problem, make_optimizer: Callable[[list[torch.nn.Parameter
                     out["gap_eval"].append(fx - f_star if xe is None else problem.f(xe) - f_star)
                     out["linear_regret"].append(regret.clone())
                 for name, fn in (extra or {}).items():
-                    out[name].append(torch.as_tensor(fn(x), dtype=problem.dtype))
+                    # a copy: fn may return a view of the live iterate (e.g. x[:, 0])
+                    out[name].append(torch.as_tensor(fn(x), dtype=problem.dtype).clone())
             runs.step(g)
     metrics = {n: torch.stack(v) for n, v in out.items()}
     return SimResult(record, metrics, meta=dict(steps=steps, seeds=seeds, seed=seed, layout=runs.layout,

@@ -1,0 +1,66 @@
+"""The notebook helpers of convexlab.figures_nonconvex: they reproduce the registered checks' numbers,
+and their verdict-carrying quantities flip on the broken variants (biased oracle, decay at x)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from convexlab import figures_nonconvex as F
+from convexlab.problems import TwoDimensionalAbs
+from convexlab.sim import simulate
+from convexlab.sim.o2nc import o2nc_parameters
+from convexlab.theory.stosignsgd import stosign_anytime
+from convexlab.theory.stosignsgd_o2nc import BIAS_FRACTION, sumabssin_problem
+
+
+def test_curve_matches_the_summary():
+    p = TwoDimensionalAbs()
+    res = simulate(p, stosign_anytime(p, 0), 200, 4)
+    c = F.curve(res, "gap_avg")
+    rows = res.summary("gap_avg")
+    assert c["t"].tolist() == [r["step"] for r in rows]
+    np.testing.assert_allclose(c["mean"], [r["mean"] for r in rows])
+    assert np.all(c["lo"] <= c["mean"]) and np.all(c["mean"] <= c["hi"])
+    with pytest.raises(ValueError, match="metric must be one of"):
+        F.curve(res, "nope")
+
+
+def test_o2nc_ladder_uses_the_paper_parameters_and_meets_the_bounds():
+    (row,) = F.o2nc_ladder([1.0], seeds=4)
+    p = sumabssin_problem()
+    L1 = float(p.L.sum())
+    params = o2nc_parameters(L1, L1 / 0.25, L1, p.delta_f(p.start_point()))
+    assert (row["N"], row["K"], row["T"]) == (params.N, params.K, params.T) == (188, 23, 4324)
+    assert math.isclose(row["descent"] + row["noise"] + row["spread"], row["eps"], rel_tol=0.2)
+    assert row["witness"] - 3 * row["witness_se"] <= row["eps"]
+    assert row["ineq10_lhs"] - 3 * row["ineq10_lhs_se"] <= row["ineq10_bound"]
+    assert 0 <= row["goldstein"] and row["ineq10_lhs"] <= row["witness"]
+
+
+def test_o2nc_ladder_flips_with_a_biased_oracle():
+    p = sumabssin_problem()
+    bias = BIAS_FRACTION * p.L
+    (row,) = F.o2nc_ladder([0.5], seeds=4, problem=p, oracle=lambda x, gen: p.oracle(x, gen) + bias)
+    assert row["witness"] - 3 * row["witness_se"] > row["eps"]
+    assert row["ineq10_lhs"] - 3 * row["ineq10_lhs_se"] > row["ineq10_bound"]
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(eps_fractions=[]), "eps_fractions"), (dict(eps_fractions=[-1.0]), "eps_fractions"),
+    (dict(eps_fractions=[1.0], radius=0.0), "radius"), (dict(eps_fractions=[1.0], seeds=1), "seeds"),
+])
+def test_o2nc_ladder_rejects_bad_input(kw, message):
+    with pytest.raises(ValueError, match=message):
+        F.o2nc_ladder(**kw)
+
+
+def test_spectral_ball_trace_stays_in_the_ball_with_decay_at_z_only():
+    good = F.spectral_ball_trace(300)
+    assert good["z_op"].shape == (300,) and math.isclose(good["radius"], 0.2 * math.sqrt(22) / 1.0)
+    assert good["z_op"].max() <= good["bound"] * (1 + 1e-12)
+    bad = F.spectral_ball_trace(300, decay_at="x")
+    assert bad["z_op"].max() > bad["bound"]
+    with pytest.raises(ValueError, match="steps"):
+        F.spectral_ball_trace(0)

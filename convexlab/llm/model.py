@@ -1,0 +1,338 @@
+r"""A LLaMA-style GPT that reads top to bottom: RoPE, parameter-free RMSNorm, QK-norm, ReLU², no biases.
+
+The architecture is the one of the SF-NorMuon paper's language-model runs (spec
+``sf_normuon.md`` §5.1 [P captions; D code]), the modded-nanoGPT model:
+
+.. code-block:: text
+
+    x₀ = E[idx]                                   token embedding, (B, T, d); no position embedding
+    for each of the L blocks:
+        x ← x + W_o · Attn(RoPE(n(W_q n(x))), RoPE(n(W_k n(x))), W_v n(x))    causal, per head
+        x ← x + W_down · relu(W_up n(x))²
+    logits = W_head · n(x)   (fp32)                W_head = E when the embedding is tied
+
+with ``n(x) = x / sqrt(mean(x²) + eps)`` the **parameter-free** RMSNorm. Why parameter-free: it is
+the spec's model (``F.rms_norm`` without a gain, §5.1), and it keeps every trainable tensor a 2-D
+matrix, so the parameter routing of :func:`convexlab.optim.split_params` is clean: hidden matrices
+to the matrix optimizer, the embedding/head to AdamW, and no 1-D gains that would silently go to
+the AdamW side (and change what a Muon-family run measures).
+
+Initialisation (spec §5.1 [D]): output projections of attention (``o``) and MLP (``down``) are
+**zero**, so every block starts as the identity map; every other weight keeps PyTorch's default
+(``nn.Linear``: U(±1/√fan_in)). With a tied head the shared tensor is the ``nn.Linear`` head
+weight, so it has the Linear init, not N(0, 1). Consequences at initialisation (tested): every
+logit is ⟨n(E_i), w_v⟩ for the input token i; untied, Var = d·1/(3d) = 1/3 and the loss on random
+targets is ≈ ln V + 1/6; **tied**, the input token's own logit is ⟨n(w_i), w_i⟩ = √d‖w_i‖ ≈ √(d/3),
+so the model starts out predicting "repeat the current token" and the loss is
+≈ ln(e^√(d/3) + (V − 1)e^{1/6}): 6.0 instead of 5.7 for the toy, ≈ 16.0 instead of 10.8 for ``124m``.
+That is the spec's model as specified, not a defect; the first steps remove the spike.
+
+Presets (:data:`PRESETS`, parameter counts from :meth:`GPT.num_params` — the block matrices are
+12·L·d² since attention has 4 d×d matrices and the MLP 2 of d×4d):
+
+=========  ===  =====  =====================  =====  ======  ===============  ===============
+preset     L    d      heads × head_dim       vocab  T       non-embedding    total (tied)
+=========  ===  =====  =====================  =====  ======  ===============  ===============
+``toy``    2    64     2 × 32                 256    128     98,304           114,688
+``small``  6    384    6 × 64                 256    256     10,616,832       10,715,136
+``124m``   12   768    6 × 128                50304  1024    84,934,656       123,568,128
+``350m``   24   1024   8 × 128                50304  1024    301,989,888      353,501,184
+=========  ===  =====  =====================  =====  ======  ===============  ===============
+
+``124m`` is exactly the spec's "125M" arithmetic (§5.1 [I]: 84.93M + 38.63M = 123.57M); ``350m``
+keeps head_dim 128 at GPT-2-medium's shape. ``small`` is the spec's scaled-down plan (§5.5 [I]:
+d = 256–384, 4–6 layers, heads of 64) at byte-level vocabulary.
+
+``torch.compile`` is optional and applied by the trainer; bf16 autocast works on CPU and GPU
+(the logits and the loss are computed in fp32 either way).
+
+References: Su et al., "RoFormer" (arXiv 2104.09864) for RoPE; Zhang & Sennrich, "Root Mean
+Square Layer Normalization" (arXiv 1910.07467); Karpathy, nanoGPT (the FLOPs estimate of
+:meth:`GPT.flops_per_token`); Jordan et al., modded-nanoGPT (QK-norm, ReLU², zero-init projections).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: MLP activations: ReLU² (spec §5.1) or GELU (GPT-2); both are d → 4d → d, so parameter counts agree
+MLP_KINDS = ("relu2", "gelu")
+
+
+@dataclass
+class GPTConfig:
+    r"""Shape and options of :class:`GPT`; every field is validated (``ValueError`` naming the field).
+
+    Args:
+        vocab_size: number of token ids (256 for the byte-level default corpus; 50304 = GPT-2's
+            50257 padded to a multiple of 64 for the GPU presets).
+        block_size: maximum context T (RoPE tables are built for it).
+        n_layer, n_head, n_embd: depth L, heads H, width d; d must be divisible by H and the head
+            dimension Q = d/H must be even (RoPE rotates pairs of coordinates).
+        tie_embeddings: share the token-embedding table with the output head (spec §5.1: tied).
+        dropout: dropout probability on attention weights and residual branches, in [0, 1).
+        rope_base: RoPE base b; frequencies θ_j = b^(−2j/Q), j = 0 … Q/2 − 1 (spec §5.1: 10000).
+        qk_norm: parameter-free RMSNorm of q and k per head before RoPE (spec §5.1).
+        mlp: ``"relu2"`` (relu(x)², spec §5.1) or ``"gelu"``.
+
+    >>> GPTConfig(n_embd=64, n_head=2).head_dim
+    32
+    """
+
+    vocab_size: int = 256
+    block_size: int = 128
+    n_layer: int = 2
+    n_head: int = 2
+    n_embd: int = 64
+    tie_embeddings: bool = True
+    dropout: float = 0.0
+    rope_base: float = 10000.0
+    qk_norm: bool = True
+    mlp: str = "relu2"
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd must be divisible by n_head={self.n_head}, got {self.n_embd}")
+        if self.head_dim % 2:
+            raise ValueError(f"n_embd / n_head (the head dimension) must be even for RoPE, got "
+                             f"n_embd={self.n_embd}, n_head={self.n_head} (head dimension {self.head_dim})")
+        for name in ("tie_embeddings", "qk_norm"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        try:
+            p = float(self.dropout)
+        except (TypeError, ValueError):
+            p = math.nan
+        if isinstance(self.dropout, bool) or not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        try:
+            b = float(self.rope_base)
+        except (TypeError, ValueError):
+            b = math.nan
+        if isinstance(self.rope_base, bool) or not (math.isfinite(b) and b > 1.0):
+            raise ValueError(f"rope_base must be a finite number > 1, got {self.rope_base!r}")
+        if self.mlp not in MLP_KINDS:
+            raise ValueError(f"mlp must be one of {MLP_KINDS!r}, got {self.mlp!r}")
+
+    @property
+    def head_dim(self) -> int:
+        """Q = n_embd / n_head."""
+        return self.n_embd // self.n_head
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+#: model presets (module docstring table; parameter counts are tested)
+PRESETS: dict[str, GPTConfig] = {
+    "toy": GPTConfig(vocab_size=256, block_size=128, n_layer=2, n_head=2, n_embd=64),
+    "small": GPTConfig(vocab_size=256, block_size=256, n_layer=6, n_head=6, n_embd=384),
+    "124m": GPTConfig(vocab_size=50304, block_size=1024, n_layer=12, n_head=6, n_embd=768),
+    "350m": GPTConfig(vocab_size=50304, block_size=1024, n_layer=24, n_head=8, n_embd=1024),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# building blocks
+# ---------------------------------------------------------------------------------------------
+def rms_norm(x: torch.Tensor) -> torch.Tensor:
+    r"""Parameter-free RMSNorm over the last dimension: x / sqrt(mean(x²) + eps).
+
+    eps is the machine epsilon of x's dtype (``F.rms_norm``'s default, as in modded-nanoGPT).
+    """
+    return F.rms_norm(x, (x.size(-1),))
+
+
+def rope_tables(head_dim: int, length: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""cos and sin tables of RoPE, each (length, head_dim/2) in float32.
+
+    Angle of position t and pair j: t·θ_j with θ_j = base^(−2j/Q), j = 0 … Q/2 − 1 (RoFormer eq. 15).
+    Computed in float64 and rounded once, so long contexts keep accurate angles.
+    """
+    if head_dim < 2 or head_dim % 2:
+        raise ValueError(f"head_dim must be an even integer >= 2, got {head_dim!r}")
+    j = torch.arange(head_dim // 2, dtype=torch.float64)
+    theta = base ** (-2.0 * j / head_dim)  # (Q/2,)
+    angle = torch.arange(length, dtype=torch.float64)[:, None] * theta[None, :]  # (T, Q/2)
+    return angle.cos().float(), angle.sin().float()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    r"""Rotate pairs (x_j, x_{j+Q/2}) of x (B, H, T, Q) by the angles t·θ_j of its position t.
+
+    (x₁, x₂) ↦ (x₁ cos + x₂ sin, −x₁ sin + x₂ cos), the half-split layout of modded-nanoGPT. A rotation
+    by position makes ⟨R_m q, R_n k⟩ a function of m − n only (the relative-position property).
+    Computed in float32 and cast back, so bf16 activations get correctly rounded rotations.
+    """
+    T, half = x.size(-2), x.size(-1) // 2
+    cos, sin = cos[:T].to(x.device), sin[:T].to(x.device)  # (T, Q/2), broadcast over (B, H)
+    xf = x.float()
+    x1, x2 = xf[..., :half], xf[..., half:]
+    y = torch.cat((x1 * cos + x2 * sin, -x1 * sin + x2 * cos), dim=-1)
+    return y.type_as(x)
+
+
+class CausalSelfAttention(nn.Module):
+    r"""Multi-head causal self-attention with QK-norm and RoPE; separate q, k, v, o without bias."""
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        d = cfg.n_embd
+        self.n_head, self.head_dim, self.qk_norm, self.dropout = cfg.n_head, cfg.head_dim, cfg.qk_norm, cfg.dropout
+        self.q = nn.Linear(d, d, bias=False)
+        self.k = nn.Linear(d, d, bias=False)
+        self.v = nn.Linear(d, d, bias=False)
+        self.o = nn.Linear(d, d, bias=False)
+        nn.init.zeros_(self.o.weight)  # spec §5.1: the block starts as the identity
+        cos, sin = rope_tables(cfg.head_dim, cfg.block_size, cfg.rope_base)
+        # not persistent: derived from the config, so checkpoints stay independent of the table length
+        self.register_buffer("cos", cos, persistent=False)
+        self.register_buffer("sin", sin, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, d = x.shape
+        H, Q = self.n_head, self.head_dim
+        q = self.q(x).view(B, T, H, Q).transpose(1, 2)  # (B, H, T, Q)
+        k = self.k(x).view(B, T, H, Q).transpose(1, 2)  # (B, H, T, Q)
+        v = self.v(x).view(B, T, H, Q).transpose(1, 2)  # (B, H, T, Q)
+        if self.qk_norm:  # bounded attention logits: |⟨q, k⟩|/√Q ≤ √Q whatever the weight scale
+            q, k = rms_norm(q), rms_norm(k)
+        # the cached tables may have been cast with the module (model.to(bf16)): use them in float32
+        q, k = apply_rope(q, self.cos.float(), self.sin.float()), apply_rope(k, self.cos.float(), self.sin.float())
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                           dropout_p=self.dropout if self.training else 0.0)  # (B, H, T, Q)
+        y = y.transpose(1, 2).reshape(B, T, d)  # heads side by side again, (B, T, d)
+        return self.o(y)
+
+
+class MLP(nn.Module):
+    r"""d → 4d → d without bias; activation relu(x)² (spec §5.1) or GELU."""
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.up = nn.Linear(cfg.n_embd, 4 * cfg.n_embd, bias=False)
+        self.down = nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=False)
+        nn.init.zeros_(self.down.weight)  # spec §5.1: the block starts as the identity
+        self.kind = cfg.mlp
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.up(x)  # (B, T, 4d)
+        h = F.relu(h).square() if self.kind == "relu2" else F.gelu(h)
+        return self.down(h)  # (B, T, d)
+
+
+class Block(nn.Module):
+    r"""Pre-norm residual block: x + Attn(n(x)), then x + MLP(n(x))."""
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.attn = CausalSelfAttention(cfg)
+        self.mlp = MLP(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self.attn(rms_norm(x)))
+        x = x + self.drop(self.mlp(rms_norm(x)))
+        return x
+
+
+# ---------------------------------------------------------------------------------------------
+# the model
+# ---------------------------------------------------------------------------------------------
+class GPT(nn.Module):
+    r"""Decoder-only transformer of the module docstring.
+
+    Parameter names route through :func:`convexlab.optim.split_params`: ``embed.weight`` (an
+    ``nn.Embedding``) and ``lm_head.weight`` go to AdamW, ``blocks.*.attn.{q,k,v,o}.weight`` and
+    ``blocks.*.mlp.{up,down}.weight`` are the hidden matrices. With a tied head both names refer to
+    one tensor, which ``named_parameters()`` lists once (as ``embed.weight``).
+
+    >>> model = GPT(PRESETS["toy"])
+    >>> logits, loss = model(torch.zeros(1, 8, dtype=torch.long), torch.zeros(1, 8, dtype=torch.long))
+    >>> tuple(logits.shape), logits.dtype, loss.ndim
+    ((1, 8, 256), torch.float32, 0)
+    """
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise ValueError(f"config must be a GPTConfig, got {type(config).__name__}")
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        if config.tie_embeddings:  # spec §5.1: the shared tensor is the Linear head weight (Linear init)
+            self.embed.weight = self.lm_head.weight
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        r"""Logits (B, T, V) in float32 and the mean cross-entropy (float32 scalar) or None.
+
+        Args:
+            idx: token ids, an integer tensor (B, T) with T ≤ ``block_size``.
+            targets: next-token ids, same shape as ``idx``; entries equal to −1 are ignored.
+
+        Raises:
+            ValueError: wrong dtype, rank, context length, or a shape mismatch of ``targets``.
+        """
+        if not isinstance(idx, torch.Tensor) or idx.dtype not in (torch.int64, torch.int32) or idx.ndim != 2:
+            raise ValueError(f"idx must be an int64/int32 tensor of shape (B, T), got "
+                             f"{getattr(idx, 'dtype', type(idx).__name__)} of shape {tuple(getattr(idx, 'shape', ()))}")
+        B, T = idx.shape
+        if not 1 <= T <= self.config.block_size:
+            raise ValueError(f"idx has context length T={T}; it must be in [1, block_size={self.config.block_size}]")
+        if targets is not None and (not isinstance(targets, torch.Tensor) or targets.shape != idx.shape
+                                    or targets.dtype not in (torch.int64, torch.int32)):
+            raise ValueError(f"targets must be an integer tensor of the shape of idx {tuple(idx.shape)}, got "
+                             f"{getattr(targets, 'dtype', type(targets).__name__)} of shape "
+                             f"{tuple(getattr(targets, 'shape', ()))}")
+
+        x = self.drop(self.embed(idx))  # (B, T, d); positions enter through RoPE only
+        for block in self.blocks:
+            x = block(x)  # (B, T, d)
+        x = rms_norm(x)
+        logits = self.lm_head(x).float()  # (B, T, V); fp32 for a stable softmax under bf16 autocast
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(logits.view(B * T, -1), targets.reshape(B * T).long(), ignore_index=-1)
+        return logits, loss
+
+    # -----------------------------------------------------------------------------------------
+    # sizes and FLOPs
+    # -----------------------------------------------------------------------------------------
+    def num_params(self, non_embedding: bool = True) -> int:
+        r"""Number of parameters, each shared tensor counted once.
+
+        ``non_embedding=True`` counts the transformer blocks only (12·L·d² here): the token
+        embedding and the output head are left out, tied or not — the split the spec uses for
+        "84.93M non-embedding + 38.63M embedding" (§5.1 [I]).
+        """
+        total = sum(p.numel() for p in self.parameters())  # parameters() deduplicates a tied tensor
+        if not non_embedding:
+            return total
+        outside = {id(w): w.numel() for w in (self.embed.weight, self.lm_head.weight)}  # a tied tensor once
+        return total - sum(outside.values())
+
+    def flops_per_token(self) -> float:
+        r"""Training FLOPs per token, nanoGPT's estimate 6·N + 12·L·H·Q·T (PaLM appendix B).
+
+        N counts the parameters that take part in matrix multiplications: the blocks and the output
+        head (the embedding lookup is no matmul), i.e. :meth:`num_params` ``(non_embedding=True)`` +
+        V·d — the same N as nanoGPT, whose count includes the tied ``wte`` and excludes ``wpe``.
+        6·N: forward 2 FLOPs per weight per token, backward twice that. 12·L·H·Q·T: the attention
+        scores and the weighted sum at full context T = ``block_size`` (forward 2·2·T·d per layer,
+        times 3 with the backward). MFU = flops_per_token · tokens/s / peak FLOP/s.
+        """
+        c = self.config
+        n = self.num_params(non_embedding=True) + self.lm_head.weight.numel()
+        return 6.0 * n + 12.0 * c.n_layer * c.n_head * c.head_dim * c.block_size

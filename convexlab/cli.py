@@ -1,4 +1,4 @@
-r"""Command line: ``convexlab check``, ``convexlab reproduce`` and ``convexlab bench optim|sim``.
+r"""Command line: ``convexlab check``, ``convexlab reproduce``, ``convexlab train`` and ``convexlab bench optim|sim``.
 
 ``convexlab check`` runs every registered check (``convexlab.theory``) at the default, CPU-sized
 settings, shows a progress bar, then prints one table: name, source, provenance, kind,
@@ -184,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch threads while the checks run (default 1: the checks' tensors are small)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_check)
+    sub.add_parser("train", help="train a GPT with any registry optimizer (see `convexlab train --help`)",
+                   add_help=False)
     r = sub.add_parser("reproduce", help="execute every notebook (full mode), run the checks, write results/ and "
                        "results/CLAIMS.md", add_help=False)
     r.add_argument("args", nargs=argparse.REMAINDER, help="options (see `convexlab reproduce --help`)")
@@ -240,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
         from convexlab.reproduce import main as reproduce_main
 
         return reproduce_main(argv[1:])
+    if argv[:1] == ["train"]:
+        from convexlab.llm.train import main as train_main
+
+        return train_main(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -97,3 +97,8 @@ def test_out_writes_tables_series_and_one_figure_per_check(tmp_path, failing_che
     series = (out / "series" / "stosignsgd.theorem4_constant.csv").read_text().splitlines()
     assert series[0] == "series,x,y,lo,hi" and len(series) > 5
     assert f"wrote {2 + 3 + 1} files" in capsys.readouterr().out
+
+
+def test_train_subcommand_reaches_the_trainer(capsys):
+    assert cli.main(["train", "--help"]) == 0
+    assert "--out_dir=" in capsys.readouterr().out

@@ -1,0 +1,1012 @@
+r"""Train the GPT of :mod:`convexlab.llm.model` with any registry optimizer: ``python -m convexlab.llm.train``.
+
+One typed :class:`TrainConfig` drives a run; ``--key=value`` overrides its fields (each value is
+parsed and checked against the field's type and allowed values), ``--config NAME_OR_PATH`` loads a
+JSON preset from ``configs/`` first. A preset is either a flat object of fields (one run) or
+``{"description": ..., "base": {fields}, "runs": [{"run_name": ..., fields}, ...]}`` (one run per
+entry: base, then the entry, then the command line; ``--run=a,b`` picks entries by name).
+
+The loop (design guide §7; issue 6):
+
+* **routing**: a ``matrix_only`` optimizer (Muon, NorMuon, SoftMuon, SFNorMuon) gets the hidden
+  2-D weights through :class:`convexlab.optim.MatrixAndAdamW`, whose AdamW part takes embeddings,
+  head and 1-D parameters (SF-NorMuon spec §2.2, §3.3); every other optimizer gets all parameters,
+  with weight decay on the ≥ 2-D ones only [D];
+* **schedule** (:mod:`convexlab.llm.schedules`): warmup + cosine to ``min_lr_ratio``·lr, WSD, or
+  constant, as a multiplier of each param group's initial lr. A schedule-free optimizer gets its
+  warmup inside the optimizer (``warmup_steps``) and, with ``schedule="auto"``, a constant
+  schedule; its evaluations run at x (``opt.evaluating()``; SF-NorMuon spec §5.2 "validation in
+  optimizer eval mode");
+* **batches**: every step draws one global batch of ``batch_size × grad_accum × world_size``
+  sequences from the data generator (identical on every rank); rank r's micro-batch i is block
+  ``r·grad_accum + i`` of it (data sharded by rank). A run on W processes with accumulation A
+  therefore sees exactly the batches of one process with accumulation W·A;
+* **precision**: ``fp32``; ``bf16`` autocast (CPU and CUDA); ``fp8``: bf16 autocast plus the
+  StoSignSGD recipe (spec §5 [S]): gradients rounded through E5M2, optimizer states stored as E4M3
+  (raw casts, saturating unless ``fp8_saturate=false``; spec Q12 interpretation), master weights
+  rounded to bf16 after every step (:func:`convexlab.precision.emulated_step`). The Table-12
+  per-layer statistics (:func:`convexlab.precision.state_statistics`) are written after step
+  ``stats_step`` (the paper's table is at step 103 [P]) in any precision;
+* **logging**: one JSONL record per step (``log.jsonl``): loss, val_loss (every ``eval_every``
+  steps and at the end, plus step 0), lr, tokens, tokens/s, MFU (``model.flops_per_token()`` ×
+  tokens/s ÷ (peak FLOP/s × processes); peak from :data:`PEAK_FLOPS` or ``peak_flops``; None on a
+  CPU), update RMS (RMS of x_{t+1} − x_t over all parameters), gradient norm (global L2, before
+  clipping); a tqdm bar with tokens/s;
+* **run directory** ``out_dir/run_name``: ``config.json`` (resolved), ``meta.json`` (git commit,
+  package versions, device), ``log.jsonl``, ``ckpt.pt`` (:mod:`convexlab.llm.checkpoint`),
+  ``table12_step<N>.json``, ``summary.json``;
+* **reliability**: checkpoints every ``checkpoint_every`` steps, atomic; ``--resume`` restores
+  model, optimizer (with its random generators and schedule-free state), data position, global
+  RNGs and step, and drops log lines after the checkpoint; a non-finite loss (or gradient) raises
+  :class:`NonFiniteLossError` naming the step and the parameter groups (and parameters) holding
+  non-finite weights or gradients; the last good checkpoint is left as it was;
+* **scale-out**: under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) the process group is
+  initialised from the environment (gloo on a CPU, nccl on CUDA) and the model is wrapped in
+  ``DistributedDataParallel``; every rank seeds identically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+import types
+import typing
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+
+from convexlab.llm import checkpoint as ckpt_mod
+from convexlab.llm.schedules import SCHEDULES, make_schedule
+
+#: repository directory holding the presets (``--config NAME`` looks here for ``NAME.json``)
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+#: dense bf16 tensor-core peak FLOP/s by device-name fragment (vendor data sheets [D]); the first
+#: fragment contained in ``torch.cuda.get_device_name()`` wins, so the specific names come first.
+#: MFU of an fp32 run is measured against the same bf16 peak.
+PEAK_FLOPS: tuple[tuple[str, float], ...] = (
+    ("H100 PCIe", 756e12),
+    ("H100 NVL", 835e12),
+    ("H100", 989e12),
+    ("H200", 989e12),
+    ("GH200", 989e12),
+    ("B200", 2250e12),
+    ("A100", 312e12),
+    ("A10G", 125e12),
+    ("A10", 125e12),
+    ("L40S", 362e12),
+    ("L4", 121e12),
+    ("RTX 4090", 165e12),
+    ("RTX 3090", 71e12),
+    ("V100", 125e12),  # fp16 (no bf16 on Volta)
+    ("T4", 65e12),  # fp16
+)
+
+PRECISIONS = ("fp32", "bf16", "fp8")
+SCHEDULE_CHOICES = ("auto",) + SCHEDULES
+
+
+def _model_presets() -> tuple[str, ...]:
+    from convexlab.llm.model import PRESETS
+
+    return tuple(PRESETS)
+
+
+def _optimizers() -> tuple[str, ...]:
+    from convexlab.optim import REGISTRY
+
+    return tuple(sorted(REGISTRY))
+
+
+def _f(default, help: str, allowed: Any = None, **kw):
+    """A dataclass field with its help text and allowed values (a tuple, a callable returning one,
+    or a (predicate, description) pair)."""
+    meta = {"help": help, "allowed": allowed}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta, **kw)
+    return field(default=default, metadata=meta, **kw)
+
+
+_GE0 = (lambda v: v >= 0, "an integer >= 0")
+_GE1 = (lambda v: v >= 1, "an integer >= 1")
+_POS = (lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+_NONNEG = (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
+_UNIT = (lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
+_FRAC = (lambda v: 0.0 < v < 1.0, "a number in (0, 1)")
+
+
+def _device_ok(v: str) -> bool:
+    if v in ("auto", "cpu", "cuda"):
+        return True
+    return v.startswith("cuda:") and v[5:].isdigit()
+
+
+@dataclass
+class TrainConfig:
+    r"""Every knob of a training run (``python -m convexlab.llm.train --help`` lists them).
+
+    Each field's metadata holds its help text and allowed values; :meth:`__post_init__` checks
+    types and values and raises ``ValueError`` naming the field and what it allows. Optional model
+    fields (``None``) take the model preset's value.
+    """
+
+    # -- run ---------------------------------------------------------------------------------
+    out_dir: str = _f("runs", "parent directory of the run directories")
+    run_name: str = _f("", "run directory name under out_dir ('' → '<optimizer>-<model>-s<seed>')")
+    seed: int = _f(1337, "seed of the model init, the data order and the optimizer's generator (every rank)", _GE0)
+    device: str = _f("auto", "'auto' (cuda if available), 'cpu', 'cuda' or 'cuda:N'",
+                     (_device_ok, "'auto', 'cpu', 'cuda' or 'cuda:N'"))
+    num_threads: int = _f(0, "torch intra-op threads (0: torch's default)", _GE0)
+    progress: bool = _f(True, "show a tqdm progress bar (rank 0)")
+    resume: bool = _f(False, "continue from the run directory's checkpoint (starts fresh if there is none)")
+    overwrite: bool = _f(False, "replace an existing run directory's log and checkpoint instead of refusing")
+    # -- model -------------------------------------------------------------------------------
+    model: str = _f("toy", "model preset of convexlab.llm.model.PRESETS", _model_presets)
+    vocab_size: Optional[int] = _f(None, "override the preset's vocabulary size", _GE1)
+    block_size: Optional[int] = _f(None, "override the preset's context length", _GE1)
+    n_layer: Optional[int] = _f(None, "override the preset's number of layers", _GE1)
+    n_head: Optional[int] = _f(None, "override the preset's number of heads", _GE1)
+    n_embd: Optional[int] = _f(None, "override the preset's width", _GE1)
+    dropout: Optional[float] = _f(None, "override the preset's dropout", (lambda v: 0.0 <= v < 1.0, "a number in [0, 1)"))
+    tie_embeddings: Optional[bool] = _f(None, "override the preset's tied embedding/head")
+    compile: bool = _f(False, "torch.compile the model for training")
+    # -- data --------------------------------------------------------------------------------
+    data: str = _f("default", "'default' (byte tokens of the Python stdlib text), or comma-separated paths: "
+                   "uint16 .bin token shards or raw text files")
+    val_fraction: float = _f(0.05, "share of the tokens held out (the last part) as the validation split", _FRAC)
+    batch_size: int = _f(16, "sequences per micro-batch per process", _GE1)
+    grad_accum: int = _f(1, "micro-batches per optimizer step (gradient accumulation)", _GE1)
+    # -- optimizer ---------------------------------------------------------------------------
+    optimizer: str = _f("AdamW", "optimizer name in convexlab.optim.REGISTRY", _optimizers)
+    lr: float = _f(1e-3, "peak learning rate (of the matrix part for a matrix optimizer)", _NONNEG)
+    weight_decay: float = _f(0.0, "decoupled weight decay (≥ 2-D parameters; the matrix part for a matrix optimizer)",
+                             _NONNEG)
+    opt_kwargs: dict = _f({}, "extra optimizer keyword arguments, a JSON object (dtype names as strings, lists as tuples)")
+    aux_lr: Optional[float] = _f(None, "lr of the AdamW part of a matrix optimizer (None: the routing default)", _NONNEG)
+    aux_kwargs: dict = _f({}, "extra keyword arguments of the AdamW part of a matrix optimizer (JSON object)")
+    grad_clip: float = _f(0.0, "clip the global gradient norm to this value (0: off)", _NONNEG)
+    # -- schedule ----------------------------------------------------------------------------
+    max_steps: int = _f(200, "optimizer steps", _GE1)
+    schedule: str = _f("auto", "lr schedule ('auto': constant for schedule-free optimizers, else cosine)",
+                       SCHEDULE_CHOICES)
+    warmup_steps: int = _f(0, "linear warmup steps (inside the optimizer for schedule-free ones)", _GE0)
+    min_lr_ratio: float = _f(0.1, "floor of cosine/WSD as a fraction of the peak lr", _UNIT)
+    decay_frac: float = _f(0.2, "WSD: fraction of the steps spent decaying", _UNIT)
+    # -- precision ---------------------------------------------------------------------------
+    precision: str = _f("fp32", "fp32, bf16 (autocast) or fp8 (bf16 autocast + E5M2 grads, E4M3 states, "
+                        "bf16 master weights)", PRECISIONS)
+    fp8_saturate: bool = _f(True, "fp8: clamp out-of-range values to the format's max (else NaN/inf)")
+    stats_step: int = _f(0, "write the Table-12 optimizer-state statistics after this step (0: never)", _GE0)
+    # -- evaluation, logging, checkpoints ----------------------------------------------------
+    eval_every: int = _f(50, "validation every N steps (and at step 0 and the last step; 0: only those)", _GE0)
+    eval_batches: int = _f(4, "validation batches (each a global batch) per evaluation", _GE1)
+    log_every: int = _f(1, "compute update RMS every N steps (other records have it null)", _GE1)
+    checkpoint_every: int = _f(0, "write a checkpoint every N steps (0: only at the end)", _GE0)
+    peak_flops: Optional[float] = _f(None, "peak FLOP/s per device for MFU (None: from PEAK_FLOPS on CUDA)", _POS)
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            _check_type(f.name, value, hints[f.name])
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be finite, got {value!r}")
+            allowed = f.metadata.get("allowed")
+            if allowed is None or value is None:
+                continue
+            if callable(allowed) and not isinstance(allowed, tuple):
+                allowed = allowed()
+            if isinstance(allowed, tuple) and len(allowed) == 2 and callable(allowed[0]):
+                pred, desc = allowed
+                if not pred(value):
+                    raise ValueError(f"{f.name} must be {desc}, got {value!r}")
+            elif value not in allowed:
+                raise ValueError(f"{f.name} must be one of {tuple(allowed)!r}, got {value!r}")
+        if not self.run_name:
+            self.run_name = f"{self.optimizer}-{self.model}-s{self.seed}"
+        if "/" in self.run_name or self.run_name in (".", ".."):
+            raise ValueError(f"run_name must be a plain directory name, got {self.run_name!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# typed overrides
+# ---------------------------------------------------------------------------------------------
+def _type_name(tp) -> str:
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return " or ".join(_type_name(a) for a in inner) + " or null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _check_type(name: str, value, tp) -> None:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    ok = {
+        bool: lambda v: isinstance(v, bool),
+        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+        float: lambda v: isinstance(v, float),
+        str: lambda v: isinstance(v, str),
+        dict: lambda v: isinstance(v, dict),
+    }[tp](value)
+    if not ok:
+        raise ValueError(f"{name} must be {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+
+
+def _coerce(name: str, value, tp):
+    """``value`` (a command-line string or a JSON value) as the field type ``tp``; ValueError otherwise."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    bad = ValueError(f"{name} must be {_type_name(tp)}, got {value!r}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
+            return False
+        raise bad
+    if tp is int:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is float:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise bad
+    if tp is dict:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError(f"{name} must be a JSON object, got {value!r}") from None
+        if isinstance(value, dict):
+            return dict(value)
+        raise ValueError(f"{name} must be a JSON object, got {value!r}")
+    raise AssertionError(f"unhandled field type {tp!r}")  # pragma: no cover
+
+
+def field_names() -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(TrainConfig))
+
+
+def apply_overrides(config: TrainConfig | None = None, overrides: dict | None = None) -> TrainConfig:
+    r"""A new :class:`TrainConfig`: ``config`` (default: the defaults) with ``overrides`` (field →
+    value, strings parsed by the field type). An unknown field or a bad value raises ``ValueError``
+    naming the field and listing the allowed fields or values."""
+    base = {} if config is None else config.to_dict()
+    if config is not None and config.run_name == f"{config.optimizer}-{config.model}-s{config.seed}":
+        base["run_name"] = ""  # a derived name follows the overridden optimizer/model/seed
+    hints = typing.get_type_hints(TrainConfig)
+    names = field_names()
+    for key, value in (overrides or {}).items():
+        if key not in names:
+            raise ValueError(f"unknown config field {key!r}; allowed fields: {', '.join(names)}")
+        base[key] = _coerce(key, value, hints[key])
+    return TrainConfig(**base)
+
+
+def load_preset(path_or_name: str | os.PathLike) -> tuple[dict, list[dict]]:
+    r"""Read a JSON preset: returns (base fields, list of per-run fields) (module docstring).
+
+    ``path_or_name``: a path, or a name looked up as ``configs/<name>.json``.
+    """
+    p = Path(path_or_name)
+    if not p.is_file():
+        cand = CONFIG_DIR / (p.name if p.suffix == ".json" else p.name + ".json")
+        if not cand.is_file():
+            avail = sorted(q.stem for q in CONFIG_DIR.glob("*.json")) if CONFIG_DIR.is_dir() else []
+            raise ValueError(f"config must be a JSON file or a preset name in {avail!r}, got {str(path_or_name)!r}")
+        p = cand
+    try:
+        raw = json.loads(p.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"config {str(p)!r} is not valid JSON: {err}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"config {str(p)!r} must hold a JSON object, got {type(raw).__name__}")
+    if "runs" not in raw and "base" not in raw:
+        return {k: v for k, v in raw.items() if k != "description"}, [{}]
+    extra = set(raw) - {"description", "base", "runs"}
+    if extra:
+        raise ValueError(f"config {str(p)!r}: a multi-run preset has the keys 'description', 'base' and 'runs', "
+                         f"got also {sorted(extra)!r}")
+    runs = raw.get("runs") or [{}]
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        raise ValueError(f"config {str(p)!r}: 'runs' must be a list of JSON objects")
+    names = [r.get("run_name") for r in runs]
+    if len(runs) > 1 and (None in names or len(set(names)) != len(names)):
+        raise ValueError(f"config {str(p)!r}: every run of a multi-run preset needs a distinct run_name, got {names!r}")
+    return dict(raw.get("base") or {}), runs
+
+
+def parse_args(argv: list[str]) -> tuple[list[TrainConfig], bool]:
+    r"""The configs of a command line: ``[--config NAME|PATH] [--run=a,b] [--key=value ...]``.
+
+    A bare ``--flag`` sets a bool field to true. Returns (configs, help_requested).
+    """
+    preset, picks, overrides = None, None, {}
+    args = list(argv)
+    i = 0
+    hints = typing.get_type_hints(TrainConfig)
+    while i < len(args):
+        a = args[i]
+        if a in ("-h", "--help"):
+            return [], True
+        if not a.startswith("--"):
+            raise ValueError(f"arguments must look like --key=value, got {a!r}")
+        key, eq, value = a[2:].partition("=")
+        if not eq:
+            if key in ("config", "run"):
+                if i + 1 >= len(args):
+                    raise ValueError(f"--{key} needs a value")
+                value = args[i + 1]
+                i += 1
+            elif key in hints and hints[key] is bool:
+                value = "true"
+            else:
+                raise ValueError(f"arguments must look like --key=value, got {a!r}")
+        key = key.replace("-", "_")
+        if key == "config":
+            preset = value
+        elif key == "run":
+            picks = [v for v in value.split(",") if v]
+        else:
+            if key not in hints:
+                raise ValueError(f"unknown config field {key!r}; allowed fields: {', '.join(field_names())}")
+            overrides[key] = value
+        i += 1
+    base, runs = load_preset(preset) if preset is not None else ({}, [{}])
+    if picks is not None:
+        known = [r.get("run_name") for r in runs]
+        missing = [p for p in picks if p not in known]
+        if missing:
+            raise ValueError(f"run must name runs of the preset {known!r}, got {missing!r}")
+        runs = [r for r in runs if r.get("run_name") in picks]
+    configs = []
+    for run in runs:
+        cfg = apply_overrides(None, {**base, **run})
+        configs.append(apply_overrides(cfg, overrides))
+    return configs, False
+
+
+def usage() -> str:
+    lines = ["usage: python -m convexlab.llm.train [--config NAME|PATH] [--run=NAME,...] [--key=value ...]", "",
+             "fields (type, default):"]
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        lines.append(f"  --{f.name}=<{_type_name(hints[f.name])}>  ({default!r})  {f.metadata.get('help', '')}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# pieces of a run
+# ---------------------------------------------------------------------------------------------
+class NonFiniteLossError(RuntimeError):
+    """The training loss (or a gradient) became NaN/inf; ``step``, ``groups`` and ``checkpoint_step`` say where."""
+
+    def __init__(self, message: str, step: int, groups: list[dict], checkpoint_step: int | None):
+        super().__init__(message)
+        self.step = step
+        self.groups = groups
+        self.checkpoint_step = checkpoint_step
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    owned: bool = False  # this call initialised the process group (and destroys it)
+
+    @property
+    def on(self) -> bool:
+        return self.world > 1
+
+
+def _init_distributed(device: str) -> _Dist:
+    """Join the process group of ``torchrun`` (env://) or an already initialised one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", dist.get_rank())))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist()
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = device != "cpu" and torch.cuda.is_available()
+    if use_cuda:
+        torch.cuda.set_device(local)
+    dist.init_process_group("nccl" if use_cuda else "gloo", init_method="env://", rank=rank, world_size=world,
+                            timeout=timedelta(minutes=10))
+    return _Dist(rank, world, local, owned=True)
+
+
+def _resolve_device(cfg: TrainConfig, d: _Dist) -> torch.device:
+    if cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ValueError(f"device must be 'cpu' or 'auto' on a machine without CUDA, got {cfg.device!r}")
+    if d.on:
+        return torch.device("cuda", d.local_rank)
+    return torch.device(cfg.device if cfg.device.startswith("cuda:") else "cuda")
+
+
+def peak_flops(cfg: TrainConfig, device: torch.device) -> float | None:
+    """Peak FLOP/s of one device: the config's value, else :data:`PEAK_FLOPS` by device name, else None."""
+    if cfg.peak_flops is not None:
+        return cfg.peak_flops
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for frag, v in PEAK_FLOPS if frag in name), None)
+
+
+def _load_tokens(cfg: TrainConfig):
+    from convexlab.llm import data as data_mod
+
+    if cfg.data == "default":
+        raw = data_mod.default_corpus()
+        src = "default"
+    else:
+        paths = [p.strip() for p in cfg.data.split(",") if p.strip()]
+        missing = [p for p in paths if not Path(p).is_file()]
+        if not paths or missing:
+            raise ValueError(f"data must be 'default' or comma-separated existing files, got {cfg.data!r} "
+                             f"(missing: {missing!r})")
+        if all(p.endswith(".bin") for p in paths):
+            parts = [data_mod.load_bin(p) for p in paths]
+            raw = parts[0] if len(parts) == 1 else np.concatenate([np.asarray(_tokens_of(q)) for q in parts])
+        else:
+            raw = data_mod.load_text(paths)
+        src = paths
+    return _as_token_data(raw, cfg.val_fraction), src
+
+
+def _tokens_of(obj) -> np.ndarray:
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return np.frombuffer(bytes(obj), dtype=np.uint8).astype(np.uint16)
+    if isinstance(obj, torch.Tensor):
+        return obj.numpy().astype(np.uint16)
+    return np.asarray(obj)
+
+
+def _as_token_data(obj, val_fraction: float):
+    from convexlab.llm.data import TokenData
+
+    if isinstance(obj, TokenData):
+        return obj
+    return TokenData(_tokens_of(obj), val_fraction=val_fraction)
+
+
+def _max_token(data) -> int | None:
+    toks = getattr(data, "tokens", None)
+    if toks is None:
+        return None
+    return int(np.asarray(toks).max()) if len(toks) else None
+
+
+def model_config(cfg: TrainConfig):
+    """The :class:`convexlab.llm.model.GPTConfig` of ``cfg``: the preset with the overrides."""
+    from convexlab.llm.model import PRESETS
+
+    over = {k: getattr(cfg, k) for k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "dropout",
+                                          "tie_embeddings") if getattr(cfg, k) is not None}
+    return dataclasses.replace(PRESETS[cfg.model], **over)
+
+
+def _opt_kwargs(kwargs: dict) -> dict:
+    """JSON values as optimizer arguments: lists → tuples, dtype names → torch dtypes."""
+    out = {}
+    for k, v in kwargs.items():
+        if isinstance(v, list):
+            v = tuple(v)
+        if isinstance(v, str) and k.endswith("dtype"):
+            dt = getattr(torch, v, None)
+            if not isinstance(dt, torch.dtype):
+                raise ValueError(f"opt_kwargs[{k!r}] must name a torch dtype (e.g. 'float32'), got {v!r}")
+            v = dt
+        out[k] = v
+    return out
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    r"""The optimizer of ``cfg`` for ``model`` with the routing of the module docstring.
+
+    Param groups carry ``name`` ("matrix", "adamw", "decay", "no_decay") and ``param_names``.
+    A schedule-free optimizer gets ``warmup_steps = cfg.warmup_steps`` unless ``opt_kwargs`` sets it.
+    The optimizer's seed is ``cfg.seed`` (identical on every rank).
+    """
+    from convexlab.optim import REGISTRY, MatrixAndAdamW, ScheduleFreeMixin, split_params
+
+    cls = REGISTRY[cfg.optimizer]
+    kw = _opt_kwargs(cfg.opt_kwargs)
+    kw.setdefault("seed", cfg.seed)
+    if issubclass(cls, ScheduleFreeMixin):
+        kw.setdefault("warmup_steps", cfg.warmup_steps)
+    if getattr(cls, "matrix_only", False):
+        mat, other = split_params(model, names=True)
+        mgroup = {"params": [p for _, p in mat], "param_names": [n for n, _ in mat], "name": "matrix"}
+        ogroups = [{"params": [p for _, p in other], "param_names": [n for n, _ in other], "name": "adamw"}] if other else []
+        akw = _opt_kwargs(cfg.aux_kwargs)
+        if cfg.aux_lr is not None:
+            akw["lr"] = cfg.aux_lr
+        akw.setdefault("seed", cfg.seed)
+        return MatrixAndAdamW([mgroup], ogroups, cls, matrix_kwargs=dict(lr=cfg.lr, weight_decay=cfg.weight_decay, **kw),
+                              adamw_kwargs=akw, all_params=[p for p in model.parameters() if p.requires_grad])
+    seen, decay, no_decay = set(), [], []
+    for n, p in model.named_parameters():
+        if not p.requires_grad or id(p) in seen:
+            continue
+        seen.add(id(p))
+        (decay if p.ndim >= 2 else no_decay).append((n, p))
+    groups = [{"params": [p for _, p in ps], "param_names": [n for n, _ in ps], "name": name, "weight_decay": wd}
+              for name, ps, wd in (("decay", decay, cfg.weight_decay), ("no_decay", no_decay, 0.0)) if ps]
+    return cls(groups, lr=cfg.lr, **kw)
+
+
+def is_schedule_free(opt) -> bool:
+    from convexlab.optim import ScheduleFreeMixin
+
+    parts = getattr(opt, "parts", [opt])
+    return any(isinstance(p, ScheduleFreeMixin) for p in parts)
+
+
+def _git_commit() -> str | None:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _versions() -> dict:
+    from importlib import metadata
+
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for pkg in ("convexlab", "torch", "numpy", "tqdm", "schedulefree"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    out["torch_cuda"] = torch.version.cuda
+    return out
+
+
+def _micro_batches(data, cfg: TrainConfig, d: _Dist, gen: torch.Generator, split: str, device):
+    """This rank's micro-batches of one global batch (module docstring: rank-major blocks)."""
+    from convexlab.llm.data import get_batch
+
+    B, A = cfg.batch_size, cfg.grad_accum
+    x, y = get_batch(data, split, B * A * d.world, _block(cfg), gen)
+    out = []
+    for i in range(A):
+        lo = (d.rank * A + i) * B
+        out.append((x[lo:lo + B].to(device, non_blocking=True), y[lo:lo + B].to(device, non_blocking=True)))
+    return out
+
+
+def _block(cfg: TrainConfig) -> int:
+    return model_config(cfg).block_size
+
+
+def _autocast(cfg: TrainConfig, device: torch.device):
+    if cfg.precision == "fp32":
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def _all_reduce_sum(t: torch.Tensor, d: _Dist) -> torch.Tensor:
+    if d.on:
+        import torch.distributed as dist
+
+        dist.all_reduce(t)
+    return t
+
+
+@torch.no_grad()
+def evaluate(model, data, cfg: TrainConfig, d: _Dist, device) -> float:
+    r"""Mean validation loss over ``eval_batches`` fixed global batches (the same batches at every
+    evaluation: a generator seeded from ``seed`` alone), each rank evaluating its blocks."""
+    gen = torch.Generator().manual_seed(cfg.seed + 2)
+    was = model.training
+    model.eval()
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    for _ in range(cfg.eval_batches):
+        for x, y in _micro_batches(data, cfg, d, gen, "val", device):
+            with _autocast(cfg, device):
+                _, loss = model(x, y)
+            total += loss.detach().double()
+    model.train(was)
+    total = _all_reduce_sum(total, d)
+    return float(total) / (cfg.eval_batches * cfg.grad_accum * d.world)
+
+
+def _group_label(g: dict, i: int) -> str:
+    return str(g.get("name", f"group{i}"))
+
+
+@torch.no_grad()
+def _diagnose(opt) -> list[dict]:
+    """Param groups holding non-finite weights or gradients, with the parameters concerned."""
+    bad = []
+    for gi, g in enumerate(opt.param_groups):
+        names = g.get("param_names") or [f"param{i}" for i in range(len(g["params"]))]
+        w_bad = [n for n, p in zip(names, g["params"]) if not bool(torch.isfinite(p).all())]
+        g_bad = [n for n, p in zip(names, g["params"]) if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+        if w_bad or g_bad:
+            bad.append({"group": _group_label(g, gi), "nonfinite_weights": w_bad, "nonfinite_grads": g_bad})
+    return bad
+
+
+@torch.no_grad()
+def _largest_weights(opt) -> str:
+    best = (-1.0, "", "")
+    for gi, g in enumerate(opt.param_groups):
+        names = g.get("param_names") or [f"param{i}" for i in range(len(g["params"]))]
+        for n, p in zip(names, g["params"]):
+            rms = float(p.detach().float().square().mean().sqrt())
+            if rms > best[0]:
+                best = (rms, _group_label(g, gi), n)
+    return f"the largest weight RMS is {best[0]:.3g} in group {best[1]!r} (parameter {best[2]!r})"
+
+
+def _nonfinite(opt, step: int, loss: float, lr: float, run_dir: Path, last_ckpt: int | None, why: str) -> NonFiniteLossError:
+    groups = _diagnose(opt)
+    if groups:
+        where = "; ".join(
+            f"group {b['group']!r}: " + ", ".join(
+                ([f"non-finite weights in {b['nonfinite_weights']}"] if b["nonfinite_weights"] else [])
+                + ([f"non-finite gradients in {b['nonfinite_grads']}"] if b["nonfinite_grads"] else []))
+            for b in groups)
+    else:
+        where = "no parameter group holds non-finite weights or gradients (the forward pass overflowed); " + \
+            _largest_weights(opt)
+    kept = (f"the last good checkpoint (step {last_ckpt}) is kept at {ckpt_mod.checkpoint_path(run_dir)}"
+            if last_ckpt is not None else "no checkpoint was written before it")
+    msg = f"{why} at step {step} (loss {loss}, lr {lr:.3g}): {where}; {kept}"
+    return NonFiniteLossError(msg, step, groups, last_ckpt)
+
+
+def _write_jsonl(path: Path, rec: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(rec) + "\n")
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep the log records up to ``step`` (those written after the checkpoint are replayed)."""
+    if not path.is_file():
+        return
+    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= step]
+    from convexlab._io import atomic_write
+
+    atomic_write(path, "".join(ln + "\n" for ln in keep))
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer, np.floating)):
+        return o.item()
+    if isinstance(o, torch.dtype):
+        return str(o)
+    if isinstance(o, tuple):
+        return list(o)
+    return str(o)
+
+
+def read_log(run_dir: str | os.PathLike) -> list[dict]:
+    """The records of a run directory's ``log.jsonl``."""
+    p = Path(run_dir) / "log.jsonl"
+    return [json.loads(ln) for ln in p.read_text().splitlines() if ln.strip()]
+
+
+# ---------------------------------------------------------------------------------------------
+# the run
+# ---------------------------------------------------------------------------------------------
+def train(config: TrainConfig, *, on_step: Callable[[int, dict], None] | None = None) -> Path:
+    r"""Run one training job (module docstring); returns the run directory.
+
+    ``on_step(step, record)`` is called after each step's log record and checkpoint (tests use it).
+    Raises :class:`NonFiniteLossError` when the loss or a gradient becomes non-finite.
+    """
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    cfg = config
+    from convexlab.llm.model import GPT
+
+    d = _init_distributed(cfg.device)
+    try:
+        return _train(cfg, d, GPT, on_step)
+    finally:
+        if d.owned:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, d: _Dist, GPT, on_step) -> Path:
+    from tqdm import tqdm
+
+    from convexlab.precision import emulated_step, state_statistics, weighted_share
+
+    device = _resolve_device(cfg, d)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    run_dir = Path(cfg.out_dir) / cfg.run_name
+    log_path = run_dir / "log.jsonl"
+    ck_path = ckpt_mod.checkpoint_path(run_dir)
+    state = None
+    if cfg.resume and ck_path.is_file():
+        state = ckpt_mod.load_checkpoint(ck_path, map_location=device)
+    elif d.rank == 0 and (log_path.exists() or ck_path.exists()) and not cfg.overwrite and not cfg.resume:
+        raise ValueError(f"run directory {run_dir} already holds a run; pass resume=true to continue it or "
+                         "overwrite=true to replace it")
+
+    # the same seeds on every rank: identical initial weights (DDP also broadcasts rank 0's)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    import random
+
+    random.seed(cfg.seed)
+    data, data_src = _load_tokens(cfg)
+    mcfg = model_config(cfg)
+    top = _max_token(data)
+    if top is not None and top >= mcfg.vocab_size:
+        raise ValueError(f"vocab_size must exceed the largest token id {top} of the data, got {mcfg.vocab_size} "
+                         f"(model preset {cfg.model!r}); pass --vocab_size=...")
+    model = GPT(mcfg).to(device)
+    if cfg.precision == "fp8":  # bf16 master weights from the start
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(p.to(torch.bfloat16).to(p.dtype))
+    opt = build_optimizer(model, cfg)
+    sf = is_schedule_free(opt)
+    sched_name = cfg.schedule if cfg.schedule != "auto" else ("constant" if sf else "cosine")
+    # a schedule-free optimizer warms up internally: no second warmup in the multiplier
+    sched = make_schedule(sched_name, cfg.max_steps, 0 if sf else min(cfg.warmup_steps, cfg.max_steps),
+                          cfg.min_lr_ratio, cfg.decay_frac)
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    data_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    start = 0
+    last_ckpt = None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        data_gen.set_state(state["data"])
+        ckpt_mod.set_rng_state(state["rng"])
+        start = last_ckpt = int(state["step"])
+        if d.rank == 0:
+            _truncate_log(log_path, start)
+    elif d.rank == 0:  # a fresh start (overwrite, or resume without a checkpoint): no stale records
+        for p in (log_path, ck_path, ck_path.with_name(ck_path.name + ".json"), run_dir / "summary.json",
+                  *run_dir.glob("table12_step*.json")):
+            p.unlink(missing_ok=True)
+
+    train_model = model
+    if d.on:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    fwd = torch.compile(train_model) if cfg.compile else train_model
+
+    tokens_per_step = cfg.batch_size * cfg.grad_accum * d.world * mcfg.block_size
+    fpt = float(model.flops_per_token())
+    peak = peak_flops(cfg, device)
+    resolved = {**cfg.to_dict(), "schedule_resolved": sched_name, "world_size": d.world,
+                "tokens_per_step": tokens_per_step, "model_config": dataclasses.asdict(mcfg),
+                "num_params": model.num_params(non_embedding=False), "flops_per_token": fpt, "data_source": data_src}
+    if d.rank == 0:
+        from convexlab._io import atomic_write
+
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(run_dir / "config.json", json.dumps(resolved, indent=2, default=_json_default) + "\n")
+        meta = {"git_commit": _git_commit(), "versions": _versions(), "device": str(device),
+                "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+                "peak_flops": peak, "world_size": d.world, "resumed_from": last_ckpt, "argv": sys.argv}
+        atomic_write(run_dir / "meta.json", json.dumps(meta, indent=2, default=_json_default) + "\n")
+
+    def save(step: int) -> None:
+        nonlocal last_ckpt
+        # every rank checks (the replicas are identical), so all stop together
+        if _diagnose(opt):  # never overwrite the last good checkpoint with non-finite weights
+            raise _nonfinite(opt, step, float("nan"), opt.param_groups[0]["lr"], run_dir, last_ckpt,
+                             "non-finite weights before a checkpoint")
+        if d.rank == 0:
+            ckpt_mod.save_checkpoint(ck_path, {
+                "model": model.state_dict(), "optimizer": opt.state_dict(), "data": data_gen.get_state(),
+                "rng": ckpt_mod.rng_state(), "step": step, "tokens": step * tokens_per_step, "config": cfg.to_dict()})
+        last_ckpt = step
+        if d.on:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def run_eval() -> float:
+        if not sf:
+            return evaluate(model, data, cfg, d, device)
+        # schedule-free: the parameters hold x for the evaluation. The switch y → x → y is not
+        # exact in floating point, so y is restored from a copy: evaluating never perturbs training.
+        saved = [p.detach().clone() for p in params]
+        with opt.evaluating():
+            v = evaluate(model, data, cfg, d, device)
+        with torch.no_grad():
+            for p, y in zip(params, saved):
+                p.copy_(y)
+        return v
+
+    params = [p for g in opt.param_groups for p in g["params"]]
+    if start == 0:  # the loss at initialization (every rank takes part in the evaluation's all-reduce)
+        v0 = run_eval()
+        if d.rank == 0:
+            _write_jsonl(log_path, {"step": 0, "tokens": 0, "val_loss": v0})
+
+    bar = tqdm(total=cfg.max_steps, initial=start, disable=not cfg.progress or d.rank != 0, unit="step",
+               dynamic_ncols=True, file=sys.stderr)
+    model.train()
+    try:
+        for it in range(start, cfg.max_steps):
+            step = it + 1  # steps completed after this iteration
+            factor = sched(it)
+            for g, lr0 in zip(opt.param_groups, base_lrs):
+                g["lr"] = lr0 * factor
+            lr = opt.param_groups[0]["lr"]
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            t0 = time.perf_counter()
+            batches = _micro_batches(data, cfg, d, data_gen, "train", device)
+            opt.zero_grad(set_to_none=True)
+            loss_sum = torch.zeros((), dtype=torch.float32, device=device)
+            for i, (x, y) in enumerate(batches):
+                sync = train_model.no_sync() if (d.on and i < len(batches) - 1) else nullcontext()
+                with sync:
+                    with _autocast(cfg, device):
+                        _, loss = fwd(x, y)
+                    (loss / cfg.grad_accum).backward()
+                loss_sum += loss.detach().float()
+            loss_val = float(_all_reduce_sum(loss_sum, d)) / (cfg.grad_accum * d.world)
+            if not math.isfinite(loss_val):
+                raise _nonfinite(opt, step, loss_val, lr, run_dir, last_ckpt, "non-finite training loss")
+            grads = [p.grad for p in params if p.grad is not None]
+            gnorm = float(torch.nn.utils.get_total_norm(grads, 2.0)) if grads else 0.0
+            if not math.isfinite(gnorm):
+                raise _nonfinite(opt, step, loss_val, lr, run_dir, last_ckpt, "non-finite gradient")
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grads_with_norm_(params, cfg.grad_clip, torch.tensor(gnorm))
+            measure = step % cfg.log_every == 0 or step == cfg.max_steps
+            before = [p.detach().clone() for p in params] if measure else None
+            try:
+                if cfg.precision == "fp8":
+                    emulated_step(opt, grad_fmt="e5m2", state_fmt="e4m3", master_dtype=torch.bfloat16,
+                                  saturate=cfg.fp8_saturate)
+                else:
+                    opt.step()
+            except ValueError as err:  # the optimizer's own non-finite gradient check
+                if "non-finite" not in str(err):
+                    raise
+                raise _nonfinite(opt, step, loss_val, lr, run_dir, last_ckpt, f"non-finite gradient ({err})") from err
+            upd = None
+            if measure:
+                diffs = [(p.detach() - b).float() for p, b in zip(params, before)]
+                sq = sum(float(t.square().sum()) for t in diffs)
+                upd = math.sqrt(sq / max(1, sum(t.numel() for t in diffs)))
+                del before, diffs
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            dt = time.perf_counter() - t0
+            tps = tokens_per_step / dt if dt > 0 else None
+            rec = {"step": step, "loss": loss_val, "lr": lr, "lr_factor": factor, "tokens": step * tokens_per_step,
+                   "tokens_per_s": tps, "mfu": (fpt * tps / (peak * d.world)) if (peak and tps) else None,
+                   "update_rms": upd, "grad_norm": gnorm, "step_time_s": dt}
+            if cfg.stats_step and step == cfg.stats_step:
+                rows = state_statistics(opt, "e4m3", cfg.fp8_saturate, names=list(model.named_parameters()))
+                summary = {}
+                for key in ("v_zeros", "m_zeros"):
+                    try:
+                        summary[key] = weighted_share(rows, key)
+                    except ValueError:
+                        pass
+                if d.rank == 0:
+                    from convexlab._io import atomic_write
+
+                    atomic_write(run_dir / f"table12_step{step}.json",
+                                 json.dumps({"step": step, "precision": cfg.precision, "optimizer": cfg.optimizer,
+                                             "overall": summary, "rows": rows}, indent=1, default=_json_default) + "\n")
+                rec["state_stats"] = summary
+            if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.max_steps:
+                rec["val_loss"] = run_eval()
+                if not math.isfinite(rec["val_loss"]):
+                    raise _nonfinite(opt, step, rec["val_loss"], lr, run_dir, last_ckpt, "non-finite validation loss")
+            if d.rank == 0:
+                _write_jsonl(log_path, rec)
+            if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == cfg.max_steps:
+                save(step)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_val:.4f}", tok_s=f"{tps:,.0f}" if tps else "-", refresh=False)
+            if on_step is not None:
+                on_step(step, rec)
+    except NonFiniteLossError as err:
+        if d.rank == 0:
+            _write_jsonl(log_path, {"step": err.step, "event": "nonfinite", "message": str(err), "groups": err.groups})
+            from convexlab._io import atomic_write
+
+            atomic_write(run_dir / "summary.json", json.dumps(
+                {"status": "nonfinite", "step": err.step, "message": str(err), "checkpoint_step": last_ckpt}) + "\n")
+        raise
+    finally:
+        bar.close()
+    if d.rank == 0:
+        from convexlab._io import atomic_write
+
+        recs = read_log(run_dir)
+        vals = [r for r in recs if r.get("val_loss") is not None]
+        atomic_write(run_dir / "summary.json", json.dumps(
+            {"status": "done", "steps": cfg.max_steps, "tokens": cfg.max_steps * tokens_per_step,
+             "final_val_loss": vals[-1]["val_loss"] if vals else None,
+             "final_loss": next((r["loss"] for r in reversed(recs) if "loss" in r), None)}, indent=2) + "\n")
+    return run_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line (module docstring). Returns the exit status: 0, 1 on a non-finite loss, 2 on bad arguments."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        configs, want_help = parse_args(argv)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if want_help:
+        print(usage())
+        return 0
+    for cfg in configs:
+        try:
+            run_dir = train(cfg)
+        except NonFiniteLossError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        print(f"run {cfg.run_name}: {run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+r"""The GPT training loop (convexlab.llm.train): typed config, presets, routing, schedules, logging,
+schedule-free evaluation at x, precision modes, the non-finite stop.
+
+Runs are tiny (the toy preset at context 32, 4 sequences, ≤ 12 steps, one thread) so the whole
+file takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from convexlab.llm import checkpoint as ck
+from convexlab.llm.schedules import constant, make_schedule, warmup_cosine, wsd
+from convexlab.llm.train import (CONFIG_DIR, NonFiniteLossError, TrainConfig, apply_overrides, build_optimizer,
+                                 evaluate, main, model_config, parse_args, read_log, train)
+
+TINY = dict(device="cpu", num_threads=1, progress=False, model="toy", block_size=32, batch_size=4, max_steps=10,
+            eval_every=5, eval_batches=2)
+
+
+def _cfg(tmp_path, **kw) -> TrainConfig:
+    return apply_overrides(None, {"out_dir": str(tmp_path), **TINY, **kw})
+
+
+# ---------------------------------------------------------------------------------------------
+# config
+# ---------------------------------------------------------------------------------------------
+def test_overrides_are_parsed_by_field_type():
+    cfg = apply_overrides(None, {"lr": "3e-4", "max_steps": "7", "progress": "false", "n_embd": "none",
+                                 "opt_kwargs": '{"betas": [0.9, 0.95]}', "peak_flops": "1e12"})
+    assert cfg.lr == 3e-4 and cfg.max_steps == 7 and cfg.progress is False and cfg.n_embd is None
+    assert cfg.opt_kwargs == {"betas": [0.9, 0.95]} and cfg.peak_flops == 1e12
+    assert cfg.run_name == "AdamW-toy-s1337"  # derived, and re-derived after an override
+    assert apply_overrides(cfg, {"optimizer": "Muon"}).run_name == "Muon-toy-s1337"
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("optimizer", "Adam", "optimizer must be one of"),
+    ("schedule", "linear", "schedule must be one of ('auto', 'cosine', 'wsd', 'constant')"),
+    ("precision", "fp16", "precision must be one of ('fp32', 'bf16', 'fp8')"),
+    ("max_steps", "0", "max_steps must be an integer >= 1"),
+    ("max_steps", "1.5", "max_steps must be int"),
+    ("lr", "fast", "lr must be float"),
+    ("lr", "nan", "lr must be finite"),
+    ("val_fraction", "1.0", "val_fraction must be a number in (0, 1)"),
+    ("progress", "maybe", "progress must be bool"),
+    ("opt_kwargs", "[1]", "opt_kwargs must be a JSON object"),
+    ("device", "tpu", "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    ("model", "gigantic", "model must be one of"),
+])
+def test_bad_values_name_the_field_and_what_it_allows(key, value, fragment):
+    with pytest.raises(ValueError, match=fragment.replace("(", r"\(").replace(")", r"\)")) as err:
+        apply_overrides(None, {key: value})
+    assert repr(value) in str(err.value) or value in str(err.value)
+
+
+def test_unknown_field_lists_the_allowed_fields():
+    with pytest.raises(ValueError, match="unknown config field 'learning_rate'; allowed fields: .*lr"):
+        apply_overrides(None, {"learning_rate": "1"})
+    with pytest.raises(ValueError, match="unknown config field 'lrr'"):
+        parse_args(["--lrr=1"])
+    with pytest.raises(ValueError, match="--key=value"):
+        parse_args(["lr=1"])
+    assert main(["--lr=oops"]) == 2
+
+
+def test_every_preset_loads_and_validates():
+    names = sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+    for need in ("toy_cpu", "fp8_cpu", "fp8_gpu", "anytime_cpu", "anytime_gpu", "softstar_cpu", "softstar_gpu"):
+        assert need in names
+    for name in names:
+        configs, _ = parse_args(["--config", name])
+        assert configs and all(isinstance(c, TrainConfig) for c in configs)
+        assert len({c.run_name for c in configs}) == len(configs), name
+        for c in configs:  # the routing and kwargs of every run build on the real model
+            model_config(c)
+    cpu, _ = parse_args(["--config", "fp8_cpu", "--run=adamw,stosignsgd", "--max_steps=3"])
+    assert [c.run_name for c in cpu] == ["adamw", "stosignsgd"] and all(c.max_steps == 3 for c in cpu)
+    with pytest.raises(ValueError, match="run must name runs of the preset"):
+        parse_args(["--config", "fp8_cpu", "--run=nope"])
+
+
+# ---------------------------------------------------------------------------------------------
+# schedules
+# ---------------------------------------------------------------------------------------------
+def test_schedules():
+    T = 100
+    cos = [warmup_cosine(t, T, 10, 0.1) for t in range(T)]
+    assert cos[0] == pytest.approx(0.1) and cos[9] == 1.0 and cos[10] == 1.0 and cos[-1] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(cos[10:], cos[11:]))  # monotone decay after warmup
+    mid = warmup_cosine(10 + (T - 11) // 2, T, 10, 0.0)
+    assert abs(mid - 0.5) < 0.02  # half-way through the cosine: about the mid value
+    w = [wsd(t, T, 5, 0.0, 0.2) for t in range(T)]
+    assert w[4] == 1.0 and w[79] == 1.0 and w[80] < 1.0 and w[-1] == 0.0
+    assert [constant(t, T, 4) for t in (0, 3, 50)] == [0.25, 1.0, 1.0]
+    for bad in (dict(total=0), dict(warmup=200), dict(min_ratio=1.5)):
+        args = dict(name="cosine", total=T, warmup=0, min_ratio=0.0) | bad
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            make_schedule(**args)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        make_schedule("step", 10)
+
+
+# ---------------------------------------------------------------------------------------------
+# routing
+# ---------------------------------------------------------------------------------------------
+def test_routing_matrix_and_plain_optimizers(tmp_path):
+    from convexlab.llm.model import GPT
+    from convexlab.optim import MatrixAndAdamW, Muon, split_params
+
+    torch.manual_seed(0)
+    model = GPT(model_config(_cfg(tmp_path)))
+    every = {id(p) for p in model.parameters()}
+    opt = build_optimizer(model, _cfg(tmp_path, optimizer="Muon", lr=0.02, aux_lr=1e-3,
+                                      opt_kwargs={"ns_dtype": "float32"}))
+    assert isinstance(opt, MatrixAndAdamW) and isinstance(opt.matrix, Muon)
+    names = [g["name"] for g in opt.param_groups]
+    assert names[0] == "matrix" and set(names[1:]) <= {"adamw"}
+    routed = [id(p) for g in opt.param_groups for p in g["params"]]
+    assert sorted(routed) == sorted(every) and len(routed) == len(set(routed))  # each parameter exactly once
+    mat, _ = split_params(model)
+    assert {id(p) for p in opt.param_groups[0]["params"]} == {id(p) for p in mat}
+    assert opt.param_groups[0]["ns_dtype"] is torch.float32 and opt.param_groups[0]["lr"] == 0.02
+    assert all(g["lr"] == 1e-3 for g in opt.param_groups[1:])
+    plain = build_optimizer(model, _cfg(tmp_path, optimizer="Signum", weight_decay=0.1))
+    assert sorted(id(p) for g in plain.param_groups for p in g["params"]) == sorted(every)
+    for g in plain.param_groups:
+        assert g["weight_decay"] == (0.1 if g["name"] == "decay" else 0.0)
+        assert all((p.ndim >= 2) == (g["name"] == "decay") for p in g["params"])
+    with pytest.raises(ValueError, match="opt_kwargs\\['ns_dtype'\\] must name a torch dtype"):
+        build_optimizer(model, _cfg(tmp_path, optimizer="Muon", opt_kwargs={"ns_dtype": "float99"}))
+
+
+# ---------------------------------------------------------------------------------------------
+# a run: log, run directory, MFU, accumulation
+# ---------------------------------------------------------------------------------------------
+def test_run_directory_and_log(tmp_path):
+    rc = main([f"--out_dir={tmp_path}", "--run_name=r", "--device=cpu", "--num_threads=1", "--progress=false",
+               "--block_size=32", "--batch_size=4", "--max_steps=10", "--eval_every=5", "--eval_batches=2",
+               "--warmup_steps=2", "--lr=3e-3", "--peak_flops=1e12", "--log_every=2"])
+    assert rc == 0
+    run = tmp_path / "r"
+    for f in ("config.json", "meta.json", "log.jsonl", "ckpt.pt", "summary.json"):
+        assert (run / f).is_file(), f
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["schedule_resolved"] == "cosine" and cfg["tokens_per_step"] == 4 * 32
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["versions"]["torch"] == torch.__version__.split("+")[0] or meta["versions"]["torch"]
+    assert "git_commit" in meta
+    recs = read_log(run)
+    assert [r["step"] for r in recs] == list(range(11))
+    assert [r["step"] for r in recs if r.get("val_loss") is not None] == [0, 5, 10]
+    steps = recs[1:]
+    for r in steps:
+        for key in ("loss", "lr", "tokens", "tokens_per_s", "mfu", "grad_norm", "update_rms"):
+            assert key in r
+        assert math.isfinite(r["loss"]) and r["grad_norm"] > 0
+        # MFU = flops/token × tokens/s ÷ peak
+        assert r["mfu"] == pytest.approx(cfg["flops_per_token"] * r["tokens_per_s"] / 1e12)
+        assert (r["update_rms"] is not None) == (r["step"] % 2 == 0 or r["step"] == 10)
+    assert steps[0]["lr"] == pytest.approx(1.5e-3) and steps[1]["lr"] == pytest.approx(3e-3)  # warmup
+    assert steps[-1]["lr"] == pytest.approx(3e-4)  # cosine floor 0.1·lr
+    assert steps[-1]["tokens"] == 10 * 128
+    assert recs[-1]["val_loss"] < recs[0]["val_loss"]  # it learns
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "done" and summary["final_val_loss"] == recs[-1]["val_loss"]
+    # a second run into the same directory must not silently clobber it
+    with pytest.raises(ValueError, match="already holds a run"):
+        train(_cfg(tmp_path, run_name="r"))
+
+
+def test_gradient_accumulation_sees_the_same_batches(tmp_path):
+    one = read_log(train(_cfg(tmp_path, run_name="a1", batch_size=8, max_steps=3)))
+    acc = read_log(train(_cfg(tmp_path, run_name="a2", batch_size=4, grad_accum=2, max_steps=3)))
+    # the same 8 sequences per step, averaged in two halves: equal up to float32 summation order
+    for r1, r2 in zip(one[1:], acc[1:]):
+        assert r2["loss"] == pytest.approx(r1["loss"], rel=1e-5)
+        assert r2["tokens"] == r1["tokens"]
+
+
+# ---------------------------------------------------------------------------------------------
+# schedule-free runs are evaluated at x
+# ---------------------------------------------------------------------------------------------
+def test_schedule_free_validation_is_at_x(tmp_path):
+    from convexlab.llm.data import default_corpus  # noqa: F401  (the data module is importable)
+    from convexlab.llm.model import GPT
+    from convexlab.llm.train import _Dist, _load_tokens
+
+    cfg = _cfg(tmp_path, optimizer="SFAdamW", lr=3e-3, warmup_steps=3, max_steps=8, eval_every=0)
+    run = train(cfg)
+    assert json.loads((run / "config.json").read_text())["schedule_resolved"] == "constant"
+    logged = read_log(run)[-1]["val_loss"]
+    state = ck.load_checkpoint(ck.checkpoint_path(run))
+    model = GPT(model_config(cfg))
+    model.load_state_dict(state["model"])
+    opt = build_optimizer(model, cfg)
+    opt.load_state_dict(state["optimizer"])
+    data, _ = _load_tokens(cfg)
+    at_y = evaluate(model, data, cfg, _Dist(), torch.device("cpu"))
+    with opt.evaluating():
+        at_x = evaluate(model, data, cfg, _Dist(), torch.device("cpu"))
+    assert at_x == logged  # the logged validation loss is the one at x ...
+    assert at_y != at_x  # ... which differs from the training iterate y
+    # evaluating (y → x → y) leaves the training trajectory untouched
+    often = read_log(train(apply_overrides(cfg, {"run_name": "often", "eval_every": 1})))
+    assert [r["loss"] for r in often[1:]] == [r["loss"] for r in read_log(run)[1:]]
+
+
+# ---------------------------------------------------------------------------------------------
+# precision
+# ---------------------------------------------------------------------------------------------
+def test_bf16_autocast_runs_on_cpu(tmp_path):
+    recs = read_log(train(_cfg(tmp_path, precision="bf16", max_steps=4)))
+    assert all(math.isfinite(r["loss"]) for r in recs[1:])
+
+
+def test_fp8_recipe_states_grads_and_master_weights(tmp_path):
+    from convexlab.precision import to_fp8
+
+    cfg = _cfg(tmp_path, precision="fp8", optimizer="AdamW", lr=1e-3, max_steps=6, stats_step=5,
+               opt_kwargs={"betas": [0.9, 0.95], "eps": 1e-8})
+    run = train(cfg)
+    state = ck.load_checkpoint(ck.checkpoint_path(run))
+    for name, w in state["model"].items():  # bf16 master weights
+        assert torch.equal(w, w.to(torch.bfloat16).to(w.dtype)), name
+    moments = [v for st in state["optimizer"]["state"].values() for k, v in st.items()
+               if k in ("exp_avg", "exp_avg_sq")]
+    assert moments
+    for v in moments:  # optimizer states stored as E4M3
+        assert torch.equal(v, to_fp8(v, "e4m3"))
+    t12 = json.loads((run / "table12_step5.json").read_text())
+    assert t12["step"] == 5 and t12["rows"]
+    emb = next(r for r in t12["rows"] if "emb" in r["param"] or "wte" in r["param"])
+    for key in ("v_zeros", "m_zeros", "max_abs_grad", "max_grad_sq"):
+        assert key in emb
+    rec = next(r for r in read_log(run) if r["step"] == 5)
+    assert set(rec["state_stats"]) == {"v_zeros", "m_zeros"}
+
+
+# ---------------------------------------------------------------------------------------------
+# a non-finite loss stops the run and keeps the last good checkpoint
+# ---------------------------------------------------------------------------------------------
+def test_nonfinite_loss_stops_and_keeps_the_checkpoint(tmp_path):
+    cfg = _cfg(tmp_path, run_name="nan", max_steps=4, checkpoint_every=2, lr=1e-3)
+    run = train(cfg)
+    path = ck.checkpoint_path(run)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    # continue with an absurd learning rate: the weights explode, the loss becomes NaN
+    bad = apply_overrides(cfg, {"resume": True, "max_steps": 12, "lr": 1e30, "schedule": "constant"})
+    with pytest.raises(NonFiniteLossError) as err:
+        train(bad)
+    e = err.value
+    assert 4 < e.step <= 12 and f"at step {e.step}" in str(e)
+    assert e.groups and "group 'decay'" in str(e)  # the group holding the non-finite values
+    assert "last good checkpoint (step 4)" in str(e)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest and ck.checkpoint_step(run) == 4
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "nonfinite" and summary["step"] == e.step
+    assert read_log(run)[-1]["event"] == "nonfinite"
+    assert main([f"--out_dir={tmp_path}", "--run_name=nan", "--resume", "--max_steps=12", "--lr=1e30",
+                 "--schedule=constant", *[f"--{k}={v}" for k, v in TINY.items() if k != "max_steps"]]) == 1

@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     from convexlab.claims import claims_markdown
     from convexlab.notebooks import notebook_paths
 
-    out = Path(args.out)
+    # absolute: the notebooks run with their own folder as the working directory
+    out = Path(args.out).resolve()
     try:
         paths = notebook_paths(args.notebooks)
     except ValueError as err:
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"convexlab reproduce: no notebook matches {args.only!r}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    figures_dir = Path(args.figures_dir) if args.figures_dir else None
+    figures_dir = Path(args.figures_dir).resolve() if args.figures_dir else None
     rows = run_notebooks(paths, out, fast=args.fast, figures_dir=figures_dir, timeout=args.timeout,
                          progress=not args.no_progress)
     outcomes = []

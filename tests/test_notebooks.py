@@ -97,7 +97,8 @@ def test_reproduce_writes_results_and_claims(tmp_path, capsys, monkeypatch):
     _good(nbdir, body=body, last="assert FAST is False", name="04_demo.ipynb")
     _good(nbdir, body="x = 1", last="assert x == 2", name="05_broken.ipynb")
     out, figs = tmp_path / "results", tmp_path / "gallery"
-    code = reproduce(["--notebooks", str(nbdir), "--out", str(out), "--figures-dir", str(figs), "--no-progress",
+    monkeypatch.chdir(tmp_path)  # relative paths are taken from the caller's directory, not the notebooks'
+    code = reproduce(["--notebooks", str(nbdir), "--out", "results", "--figures-dir", "gallery", "--no-progress",
                       "--check-only", "stosignsgd.figure1"])
     assert code == 1  # 05_broken fails its assertion
     text = capsys.readouterr().out

@@ -191,8 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("args", nargs=argparse.REMAINDER, help="options (see `convexlab reproduce --help`)")
     r.set_defaults(func=cmd_reproduce)
     b = sub.add_parser("bench", help="benchmarks that print ratios against a reference measured in the same run")
-    b.add_argument("suite", choices=["optim", "sim"], help="optim: step time and state bytes of every registry "
-                   "optimizer; sim: the batched simulator's throughput against a per-seed loop")
+    b.add_argument("suite", choices=["optim", "sim", "compare"], help="optim: step time and state bytes of every "
+                   "registry optimizer; sim: the batched simulator's throughput against a per-seed loop; compare: "
+                   "the multi-dimensional optimizer benchmark")
     b.add_argument("args", nargs=argparse.REMAINDER, help="options of the suite (see `convexlab bench optim --help`)")
     b.set_defaults(func=cmd_bench)
     return p
@@ -209,6 +210,10 @@ def cmd_bench(args) -> int:
         from convexlab.bench.optim_speed import main as bench_main
 
         return bench_main(args.args)
+    if args.suite == "compare":
+        from convexlab.bench.compare import main as compare_main
+
+        return compare_main(args.args)
     if args.suite == "sim":
         from convexlab.bench.sim_speed import main as sim_main
 

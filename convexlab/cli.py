@@ -221,24 +221,23 @@ def cmd_bench(args) -> int:
     raise AssertionError(args.suite)  # argparse restricts the choices
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--threads must be an integer >= 1, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"--threads must be an integer >= 1, got {v}")
-    return v
+def _int_at_least(option: str, low: int):
+    """An argparse type: an integer >= ``low``, with an error naming ``option``."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} must be an integer >= {low}, got {text!r}") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"{option} must be an integer >= {low}, got {v}")
+        return v
+
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed must be an integer >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"--seed must be an integer >= 0, got {v}")
-    return v
+_positive_int = _int_at_least("--threads", 1)
+_seed = _int_at_least("--seed", 0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import socket
 import time
 from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
+from _dist import free_port, gloo_unavailable
 
 from convexlab.llm import checkpoint as ck
 from convexlab.llm.train import apply_overrides, read_log, train
@@ -48,26 +48,6 @@ CASES = {
     "Muon": dict(optimizer="Muon", lr=0.02, aux_lr=3e-3, opt_kwargs={"ns_dtype": "float32"}),
     "StoSignSGD": dict(optimizer="StoSignSGD", lr=1e-3),
 }
-
-
-def _gloo_unavailable() -> str | None:
-    if not dist.is_available() or not dist.is_gloo_available():
-        return "torch.distributed with gloo is not available in this torch build"
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as srv:
-            srv.bind(("127.0.0.1", 0))
-            srv.listen(1)
-            with socket.create_connection(srv.getsockname(), timeout=5):
-                pass
-    except OSError as err:
-        return f"cannot open a TCP connection on 127.0.0.1: {err}"
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
@@ -89,7 +69,7 @@ def _worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
 
 def _run_two_processes(out_dir: Path) -> Path:
     ctx = multiprocessing.get_context("spawn")
-    port = _free_port()
+    port = free_port()
     procs = [ctx.Process(target=_worker, args=(r, WORLD_SIZE, port, str(out_dir)), daemon=True)
              for r in range(WORLD_SIZE)]
     for p in procs:
@@ -109,7 +89,7 @@ def _run_two_processes(out_dir: Path) -> Path:
     return out_dir
 
 
-_UNAVAILABLE = _gloo_unavailable()
+_UNAVAILABLE = gloo_unavailable()
 needs_gloo = pytest.mark.skipif(_UNAVAILABLE is not None, reason=f"two-process gloo unavailable: {_UNAVAILABLE}")
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import socket
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +29,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
+from _dist import free_port, gloo_unavailable
 
 WORLD_SIZE = 2
 STEPS = 50
@@ -43,29 +43,6 @@ CASES = {
     "SignConverted(adamax)": ("SignConverted", dict(base="adamax", lr=1e-2)),
 }
 ARMS = ("broadcast", "per_rank_noise", "explicit_per_rank_seed")
-
-
-def _gloo_unavailable() -> str | None:
-    """Why a two-process gloo run on localhost cannot work here, or None."""
-    if not dist.is_available():
-        return "torch.distributed is not available in this torch build"
-    if not dist.is_gloo_available():
-        return "the gloo backend is not available in this torch build"
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as srv:
-            srv.bind(("127.0.0.1", 0))
-            srv.listen(1)
-            with socket.create_connection(srv.getsockname(), timeout=5):
-                pass
-    except OSError as err:
-        return f"cannot open a TCP connection on 127.0.0.1: {err}"
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,7 +113,7 @@ def _worker(rank: int, world_size: int, init_method: str, out_dir: str) -> None:
 def _run_two_processes(out_dir: Path) -> dict:
     """Spawn the two ranks, wait at most TIMEOUT_S, return rank 0's results."""
     ctx = multiprocessing.get_context("spawn")
-    init_method = f"tcp://127.0.0.1:{_free_port()}"
+    init_method = f"tcp://127.0.0.1:{free_port()}"
     procs = [ctx.Process(target=_worker, args=(rank, WORLD_SIZE, init_method, str(out_dir)), daemon=True)
              for rank in range(WORLD_SIZE)]
     for p in procs:
@@ -156,7 +133,7 @@ def _run_two_processes(out_dir: Path) -> dict:
     return torch.load(out_dir / "results.pt")
 
 
-_UNAVAILABLE = _gloo_unavailable()
+_UNAVAILABLE = gloo_unavailable()
 needs_gloo = pytest.mark.skipif(_UNAVAILABLE is not None,
                                 reason=f"two-process gloo on localhost unavailable: {_UNAVAILABLE}")
 

@@ -48,7 +48,7 @@ TAXONOMY_PLACEMENT: dict[str, Placement] = {
     "Lion": Placement("sign_based", ("memory_efficient",),
                       "discovered by program search; sign of an interpolated momentum, one buffer"),
     "StoSignSGD": Placement("sign_based", ("memory_efficient",),
-                            "unbiased stochastic sign of the momentum (envelope from |m|), one buffer"),
+                            "unbiased stochastic sign of the momentum (envelope: running max of the magnitude of m), one buffer"),
     "IEStoSignSGD": Placement("sign_based", (), "stochastic sign with an improved (running-max) envelope"),
     "SignConverted": Placement("sign_based", ("adaptive",), "stochastic sign of an AdamW update direction"),
     "AdamW": Placement("adaptive", (), "first and second moments, decoupled weight decay"),

@@ -1,4 +1,4 @@
-r"""Command line: ``convexlab check``, ``convexlab reproduce``, ``convexlab train`` and ``convexlab bench optim|sim``.
+r"""Command line: ``convexlab check | reproduce | train | experiment | plot | bench optim|sim|compare|gpt``.
 
 ``convexlab check`` runs every registered check (``convexlab.theory``) at the default, CPU-sized
 settings, shows a progress bar, then prints one table: name, source, provenance, kind,
@@ -186,14 +186,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_check)
     sub.add_parser("train", help="train a GPT with any registry optimizer (see `convexlab train --help`)",
                    add_help=False)
+    sub.add_parser("experiment", help="run a GPT experiment preset (fp8 | anytime | softstar) and summarise it",
+                   add_help=False)
+    sub.add_parser("plot", help="figures from GPT experiment directories", add_help=False)
     r = sub.add_parser("reproduce", help="execute every notebook (full mode), run the checks, write results/ and "
                        "results/CLAIMS.md", add_help=False)
     r.add_argument("args", nargs=argparse.REMAINDER, help="options (see `convexlab reproduce --help`)")
     r.set_defaults(func=cmd_reproduce)
     b = sub.add_parser("bench", help="benchmarks that print ratios against a reference measured in the same run")
-    b.add_argument("suite", choices=["optim", "sim", "compare"], help="optim: step time and state bytes of every "
+    b.add_argument("suite", choices=["optim", "sim", "compare", "gpt"], help="optim: step time and state bytes of every "
                    "registry optimizer; sim: the batched simulator's throughput against a per-seed loop; compare: "
-                   "the multi-dimensional optimizer benchmark")
+                   "the multi-dimensional optimizer benchmark; gpt: tokens/s, MFU and optimizer step share of the GPT")
     b.add_argument("args", nargs=argparse.REMAINDER, help="options of the suite (see `convexlab bench optim --help`)")
     b.set_defaults(func=cmd_bench)
     return p
@@ -210,6 +213,10 @@ def cmd_bench(args) -> int:
         from convexlab.bench.optim_speed import main as bench_main
 
         return bench_main(args.args)
+    if args.suite == "gpt":
+        from convexlab.llm.bench import main as gpt_main
+
+        return gpt_main(args.args)
     if args.suite == "compare":
         from convexlab.bench.compare import main as compare_main
 
@@ -250,6 +257,14 @@ def main(argv: list[str] | None = None) -> int:
         from convexlab.llm.train import main as train_main
 
         return train_main(argv[1:])
+    if argv[:1] == ["experiment"]:
+        from convexlab.llm.experiments import main as experiment_main
+
+        return experiment_main(argv[1:])
+    if argv[:1] == ["plot"]:
+        from convexlab.llm.plots import main as plot_main
+
+        return plot_main(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

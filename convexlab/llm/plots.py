@@ -1,0 +1,229 @@
+r"""Figures of the GPT experiments from their run directories: ``python -m convexlab.llm.plots``.
+
+``python -m convexlab.llm.plots EXP_DIR [EXP_DIR ...] [--out DIR]`` writes one PNG per experiment
+directory (``<out>/<name>.png``, default ``EXP_DIR/figure.png``), chosen by the experiment's
+``summary.json`` (:mod:`convexlab.llm.experiments`); a directory without one gets the plain
+validation curves of its runs.
+
+* :func:`val_curves`: validation loss against tokens, one line per run; a diverged run
+  (:func:`convexlab.llm.experiments.divergence`) is clipped at the top of the axes and marked ×;
+* :func:`fp8_figure`: the FP8 runs (StoSignSGD §3.1, Fig. 2 [P]) with divergence marked;
+* :func:`anytime_figure`: the envelope of the per-horizon tuned AdamW + cosine runs (points) against
+  the single SF-NorMuon and SF-AdamW runs' anytime curves (SF-NorMuon Fig. 1 [P]) and the
+  decay-placement ablation (dashed);
+* :func:`softstar_figure`: the Soft* runs and their hard counterparts with the transition start S
+  (Softsign §8 [REV]).
+
+All figures use the project style (:func:`convexlab.plotting.new_figure`); each ``*_figure`` takes
+an optional ``ax`` to draw into (a panel of a larger figure) and returns the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from convexlab.llm import experiments as ex
+from convexlab.plotting import new_figure, save_figure
+
+COLORS = {"AdamW": "#4d4d4d", "Signum": "#2166ac", "SignSGD": "#2166ac", "Lion": "#b35806", "StoSignSGD": "#b2182b",
+          "SFAdamW": "#8073ac", "SFNorMuon": "#1b7837", "Muon": "#e08214", "SoftMuon": "#7f3b08",
+          "SoftSignum": "#053061", "NorMuon": "#5aae61"}
+
+
+def _color(run: dict):
+    return COLORS.get(run["config"]["optimizer"])
+
+
+def _top(runs: list[dict]) -> float:
+    """Upper y limit: a little above the largest initial validation loss (diverged runs go above it)."""
+    starts = [r["val"][0][2] for r in runs if r["val"] and math.isfinite(r["val"][0][2])]
+    return 1.05 * max(starts) if starts else 1.0
+
+
+def val_curves(ax, runs: list[dict], *, labels: dict | None = None, styles: dict | None = None,
+               mark_divergence: bool = True) -> None:
+    r"""Validation loss against tokens for each run on ``ax`` (module docstring); ``labels`` /
+    ``styles`` map run names to a legend label / extra plot keywords."""
+    top = _top(runs)
+    for r in runs:
+        if not r["val"]:
+            continue
+        tok = [t for _, t, _ in r["val"]]
+        val = [min(v, top) if math.isfinite(v) else top for _, _, v in r["val"]]
+        lab = (labels or {}).get(r["name"], r["name"])
+        kw = {"color": _color(r), "lw": 1.3, **(styles or {}).get(r["name"], {})}
+        ax.plot(tok, val, label=lab, **kw)
+        div = ex.divergence(r)
+        if mark_divergence and div["diverged"]:
+            step = div["first_step"]
+            t = next((t for s, t, _ in r["val"] if s == step), tok[-1])
+            ax.plot([t], [top], marker="x", ms=9, mew=2, color=kw["color"], ls="none")
+            ax.annotate("diverged", (t, top), textcoords="offset points", xytext=(4, -10), fontsize=7,
+                        color=kw["color"])
+    ax.set_ylim(top=top)
+    ax.set_xlabel("training tokens")
+    ax.set_ylabel("validation loss (nats/token)")
+
+
+def _axes(ax):
+    """(figure, axes): a new project-style figure, or the figure of the given axes."""
+    return new_figure() if ax is None else (ax.figure, ax)
+
+
+def fp8_figure(exp_dir, ax=None):
+    """The fp8 experiment: validation curves (FP8 recipe, plus the bf16 reference) with divergence marked."""
+    runs = ex.load_runs(exp_dir)
+    fig, ax = _axes(ax)
+    val_curves(ax, runs, labels={r["name"]: ex._label(r) for r in runs},
+               styles={r["name"]: {"ls": "--"} for r in runs if r["config"]["precision"] != "fp8"})
+    ax.set_title("FP8 recipe: E5M2 grads, E4M3 states, bf16 weights")
+    ax.legend(loc="upper right")
+    return fig
+
+
+def anytime_figure(exp_dir, ax=None):
+    """The anytime experiment: tuned-per-horizon AdamW envelope vs one SF-NorMuon / SF-AdamW run."""
+    runs = ex.load_runs(exp_dir)
+    s = ex.summarize_anytime(runs)
+    by = {r["name"]: r for r in runs}
+    fig, ax = _axes(ax)
+    for r in runs:  # every cosine run, faint: the envelope is their per-horizon best end point
+        if r["config"]["optimizer"] == "AdamW" and r["val"]:
+            ax.plot([t for _, t, _ in r["val"]], [v for _, _, v in r["val"]], color="#bbbbbb", lw=0.7)
+    env = [(t["tokens"], t["best_val_loss"]) for t in s["tuned_adamw"]]
+    ax.plot(*zip(*env), "o-", color=COLORS["AdamW"], ms=5, label="AdamW+cosine, tuned per horizon")
+    shown = []
+    if s["sf_normuon_run"]:
+        shown.append((s["sf_normuon_run"], "SF-NorMuon (one run, at x)", {"lw": 1.6}))
+    if s["sf_adamw_choice"]:
+        shown.append((s["sf_adamw_choice"], "SF-AdamW (one run, at x)", {"lw": 1.3}))
+    for a in s["decay_ablation"]:
+        if a["run"] != s["sf_normuon_run"]:
+            shown.append((a["run"], f"SF-NorMuon, decay at {a['weight_decay_at']}",
+                          {"lw": 1.0, "ls": "--", "color": {"x": "#d73027", "y": "#4575b4"}.get(a["weight_decay_at"])}))
+    sel = [by[n] for n, _, _ in shown]
+    val_curves(ax, sel, labels={n: lab for n, lab, _ in shown}, styles={n: st for n, _, st in shown})
+    lo, hi = min(v for _, v in env), max(v for _, v in env)
+    span = max(hi - lo, 0.05)
+    ax.set_ylim(lo - 0.15 * span, hi + 0.8 * span)  # zoom on the envelope (the early losses are far above)
+    for t in s["tuned_adamw"]:
+        ax.axvline(t["tokens"], color="#dddddd", lw=0.6, zorder=0)
+    ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())  # the minor labels of a short log axis overlap
+    ax.set_title("Anytime: one schedule-free run vs per-horizon tuning")
+    ax.legend(loc="upper right")
+    return fig
+
+
+def softstar_figure(exp_dir, ax=None):
+    """The Soft* experiment: the runs' validation curves with the transition start S marked."""
+    runs = ex.load_runs(exp_dir)
+    fig, ax = _axes(ax)
+    styles = {r["name"]: {"ls": "--"} for r in runs if r["config"]["optimizer"].startswith("Soft")}
+    val_curves(ax, runs, labels={r["name"]: r["config"]["optimizer"] for r in runs}, styles=styles)
+    soft = [r for r in runs if r["config"]["opt_kwargs"].get("sign_iters")]
+    if soft:
+        S = soft[0]["config"]["opt_kwargs"]["sign_iters"]
+        tps = soft[0]["config"]["tokens_per_step"]
+        ax.axvline(S * tps, color="#888888", lw=0.8, ls=":")
+        ax.annotate("soft phase", (S * tps, 0.98), xycoords=("data", "axes fraction"), fontsize=7,
+                    xytext=(3, 0), textcoords="offset points", va="top")
+    finals = [ex.final_val(r) for r in runs if ex.final_val(r) is not None and math.isfinite(ex.final_val(r))]
+    if finals:  # zoom on the second half, where the transition happens
+        ax.set_ylim(bottom=min(finals) - 0.05, top=min(_top(runs), max(finals) + 0.6))
+    ax.set_title("Soft* transition")
+    ax.legend(loc="lower left")
+    return fig
+
+
+def plain_figure(exp_dir, ax=None):
+    """Validation curves of every run under ``exp_dir`` (any experiment)."""
+    runs = ex.load_runs(exp_dir)
+    fig, ax = _axes(ax)
+    val_curves(ax, runs)
+    ax.legend(loc="upper right")
+    return fig
+
+
+def table12_panel(exp_dir, ax=None):
+    r"""Per-layer share of AdamW's second moment v that is zero *as stored* at the statistics step
+    (:func:`convexlab.llm.experiments.stored_zero_shares`), one bar group per precision: the
+    Table-12 collapse (StoSignSGD Table 12 [P]) against fp32 states."""
+    fig, ax = _axes(ax)
+    runs = [r for r in ex.load_runs(exp_dir) if r["config"]["optimizer"] == "AdamW" and r["table12"]]
+    width = 0.8 / max(1, len(runs))
+    for i, r in enumerate(runs):
+        z = ex.stored_zero_shares(r["table12"])
+        ax.bar([j + i * width for j in range(len(z))], [100 * v for v in z.values()], width,
+               label=f"AdamW {r['config']['precision']} (step {r['table12']['step']})",
+               color="#b2182b" if r["config"]["precision"] == "fp8" else "#4d4d4d")
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(z))],
+                      [n.replace("blocks.", "").replace(".weight", "") for n in z], rotation=90, fontsize=5)
+    ax.set_ylabel("stored v zeros (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title("Table 12: AdamW v stored as 0")
+    ax.legend(loc="upper left")
+    return fig
+
+
+def experiments_figure(exp_dirs: dict, figsize=(6.4, 4.8)):
+    r"""One figure of the three experiments (``exp_dirs``: kind → experiment directory; missing
+    kinds are skipped): FP8 curves, the Table-12 bars, the anytime envelope, the Soft* curves."""
+    import matplotlib as mpl
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from convexlab.plotting import STYLE
+
+    panels = [(k, f) for k, f in (("fp8", fp8_figure), ("fp8", table12_panel), ("anytime", anytime_figure),
+                                  ("softstar", softstar_figure)) if k in exp_dirs]
+    with mpl.rc_context({**STYLE, "font.size": 6.5, "legend.fontsize": 5, "axes.titlesize": 7}):
+        fig = Figure(figsize=figsize, layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(2, 2).ravel()
+        for ax, (k, f) in zip(axes, panels):
+            f(exp_dirs[k], ax=ax)
+        for ax in axes[len(panels):]:
+            ax.set_axis_off()
+    return fig
+
+
+FIGURES = {"fp8": fp8_figure, "anytime": anytime_figure, "softstar": softstar_figure}
+
+
+def figure_for(exp_dir):
+    """The figure of an experiment directory, chosen by its ``summary.json`` (else :func:`plain_figure`)."""
+    p = Path(exp_dir) / "summary.json"
+    kind = json.loads(p.read_text()).get("experiment") if p.is_file() else None
+    return FIGURES.get(kind, plain_figure)(exp_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line (module docstring). Returns 0, or 2 on bad arguments."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = argparse.ArgumentParser(prog="python -m convexlab.llm.plots",
+                                description="figures of GPT experiment directories (PNG)")
+    p.add_argument("exp_dirs", nargs="+", help="experiment directories (holding run directories)")
+    p.add_argument("--out", help="directory for <name>.png (default: EXP_DIR/figure.png)")
+    args = p.parse_args(argv)
+    for d in args.exp_dirs:
+        try:
+            fig = figure_for(d)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        path = Path(args.out) / f"{Path(d).resolve().name}.png" if args.out else Path(d) / "figure.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_figure(fig, path)
+        print(f"figure: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

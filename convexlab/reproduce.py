@@ -5,7 +5,9 @@ For each ``notebooks/NN_topic.ipynb`` (in full mode, ``FAST = False``, unless ``
 * the executed copy goes to ``results/notebooks/NN_topic.ipynb`` (also when it fails, with the
   traceback in it), its headline figure to ``results/figures/NN_topic.png`` and to the README
   gallery ``docs/figures/NN_topic.png``, and its claim verdicts to ``results/claims/NN_topic.json``;
-* one line is printed per notebook: name, seconds, verdict.
+* one line is printed per notebook: name, seconds, verdict. A partial run (``--only``) keeps the
+  rows of the notebooks it did not run, and with ``--no-checks`` the check evidence of the last
+  run (``results/checks/summary.json``).
 
 Then ``convexlab check`` runs (default size; ``--check-only`` selects a subset, ``--no-checks``
 skips it) into ``results/checks/`` (the ``--out`` layout), and ``results/CLAIMS.md`` lists every
@@ -77,6 +79,23 @@ def claim_records(out: Path) -> dict[str, dict]:
     return recs
 
 
+def stored_checks(path: Path) -> dict:
+    """The check outcomes of an earlier run (``results/checks/summary.json``), so that a partial
+    ``reproduce --no-checks`` still lists the check evidence in CLAIMS.md; {} when there is none."""
+    from types import SimpleNamespace
+
+    if not path.exists():
+        return {}
+    out = {}
+    for c in json.loads(path.read_text())["checks"]:
+        r = c["result"]
+        res = None if r is None else SimpleNamespace(measured=r["measured"], expected=r["expected"],
+                                                    details=r.get("details", {}))
+        out[c["name"]] = SimpleNamespace(check=SimpleNamespace(name=c["name"], kind=c["kind"]), result=res,
+                                         verdict=c["verdict"], error=c["error"])
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from convexlab.claims import claims_markdown
@@ -105,9 +124,12 @@ def main(argv: list[str] | None = None) -> int:
 
         outcomes = run_checks(select(args.check_only), CheckContext(), progress=not args.no_progress)
         write_outputs(str(out / "checks"), outcomes, full=False, seed=0)
-    atomic_write(out / "notebooks.json", json.dumps(rows, indent=2) + "\n")
-    checks = {o.check.name: o for o in outcomes}
-    atomic_write(out / "CLAIMS.md", claims_markdown(claim_records(out), checks, rows, fast=args.fast))
+    ran = {r["notebook"] for r in rows}
+    previous = json.loads((out / "notebooks.json").read_text()) if (out / "notebooks.json").exists() else []
+    all_rows = sorted([r for r in previous if r["notebook"] not in ran] + rows, key=lambda r: r["notebook"])
+    atomic_write(out / "notebooks.json", json.dumps(all_rows, indent=2) + "\n")
+    checks = {o.check.name: o for o in outcomes} if outcomes else stored_checks(out / "checks" / "summary.json")
+    atomic_write(out / "CLAIMS.md", claims_markdown(claim_records(out), checks, all_rows, fast=args.fast))
     failed = [r for r in rows if r["verdict"] != "pass"] + [o for o in outcomes if o.verdict != "pass"]
     print(f"\n{len(rows)} notebooks, {len(outcomes)} checks, {len(failed)} failed ({time.perf_counter() - t0:.0f} s); "
           f"wrote {out / 'CLAIMS.md'}")

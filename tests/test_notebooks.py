@@ -109,6 +109,11 @@ def test_reproduce_writes_results_and_claims(tmp_path, capsys, monkeypatch):
     assert "04_demo: supported — f = 1.5 vs bound 0.3" in md
     assert "check stosignsgd.figure1_signsgd_stalls: pass" in md
     assert (out / "checks" / "checks.csv").exists()
+    # a partial rerun keeps the other notebook's row and the stored check evidence
+    assert reproduce(["--notebooks", str(nbdir), "--out", "results", "--figures-dir", "gallery", "--no-progress",
+                      "--only", "04", "--no-checks"]) == 0
+    md = (out / "CLAIMS.md").read_text()
+    assert "| 05_broken |" in md and "check stosignsgd.figure1_signsgd_stalls: pass" in md
 
 
 def test_claim_status_merges_the_evidence():

@@ -198,6 +198,10 @@ CLAIMS: list[Claim] = [
     Claim("sf_normuon.anytime_llm", SF, "Fig. 1, §5", "P",
           "one SF-NorMuon configuration, read at x at 1–8× horizons, matches or beats AdamW + cosine tuned per "
           "horizon in GPT pretraining", notebooks=("12",)),
+    Claim("survey.no_single_optimizer_wins_every_dimension", "LLM-optimizer survey (arXiv 2605.09176)",
+          "benchmark methodology", "P",
+          "no optimizer is best on every benchmark dimension (convergence, wall-clock, memory, complexity) at once",
+          notebooks=("13",)),
     Claim("muon.ns5_band", "Muon (Jordan 2024)", "reference code", "EXT",
           "five quintic Newton–Schulz steps map singular values into a band around 1 (≈ [0.7, 1.2])",
           checks=("newton_schulz.quintic_band",), notebooks=("02",)),

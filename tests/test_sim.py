@@ -39,7 +39,7 @@ def test_pooled_schedules_do_not_leak_between_seeds():
     """SoftSignum's temperature schedule pools a whole tensor, so sharing one tensor across runs would
     couple them: row 0 of a batched run differs from the same run alone. The simulator therefore
     runs it per seed, where one run alone equals the same run inside a batch."""
-    make = lambda ps: SoftSignum(ps, lr=0.01, sign_iters=5, transition_iters=30)  # noqa: E731
+    make = lambda ps: SoftSignum(ps, lr=0.01, sign_iters=5, transition_iters=40)  # noqa: E731
     alone = torch.nn.Parameter(torch.tensor([[1.0, -2.0, 0.5]], dtype=torch.float64))
     batch = torch.nn.Parameter(torch.tensor([[1.0, -2.0, 0.5], [50.0, 0.1, -7.0]], dtype=torch.float64))
     oa, ob = make([alone]), make([batch])

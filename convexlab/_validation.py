@@ -74,3 +74,21 @@ def broadcastable(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) ->
         raise ValueError(
             f"{name_b} of shape {tuple(b.shape)} must broadcast to the shape of {name_a}, {tuple(a.shape)}"
         )
+
+
+def argparse_int_at_least(option: str, low: int):
+    """An ``argparse`` type: an integer >= ``low``; the error names ``option`` (may be empty)."""
+    import argparse
+
+    prefix = f"{option} " if option else ""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{prefix}must be an integer >= {low}, got {text!r}") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"{prefix}must be an integer >= {low}, got {v}")
+        return v
+
+    return parse

@@ -229,18 +229,9 @@ def cmd_bench(args) -> int:
 
 
 def _int_at_least(option: str, low: int):
-    """An argparse type: an integer >= ``low``, with an error naming ``option``."""
+    from convexlab._validation import argparse_int_at_least
 
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{option} must be an integer >= {low}, got {text!r}") from None
-        if v < low:
-            raise argparse.ArgumentTypeError(f"{option} must be an integer >= {low}, got {v}")
-        return v
-
-    return parse
+    return argparse_int_at_least(option, low)
 
 
 _positive_int = _int_at_least("--threads", 1)

@@ -24,15 +24,13 @@ match is a property of the harness's blocking, not of a comparison that cannot f
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import time
 from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
-from _dist import free_port, gloo_unavailable
+from _dist import free_port, gloo_unavailable, run_ranks
 
 from convexlab.llm import checkpoint as ck
 from convexlab.llm.train import apply_overrides, read_log, train
@@ -68,24 +66,8 @@ def _worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
 
 
 def _run_two_processes(out_dir: Path) -> Path:
-    ctx = multiprocessing.get_context("spawn")
     port = free_port()
-    procs = [ctx.Process(target=_worker, args=(r, WORLD_SIZE, port, str(out_dir)), daemon=True)
-             for r in range(WORLD_SIZE)]
-    for p in procs:
-        p.start()
-    deadline = time.monotonic() + TIMEOUT_S
-    try:
-        for p in procs:
-            p.join(max(0.0, deadline - time.monotonic()))
-    finally:
-        alive = [p for p in procs if p.is_alive()]
-        for p in alive:
-            p.kill()
-            p.join(5)
-    assert not alive, f"the two-process run did not finish within {TIMEOUT_S:.0f} s"
-    codes = [p.exitcode for p in procs]
-    assert codes == [0] * WORLD_SIZE, f"worker exit codes {codes} (see the captured stderr)"
+    run_ranks(_worker, lambda r: (r, WORLD_SIZE, port, str(out_dir)), WORLD_SIZE, TIMEOUT_S)
     return out_dir
 
 

@@ -20,7 +20,6 @@ rank 0's seed whether or not a seed was passed, so such a run also ends with ide
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from datetime import timedelta
@@ -29,7 +28,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
-from _dist import free_port, gloo_unavailable
+from _dist import free_port, gloo_unavailable, run_ranks
 
 WORLD_SIZE = 2
 STEPS = 50
@@ -112,24 +111,8 @@ def _worker(rank: int, world_size: int, init_method: str, out_dir: str) -> None:
 
 def _run_two_processes(out_dir: Path) -> dict:
     """Spawn the two ranks, wait at most TIMEOUT_S, return rank 0's results."""
-    ctx = multiprocessing.get_context("spawn")
     init_method = f"tcp://127.0.0.1:{free_port()}"
-    procs = [ctx.Process(target=_worker, args=(rank, WORLD_SIZE, init_method, str(out_dir)), daemon=True)
-             for rank in range(WORLD_SIZE)]
-    for p in procs:
-        p.start()
-    deadline = time.monotonic() + TIMEOUT_S
-    try:
-        for p in procs:
-            p.join(max(0.0, deadline - time.monotonic()))
-    finally:
-        alive = [p for p in procs if p.is_alive()]
-        for p in alive:
-            p.kill()
-            p.join(5)
-    assert not alive, f"the two-process run did not finish within {TIMEOUT_S:.0f} s"
-    codes = [p.exitcode for p in procs]
-    assert codes == [0] * WORLD_SIZE, f"worker exit codes {codes} (see the captured stderr)"
+    run_ranks(_worker, lambda rank: (rank, WORLD_SIZE, init_method, str(out_dir)), WORLD_SIZE, TIMEOUT_S)
     return torch.load(out_dir / "results.pt")
 
 

@@ -416,16 +416,9 @@ def format_markdown(rows: list[dict[str, Any]], config: dict[str, Any]) -> str:
 # command line
 # ---------------------------------------------------------------------------------------------
 def _positive_int(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
-        if v < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {v}")
-        return v
+    from convexlab._validation import argparse_int_at_least
 
-    return parse
+    return argparse_int_at_least("", minimum)
 
 
 def build_parser() -> argparse.ArgumentParser:

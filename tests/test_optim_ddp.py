@@ -21,7 +21,6 @@ rank 0's seed whether or not a seed was passed, so such a run also ends with ide
 from __future__ import annotations
 
 import os
-import time
 from datetime import timedelta
 from pathlib import Path
 

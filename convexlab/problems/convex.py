@@ -73,6 +73,21 @@ def _column_scales(d: int, span: float = 1.0) -> torch.Tensor:
     return torch.logspace(-span / 2, span / 2, d, dtype=torch.float64)
 
 
+
+def _paired_data(names: tuple[str, str], M, v, default, *, seed, d, n, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """A data matrix M (n×d) and vector v (n) given together, or the seeded ``default(gen, d, n)``;
+    validated, with matching lengths."""
+    a, b = names
+    if (M is None) != (v is None):
+        raise ValueError(f"{a} and {b} must be given together (or both None for the seeded default)")
+    if M is None:
+        gen = torch.Generator().manual_seed(_seed(seed))
+        M, v = default(gen, _count("d", d), _count("n", n))
+    M, v = _data(a, M, dtype, 2), _data(b, v, dtype, 1)
+    if v.shape[0] != M.shape[0]:
+        raise ValueError(f"{b} must have {a}.shape[0] = {M.shape[0]} entries, got {v.shape[0]}")
+    return M, v
+
 class _BoxProblem(Problem):
     """A problem on [−R, R]^d whose f* and x* come from a cached cvxpy solve of ``_cvxpy``."""
 
@@ -168,19 +183,14 @@ class L1Regression(_BoxProblem):
     def __init__(self, A=None, b=None, *, d: int = 8, n: int = 32, radius: float = 1.0, seed: int = 0, noise=None,
                  dtype: torch.dtype = torch.float64):
         R = V.positive_finite("radius", radius)
-        if (A is None) != (b is None):
-            raise ValueError("A and b must be given together (or both None for the seeded default)")
-        if A is None:
-            gen = torch.Generator().manual_seed(_seed(seed))
-            d, n = _count("d", d), _count("n", n)
+        def default(gen, d, n):
             A = torch.randn(n, d, generator=gen, dtype=torch.float64) * _column_scales(d)
             x0 = (torch.rand(d, generator=gen, dtype=torch.float64) - 0.5) * R
             # seeded Laplace(0.1) residuals by the inverse CDF (torch's sampler takes no generator)
             u = torch.rand(n, generator=gen, dtype=torch.float64).clamp(1e-12, 1 - 1e-12)
-            b = A @ x0 + torch.distributions.Laplace(0.0, 0.1).icdf(u)
-        A, b = _data("A", A, dtype, 2), _data("b", b, dtype, 1)
-        if b.shape[0] != A.shape[0]:
-            raise ValueError(f"b must have A.shape[0] = {A.shape[0]} entries, got {b.shape[0]}")
+            return A, A @ x0 + torch.distributions.Laplace(0.0, 0.1).icdf(u)
+
+        A, b = _paired_data(("A", "b"), A, b, default, seed=seed, d=d, n=n, dtype=dtype)
         self.A, self.b = A, b
         super().__init__(A.shape[1], A.abs().mean(0), R, noise, dtype)
 
@@ -217,17 +227,12 @@ class HingeSVM(_BoxProblem):
         reg = float(reg)
         if not (math.isfinite(reg) and reg >= 0):
             raise ValueError(f"reg must be a finite number >= 0, got {reg!r}")
-        if (X is None) != (y is None):
-            raise ValueError("X and y must be given together (or both None for the seeded default)")
-        if X is None:
-            gen = torch.Generator().manual_seed(_seed(seed))
-            d, n = _count("d", d), _count("n", n)
+        def default(gen, d, n):
             X = torch.randn(n, d, generator=gen, dtype=torch.float64) * _column_scales(d)
             w0 = torch.randn(d, generator=gen, dtype=torch.float64)
-            y = _sign_plus(X @ w0 + 0.5 * torch.randn(n, generator=gen, dtype=torch.float64))
-        X, y = _data("X", X, dtype, 2), _data("y", y, dtype, 1)
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(f"y must have X.shape[0] = {X.shape[0]} entries, got {y.shape[0]}")
+            return X, _sign_plus(X @ w0 + 0.5 * torch.randn(n, generator=gen, dtype=torch.float64))
+
+        X, y = _paired_data(("X", "y"), X, y, default, seed=seed, d=d, n=n, dtype=dtype)
         if not bool((y.abs() == 1).all()):
             raise ValueError("y must contain labels in {-1, +1}")
         self.X, self.y, self.reg = X, y, reg
@@ -268,16 +273,11 @@ class MaxAffine(_BoxProblem):
     def __init__(self, A=None, b=None, *, d: int = 8, n: int = 16, radius: float = 1.0, seed: int = 0, noise=None,
                  dtype: torch.dtype = torch.float64):
         R = V.positive_finite("radius", radius)
-        if (A is None) != (b is None):
-            raise ValueError("A and b must be given together (or both None for the seeded default)")
-        if A is None:
-            gen = torch.Generator().manual_seed(_seed(seed))
-            d, n = _count("d", d), _count("n", n)
+        def default(gen, d, n):
             A = torch.randn(n, d, generator=gen, dtype=torch.float64) * _column_scales(d)
-            b = 0.5 * torch.randn(n, generator=gen, dtype=torch.float64)
-        A, b = _data("A", A, dtype, 2), _data("b", b, dtype, 1)
-        if b.shape[0] != A.shape[0]:
-            raise ValueError(f"b must have A.shape[0] = {A.shape[0]} entries, got {b.shape[0]}")
+            return A, 0.5 * torch.randn(n, generator=gen, dtype=torch.float64)
+
+        A, b = _paired_data(("A", "b"), A, b, default, seed=seed, d=d, n=n, dtype=dtype)
         self.A, self.b = A, b
         super().__init__(A.shape[1], A.abs().amax(0), R, noise, dtype)
 

@@ -23,6 +23,20 @@ def positive_finite(name: str, value: Any) -> float:
     return x
 
 
+def nonnegative_finite(name: str, value: Any) -> float:
+    """Return ``value`` as a float if it is a finite real number >= 0 (not a bool), else raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def int_at_least(name: str, value: Any, minimum: int) -> int:
+    """Return ``value`` if it is an integer >= ``minimum`` (not a bool), else raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
 def nonnegative_int(name: str, value: Any) -> int:
     """Return ``value`` if it is an integer >= 0, else raise ``ValueError``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:

@@ -50,14 +50,9 @@ class Claim:
 
 
 def _matching(patterns, checks: dict) -> list:
-    import fnmatch
+    from convexlab.theory.registry import name_matches
 
-    out = []
-    for name, outcome in checks.items():
-        if any(fnmatch.fnmatchcase(name, p.replace("[", "[[]") if any(c in p for c in "*?") else f"*{p.replace('[', '[[]')}*")
-               for p in patterns):
-            out.append(outcome)
-    return out
+    return [outcome for name, outcome in checks.items() if name_matches(name, patterns)]
 
 
 def status_of(claim: Claim, records: dict, checks: dict) -> tuple[str, list[str]]:

@@ -37,9 +37,7 @@ __all__ = ["theorem4_curves", "rate_runs", "online_curves"]
 
 
 def _count(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+    return V.int_at_least(name, value, minimum)
 
 
 def _record(record, steps: int) -> list[int]:

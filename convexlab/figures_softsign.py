@@ -40,9 +40,7 @@ TAU_R1 = 0.9 * ss.MU / ss.DELTA
 
 
 def _count(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
+    return V.int_at_least(name, value, 1)
 
 
 def _beta(value) -> float:
@@ -170,8 +168,7 @@ def noisy_matrix_least_squares(rows: int = 16, cols: int = 12, samples: int = 32
     """
     m, n, p = _count("rows", rows), _count("cols", cols), _count("samples", samples)
     scale = V.positive_finite("noise_scale", noise_scale)
-    if not (isinstance(residual, (int, float)) and not isinstance(residual, bool)) or not 0 <= residual < math.inf:
-        raise ValueError(f"residual must be a finite number >= 0, got {residual!r}")
+    residual = V.nonnegative_finite("residual", residual)
     gen = torch.Generator().manual_seed(seed)
     A = torch.randn(p, m, generator=gen, dtype=DT) / math.sqrt(p)
     W = torch.randn(m, n, generator=gen, dtype=DT)

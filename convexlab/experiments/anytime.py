@@ -31,13 +31,12 @@ from dataclasses import dataclass, field
 
 import torch
 
+from convexlab import _validation as V
 from convexlab.optim import AdamW, SFAdamW
 
 
 def _int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+    return V.int_at_least(name, value, minimum)
 
 
 def _pos(name, value):
@@ -90,8 +89,7 @@ def noisy_quadratic(dim: int = 20, cond: float = 100.0, sigma: float = 0.1, seed
     _int("dim", dim, 1)
     if _pos("cond", cond) < 1:
         raise ValueError(f"cond must be a number >= 1, got {cond!r}")
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma < 0:
-        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
+    V.nonnegative_finite("sigma", sigma)
     gen = torch.Generator().manual_seed(seed)
     q, _ = torch.linalg.qr(torch.randn(dim, dim, generator=gen, dtype=torch.float64))
     lam = cond ** (-torch.arange(dim, dtype=torch.float64) / max(dim - 1, 1))

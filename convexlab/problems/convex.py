@@ -39,9 +39,7 @@ def _sign_plus(x: torch.Tensor) -> torch.Tensor:
 
 
 def _count(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
+    return V.int_at_least(name, value, 1)
 
 
 def _seed(value) -> int:
@@ -224,9 +222,7 @@ class HingeSVM(_BoxProblem):
     def __init__(self, X=None, y=None, *, reg: float = 0.0, d: int = 8, n: int = 40, radius: float = 1.0,
                  seed: int = 0, noise=None, dtype: torch.dtype = torch.float64):
         R = V.positive_finite("radius", radius)
-        reg = float(reg)
-        if not (math.isfinite(reg) and reg >= 0):
-            raise ValueError(f"reg must be a finite number >= 0, got {reg!r}")
+        reg = V.nonnegative_finite("reg", reg)
         def default(gen, d, n):
             X = torch.randn(n, d, generator=gen, dtype=torch.float64) * _column_scales(d)
             w0 = torch.randn(d, generator=gen, dtype=torch.float64)

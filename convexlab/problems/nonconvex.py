@@ -86,12 +86,7 @@ class SumAbsSin(Problem):
         Returns:
             (lo, hi), each of x's shape.
         """
-        try:
-            r = float(radius)
-        except (TypeError, ValueError):
-            r = math.nan
-        if not (math.isfinite(r) and r >= 0):
-            raise ValueError(f"radius must be a finite number >= 0, got {radius!r}")
+        r = V.nonnegative_finite("radius", radius)
         w = torch.remainder(x, math.pi)  # in [0, π); w = 0 exactly at a kink
         # the closed interval [x − r, x + r] meets a kink kπ (for r = 0: x is a kink)
         kink = (w - r <= 0) | (w + r >= math.pi)

@@ -19,6 +19,7 @@ import math
 
 import torch
 
+from convexlab import _validation as V
 from convexlab.problems.base import Problem
 from convexlab.problems.noise import SignFlip
 
@@ -74,9 +75,7 @@ class CoupledAbs(Problem):
             raise ValueError(f"radius must be a finite number > 0, got {radius!r}")
         if not bool(torch.isfinite(a).all()) or bool((a < 0).any()):
             raise ValueError(f"a must be finite and >= 0, got {a.tolist()!r}")
-        w, s = float(w), float(s)
-        if not (math.isfinite(w) and w >= 0):
-            raise ValueError(f"w must be a finite number >= 0, got {w!r}")
+        w, s = V.nonnegative_finite("w", float(w)), float(s)
         if not math.isfinite(s):
             raise ValueError(f"s must be a finite number, got {s!r}")
         if float(a.sum()) + d * w <= 0:

@@ -23,6 +23,7 @@ from typing import Callable
 
 import torch
 
+from convexlab import _validation as V
 from convexlab.problems.base import Problem
 
 ORACLE_SALT = 0x5EED_0AC1E
@@ -99,9 +100,7 @@ def log_steps(T: int, per_decade: int = 4) -> list[int]:
 
 
 def _check_count(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
+    return V.int_at_least(name, value, 1)
 
 
 class _Runs:

@@ -23,7 +23,6 @@ The working link between the two (spec Q9 [R]) is λ = ε/r²; the exact convers
 
 from __future__ import annotations
 
-import math
 
 import torch
 
@@ -31,23 +30,11 @@ from convexlab import _validation as V
 
 
 def _radius(radius) -> float:
-    try:
-        r = float(radius)
-    except (TypeError, ValueError):
-        r = math.nan
-    if not (math.isfinite(r) and r >= 0):
-        raise ValueError(f"radius must be a finite number >= 0, got {radius!r}")
-    return r
+    return V.nonnegative_finite("radius", radius)
 
 
 def _lam(lam_pen) -> float:
-    try:
-        lam = float(lam_pen)
-    except (TypeError, ValueError):
-        lam = math.nan
-    if not (math.isfinite(lam) and lam >= 0):
-        raise ValueError(f"lam_pen must be a finite number >= 0, got {lam_pen!r}")
-    return lam
+    return V.nonnegative_finite("lam_pen", lam_pen)
 
 
 def interval_distance_to_zero(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:

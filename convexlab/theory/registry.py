@@ -210,15 +210,17 @@ def select(patterns: list[str] | None = None) -> list[Check]:
     checks = list(REGISTRY.values())
     if not patterns:
         return checks
-    out = []
-    for c in checks:
-        for p in patterns:
-            literal = p.replace("[", "[[]")
-            pat = literal if any(ch in p for ch in "*?") else f"*{literal}*"
-            if fnmatch.fnmatchcase(c.name, pat):
-                out.append(c)
-                break
-    return out
+    return [c for c in checks if name_matches(c.name, patterns)]
+
+
+def name_matches(name: str, patterns) -> bool:
+    """Whether a check name matches any pattern: a substring, or a pattern with the wildcards ``*``
+    and ``?`` (brackets are literal)."""
+    for p in patterns:
+        literal = p.replace("[", "[[]")
+        if fnmatch.fnmatchcase(name, literal if any(ch in p for ch in "*?") else f"*{literal}*"):
+            return True
+    return False
 
 
 def run_check(c: Check, ctx: CheckContext) -> Outcome:

@@ -233,4 +233,5 @@ def simulate(problem: Problem, make_optimizer: Callable[[list[torch.nn.Parameter
             runs.step(g)
     metrics = {n: torch.stack(v) for n, v in out.items()}
     return SimResult(record, metrics, meta=dict(steps=steps, seeds=seeds, seed=seed, layout=runs.layout,
-                                                problem=repr(problem)))
+                                                problem=repr(problem),
+                                                output_point=getattr(runs.opts[0], "output_point", "average")))

@@ -4,10 +4,22 @@ Importing this package registers every check module; :mod:`convexlab.theory.regi
 records and the verdict rules.
 """
 
-from convexlab.theory.registry import REGISTRY, Check, CheckContext, CheckResult, run_checks, select
+from convexlab.theory.registry import (
+    REGISTRY,
+    Check,
+    CheckContext,
+    CheckResult,
+    Instance,
+    Outcome,
+    get_check,
+    run_check,
+    run_checks,
+    select,
+)
 from convexlab.theory import (  # noqa: F401,E402  (each module registers its checks)
     crosschecks,
     identities,
+    mutants,
     newton_schulz,
     proofs,
     sf_normuon,
@@ -20,4 +32,5 @@ from convexlab.theory import (  # noqa: F401,E402  (each module registers its ch
     temperature_limits,
 )
 
-__all__ = ["REGISTRY", "Check", "CheckContext", "CheckResult", "run_checks", "select"]
+__all__ = ["REGISTRY", "Check", "CheckContext", "CheckResult", "Instance", "Outcome", "get_check", "run_check",
+           "run_checks", "select", "mutants"]

@@ -114,10 +114,22 @@ def effect_result(effect: float, stderr: float = 0.0, **details) -> CheckResult:
 
 @dataclass
 class CheckContext:
-    """Run settings handed to every check: size (default or ``--full``) and the base seed."""
+    """Run settings handed to every check: size (default or ``--full``), the base seed and the
+    subject under test.
+
+    ``subject`` is ``None`` (the check runs the registry optimizer its statement is about) or a
+    factory ``(params, problem) -> torch.optim.Optimizer`` that replaces it; ``problem`` carries
+    the constants the theorem uses (see :class:`Instance`). A check reads it with
+    :meth:`subject_or`.
+    """
 
     full: bool = False
     seed: int = 0
+    subject: Callable | None = None
+
+    def subject_or(self, default: Callable) -> Callable:
+        """The factory under test: ``self.subject`` if one was given, else ``default``."""
+        return default if self.subject is None else self.subject
 
     def generator(self, salt: int = 0, device: str | torch.device = "cpu") -> torch.Generator:
         return torch.Generator(device=device).manual_seed(self.seed * 1_000_003 + salt)
@@ -126,20 +138,73 @@ class CheckContext:
         return full if self.full else default
 
 
-@dataclass(frozen=True)
+class Instance:
+    r"""The ``problem`` a subject factory receives: a problem (or a game, or a setting) plus the
+    constants of the statement under test, readable as attributes.
+
+    ``Instance(problem, horizon=T, seed=s)`` answers ``.D_inf``, ``.box``, ``.L`` … from
+    ``problem`` and ``.horizon``, ``.seed`` … from the keywords (keywords win). Each subject kind
+    documents which constants it carries (:data:`convexlab.theory.mutants.SUBJECT_KINDS`).
+    """
+
+    def __init__(self, problem=None, **constants):
+        object.__setattr__(self, "problem", problem)
+        object.__setattr__(self, "constants", dict(constants))
+
+    def __getattr__(self, name):
+        constants = object.__getattribute__(self, "constants")
+        if name in constants:
+            return constants[name]
+        problem = object.__getattribute__(self, "problem")
+        if problem is not None:
+            return getattr(problem, name)
+        raise AttributeError(f"this instance carries no constant {name!r}; it has {sorted(constants)}")
+
+    def __setattr__(self, name, value):
+        raise AttributeError("an Instance is read-only")
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.constants.items())
+        return f"Instance({self.problem!r}, {inner})"
+
+
+@dataclass(frozen=True, eq=False)
 class Check:
+    """One registered statement.
+
+    ``subject`` names the kind of algorithm the check judges (a key of
+    :data:`convexlab.theory.mutants.SUBJECT_KINDS`), or is None for checks of a formula or an
+    identity, which accept no subject. ``catches`` lists the members of the standard panel of
+    broken algorithms (:mod:`convexlab.theory.mutants`) that must flip the verdict; ``blind`` maps
+    each other applicable member to the one-line reason the statement cannot see it.
+    ``step_sensitive`` checks also report the smallest step multiplier they catch (``--power``).
+    """
+
     name: str
     source: str
     provenance: str
     kind: str
     description: str
     func: Callable[[CheckContext], CheckResult]
+    subject: str | None = None
+    catches: tuple[str, ...] = ()
+    blind: dict = field(default_factory=dict)
+    step_sensitive: bool = False
+    #: the factory ``(params, problem) -> Optimizer`` the check runs when no subject is given
+    default_subject: Callable | None = None
 
     def __post_init__(self):
         if self.provenance not in PROVENANCE:
             raise ValueError(f"provenance must be one of {sorted(PROVENANCE)}, got {self.provenance!r}")
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        object.__setattr__(self, "catches", tuple(self.catches))
+        object.__setattr__(self, "blind", dict(self.blind))
+        overlap = set(self.catches) & set(self.blind)
+        if overlap:
+            raise ValueError(f"check {self.name!r}: {sorted(overlap)} both caught and blind")
+        if (self.catches or self.blind or self.step_sensitive) and self.subject is None:
+            raise ValueError(f"check {self.name!r} declares a panel but no subject kind")
 
     @property
     def provenance_label(self) -> str:
@@ -161,11 +226,12 @@ def register(check: Check) -> Check:
     return check
 
 
-def check(name: str, *, source: str, provenance: str, kind: str, description: str):
-    """Decorator form of :func:`register` for a function ``f(ctx) -> CheckResult``."""
+def check(name: str, *, source: str, provenance: str, kind: str, description: str, **panel):
+    """Decorator form of :func:`register` for a function ``f(ctx) -> CheckResult`` (``panel``:
+    the ``subject``, ``catches``, ``blind`` and ``step_sensitive`` fields of :class:`Check`)."""
 
     def deco(func):
-        register(Check(name, source, provenance, kind, description, func))
+        register(Check(name, source, provenance, kind, description, func, **panel))
         return func
 
     return deco
@@ -183,6 +249,47 @@ class Outcome:
     @property
     def verdict(self) -> str:
         return "error" if self.result is None else self.result.verdict
+
+    # the result's fields, so that an outcome reads like the table row it prints as
+    @property
+    def passed(self) -> bool:
+        return self.result is not None and bool(self.result.passed)
+
+    @property
+    def measured(self) -> float:
+        return math.nan if self.result is None else self.result.measured
+
+    @property
+    def expected(self) -> float:
+        return math.nan if self.result is None else self.result.expected
+
+    @property
+    def tolerance(self) -> float:
+        return math.nan if self.result is None else self.result.tolerance
+
+    @property
+    def margin(self) -> float:
+        return math.nan if self.result is None else self.result.margin
+
+    @property
+    def ci(self):
+        return None if self.result is None else self.result.ci
+
+    @property
+    def details(self) -> dict:
+        return {} if self.result is None else self.result.details
+
+    @property
+    def ratio(self) -> float | None:
+        """measured/bound of an upper or lower bound (the check's ``slack_ratio`` detail when it
+        gives one), else None."""
+        r = self.result
+        if r is None or self.check.kind not in ("upper", "lower"):
+            return None
+        given = r.details.get("slack_ratio")
+        if isinstance(given, (int, float)) and not isinstance(given, bool):
+            return float(given)
+        return r.measured / r.expected if r.expected not in (0, 0.0) else None
 
     def as_dict(self) -> dict:
         c = self.check
@@ -223,7 +330,53 @@ def name_matches(name: str, patterns) -> bool:
     return False
 
 
-def run_check(c: Check, ctx: CheckContext) -> Outcome:
+def get_check(name: str) -> Check:
+    """The registered check called ``name`` (exact name), with a clear error for an unknown one."""
+    from convexlab import theory  # noqa: F401  (imports every check module)
+
+    if not isinstance(name, str) or name not in REGISTRY:
+        close = [n for n in REGISTRY if isinstance(name, str) and name in n][:5]
+        hint = f"; names containing it: {close}" if close else " (see `convexlab check --list`)"
+        raise ValueError(f"name must be a registered check name, got {name!r}{hint}")
+    return REGISTRY[name]
+
+
+def run_check(check: Check | str, ctx: CheckContext | None = None, *, subject: Callable | None = None,
+              seed: int = 0, full: bool = False) -> Outcome:
+    """Run one check and return its :class:`Outcome` (``passed``, ``measured``, ``expected``,
+    ``margin``, ``details`` … as the table shows them).
+
+    Args:
+        check: a :class:`Check` or a registered name (``convexlab check --list``).
+        ctx: the run settings; default ``CheckContext(full=full, seed=seed, subject=subject)``.
+        subject: a factory ``(params, problem) -> torch.optim.Optimizer`` that replaces the
+            registry optimizer the statement is about (the default). Only checks that judge an
+            algorithm accept one (``Check.subject`` is not None).
+        seed, full: the base seed and the size, as ``convexlab check --seed/--full``.
+
+    Raises:
+        ValueError: an unknown name, a non-callable subject, or a subject given to a check of a
+            formula or an identity, which has no algorithm to replace.
+
+    A check that crashes (for example on a subject that produces NaN) is a failing outcome with
+    its error message, never an exception.
+    """
+    c = get_check(check) if isinstance(check, str) else check
+    if not isinstance(c, Check):
+        raise ValueError(f"check must be a Check or a registered name, got {check!r}")
+    if ctx is None:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        ctx = CheckContext(full=bool(full), seed=seed, subject=subject)
+    elif subject is not None:
+        ctx = CheckContext(full=ctx.full, seed=ctx.seed, subject=subject)
+    if ctx.subject is not None:
+        if not callable(ctx.subject):
+            raise ValueError(f"subject must be a callable (params, problem) -> torch.optim.Optimizer, "
+                             f"got {ctx.subject!r}")
+        if c.subject is None:
+            raise ValueError(f"check {c.name!r} checks a formula or an identity and judges no algorithm: "
+                             "it accepts no subject")
     t0 = time.perf_counter()
     try:
         res = c.func(ctx)

@@ -45,6 +45,9 @@ SUBJECT_KINDS: dict[str, str] = {
                 "problem.beta (EMA momentum, 0 = none), problem.kind ('tanh' | 'algebraic' | 'euclidean')",
     "sf_normuon": "a schedule-free spectral optimizer: problem.lr (η), problem.weight_decay (λ), "
                   "problem.decay_at ('z' | 'x' | 'y'), problem.betas, problem.seed; step(), evaluating()",
+    "sign_conversion": "a sign-converted optimizer (App. B.3–B.5) with lr = 1: problem.base ('adamw' | 'adamax'), "
+                       "problem.betas, problem.seed; its step is sign(num + σ⊙n), whose mean must be the original "
+                       "optimizer's step num/σ",
     "stochastic_sign": "an optimizer whose step, with lr = 1, no momentum and an envelope that is the running max "
                        "of |g| (StoSignSGD's Alg. 1 without box or decay), samples the stochastic sign: problem.seed",
 }

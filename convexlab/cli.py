@@ -90,6 +90,8 @@ def cmd_check(args) -> int:
         print(f"\n{len(checks)} checks")
         return 0
     ctx = CheckContext(full=args.full, seed=args.seed)
+    if args.power:
+        return cmd_power(args, checks, ctx)
     import torch
 
     # the checks' tensors are small: one thread avoids OpenMP start-up and contention on busy cores
@@ -116,6 +118,59 @@ def cmd_check(args) -> int:
         paths = write_outputs(args.out, outcomes, full=args.full, seed=args.seed)
         print(f"wrote {len(paths)} files under {args.out}")
     return 1 if failed else 0
+
+
+def _writable_dir(path: str, flag: str) -> str | None:
+    """None if ``path`` is (or can be made) a writable directory, else a one-line error."""
+    import os
+
+    if os.path.exists(path) and not os.path.isdir(path):
+        return f"{flag} must be a directory, got the existing file {path!r}"
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        return f"{flag} must be a writable directory, got {path!r}: {exc.strerror}"
+    if not os.access(path, os.W_OK):
+        return f"{flag} must be a writable directory, got {path!r}: permission denied"
+    return None
+
+
+def cmd_power(args, checks, ctx) -> int:
+    """``convexlab check --power``: the panel of broken algorithms against every selected check that
+    judges an algorithm; prints the detection matrix; exit 1 on a defect (a member a check must
+    catch that it missed, or an undeclared member)."""
+    import torch
+
+    from convexlab.theory import power as P
+
+    if args.out:
+        err = _writable_dir(args.out, "--out")
+        if err:
+            print(f"convexlab check: {err}", file=sys.stderr)
+            return 2
+    if not P.subject_checks(checks):
+        print("convexlab check --power: none of the selected checks judges an algorithm", file=sys.stderr)
+        return 2
+    cache = None if args.no_cache else (args.cache or P.default_cache_path())
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    t0 = __import__("time").perf_counter()
+    try:
+        report = P.run_power(checks, ctx, cache=cache, progress=not args.no_progress)
+    except ValueError as exc:
+        print(f"convexlab check: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; finished cells are kept in {cache} and a rerun resumes from them", file=sys.stderr)
+        return 130
+    finally:
+        torch.set_num_threads(old_threads)
+    print(P.format_matrix(report))
+    print(f"({__import__('time').perf_counter() - t0:.1f} s; cache: {cache or 'off'})")
+    if args.out:
+        paths = P.write_power(args.out, report)
+        print(f"wrote {len(paths)} files under {args.out}")
+    return 1 if report.defects else 0
 
 
 def _slug(name: str) -> str:
@@ -183,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--threads", type=_positive_int, default=1,
                    help="torch threads while the checks run (default 1: the checks' tensors are small)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c.add_argument("--power", action="store_true",
+                   help="run the panel of broken algorithms (convexlab.theory.mutants) against every selected check "
+                   "that judges an algorithm and print the detection matrix (with --out: power.csv, power.png)")
+    c.add_argument("--cache", metavar="PATH", help="--power: SQLite file of finished cells, so that a rerun resumes "
+                   "(default ~/.cache/convexlab/power.sqlite)")
+    c.add_argument("--no-cache", action="store_true", help="--power: recompute every cell, store nothing")
     c.set_defaults(func=cmd_check)
     sub.add_parser("train", help="train a GPT with any registry optimizer (see `convexlab train --help`)",
                    add_help=False)

@@ -1,14 +1,24 @@
+import os
+
 import pytest
 import torch
 
 
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="also run the tests marked slow (the expensive panel cells of the theorem checks)")
+
+
 def pytest_collection_modifyitems(config, items):
-    if torch.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="needs a CUDA device")
+    run_slow = config.getoption("--run-slow") or os.environ.get("CONVEXLAB_RUN_SLOW") == "1"
+    skip_slow = pytest.mark.skip(reason="slow: run with --run-slow (or convexlab check --power)")
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+    cuda = torch.cuda.is_available()
     for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(skip)
+        if "slow" in item.keywords and not run_slow:
+            item.add_marker(skip_slow)
+        if "gpu" in item.keywords and not cuda:
+            item.add_marker(skip_gpu)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -131,3 +131,44 @@ def test_bad_arguments_raise():
         o2nc(p, 1, 1, 0.1, 1, learner="adam")
     with pytest.raises(ValueError, match="x0 must have the problem's shape"):
         o2nc(p, 1, 1, 0.1, 1, x0=torch.zeros(2, dtype=F64))
+
+
+def test_a_learner_factory_is_the_registry_learner_and_records_its_plays():
+    from convexlab.optim import StoSignSGD
+
+    p = _problem(SignFlip(0.5))
+    seen = []
+
+    def factory(params, problem):
+        seen.append((problem.D_inf, problem.box, problem.horizon, problem.seed, problem.step, problem.L.tolist()))
+        return StoSignSGD.theory(params, diameter=problem.D_inf, box=problem.box, seed=problem.seed)
+
+    a = o2nc(p, 30, 4, 0.02, 5, seed=7, learner="registry")
+    b = o2nc(p, 30, 4, 0.02, 5, seed=7, learner=factory)
+    for name in FIELDS + ("max_play",):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    assert seen == [(0.04, (-0.02, 0.02), 30, 7, "anytime", [1.0, 2.0, 0.5])]  # built once, restarted per block
+    assert b.meta["learner"] == "factory" and a.feasible and 0 < float(a.max_play.max()) <= 0.02
+    c = o2nc(p, 30, 4, 0.02, 5, seed=7, learner="direct", project=False)
+    assert not c.feasible and float(c.max_play.max()) > 0.02
+
+
+def test_rotated_sum_abs_sin():
+    from convexlab.problems.nonconvex import RotatedSumAbsSin
+
+    p = RotatedSumAbsSin([1.0, 0.5], [3.0, 1.5])
+    assert p.L.tolist() == [4.0, 4.0, 2.0, 2.0] and p.f_star == 0.0
+    x = torch.randn(20, 4, generator=torch.Generator().manual_seed(0), dtype=F64, requires_grad=True)
+    p.f(x).sum().backward()
+    assert torch.allclose(x.grad, p.subgradient(x.detach()), rtol=0, atol=1e-12)
+    # on the ridge v = 0 the deterministic sign points across it: (±1, ∓1) per pair
+    g = p.subgradient(p.start_point()[None])[0]
+    assert torch.sign(g).tolist() == [1.0, -1.0, 1.0, -1.0]
+    assert float(g.abs().sum()) == pytest.approx(2 * (3.0 + 1.5))
+    # the Goldstein brackets: lower ≤ upper, ordered in r, and 0 where a kink of both u and v is within r
+    pts = torch.randn(50, 4, generator=torch.Generator().manual_seed(1), dtype=F64)
+    lo, hi = p.goldstein_bounds(pts, 0.1)
+    assert bool((lo <= hi + 1e-12).all()) and bool((hi <= p.subgradient(pts).abs().sum(-1) + 1e-12).all())
+    assert p.goldstein_bounds(torch.zeros(1, 4, dtype=F64), 0.01)[1].item() == 0.0
+    with pytest.raises(ValueError, match="same length"):
+        RotatedSumAbsSin([1.0], [1.0, 2.0])

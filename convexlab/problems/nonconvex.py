@@ -179,3 +179,103 @@ class ReLUNetL1(Problem):
             idx = torch.randint(0, self.samples, (x.shape[0], self.batch), generator=generator)
             g = self._grad(x, idx)
         return self.noise(g, torch.zeros(self.shape, dtype=g.dtype), generator)
+
+
+class RotatedSumAbsSin(Problem):
+    r"""The |sin| test function of :class:`SumAbsSin` in rotated coordinates, pair by pair [D]:
+
+        f(x) = Σ_j a_j |sin(x_{2j} + x_{2j+1})| + b_j |sin(x_{2j} − x_{2j+1})|   (0-based pairs),
+
+    i.e. with u_j = x_{2j} + x_{2j+1} and v_j = x_{2j} − x_{2j+1}, a sum of a_j|sin u_j| and
+    b_j|sin v_j|. Non-convex and non-smooth (kinks on the lines u_j = kπ and v_j = kπ), f* = 0 at
+    x = 0, coordinate-Lipschitz with L_{2j} = L_{2j+1} = a_j + b_j.
+
+    Why it is rotated: on the ridge v_j = 0 with b_j > a_j|cos u_j| the subgradient of the pair is
+    (p + q, p − q) with p = ±a_j cos u_j and q = ±b_j, whose signs are (±1, ∓1): the
+    *deterministic* sign points across the ridge and never along it, so signSGD (and any learner
+    whose step is sign(g)) bounces across v_j = 0 and never decreases a_j|sin u_j| — the stall of
+    StoSignSGD's Figure 1, here on the spec's non-convex test function. The unbiased stochastic sign
+    has mean g/G, whose component along the ridge is p/G ≠ 0. With b_j ≥ 3a_j|cos u_j| even
+    sign(g + G⊙n/2) (noise of half the width) stalls: its mean clip(2g/G) is (±1, ∓1) there.
+
+    The ℓ∞ Goldstein ball of radius r around a pair is the diamond |Δu| + |Δv| ≤ 2r in (u, v), so
+    the Goldstein measure is bracketed by the boxes |Δu|, |Δv| ≤ r (inside) and ≤ 2r (outside)
+    (:meth:`goldstein_bounds`).
+
+    Args:
+        a, b: the pair coefficients (> 0, same length m; d = 2m).
+        noise: the oracle's noise model (default exact).
+        start: x_0 (default: every pair at u = 0.2, v = 0, i.e. x = 0.1 — on the ridge, with
+            |∂f| = 2 max(a_j cos 0.2, b_j) per pair).
+
+    >>> p = RotatedSumAbsSin([1.0], [3.0])
+    >>> p.L.tolist(), round(float(p.f(p.start_point()[None])[0]), 4)
+    ([4.0, 4.0], 0.1987)
+    """
+
+    convex = False
+
+    def __init__(self, a, b, *, noise: NoiseModel | None = None, start: torch.Tensor | None = None,
+                 dtype: torch.dtype = torch.float64):
+        a = torch.as_tensor(a, dtype=dtype)
+        b = torch.as_tensor(b, dtype=dtype)
+        for name, v in (("a", a), ("b", b)):
+            if v.ndim != 1 or v.numel() < 1:
+                raise ValueError(f"{name} must be a non-empty vector, got shape {tuple(v.shape)}")
+            if not bool(torch.isfinite(v).all() and (v > 0).all()):
+                raise ValueError(f"{name} must be finite and > 0 in every entry, got {v.tolist()!r}")
+        if a.shape != b.shape:
+            raise ValueError(f"a and b must have the same length, got {a.numel()} and {b.numel()}")
+        self.a, self.b = a, b
+        d = 2 * a.numel()
+        L = (a + b).repeat_interleave(2)
+        super().__init__((d,), L, -math.inf, math.inf, f_star=0.0, x_star=torch.zeros(d, dtype=dtype), noise=noise,
+                         dtype=dtype)
+        if start is None:
+            start = torch.full((d,), 0.1, dtype=dtype)
+        start = V.tensor("start", torch.as_tensor(start, dtype=dtype))
+        if tuple(start.shape) != (d,):
+            raise ValueError(f"start must have shape ({d},), got {tuple(start.shape)}")
+        self.start = start
+
+    @staticmethod
+    def _uv(x):
+        pairs = x.reshape(*x.shape[:-1], -1, 2)
+        return pairs[..., 0] + pairs[..., 1], pairs[..., 0] - pairs[..., 1]
+
+    def f(self, x):
+        u, v = self._uv(x)
+        return (self.a * torch.sin(u).abs() + self.b * torch.sin(v).abs()).sum(-1)
+
+    def subgradient(self, x):
+        # ∂/∂u of a|sin u| with sign(±0) := ±1 (copysign, a Clarke subgradient at the kinks), as in
+        # SumAbsSin; the chain rule through u = x₀ + x₁, v = x₀ − x₁ gives (p + q, p − q)
+        u, v = self._uv(x)
+        p = torch.copysign(self.a, torch.sin(u)) * torch.cos(u)
+        q = torch.copysign(self.b, torch.sin(v)) * torch.cos(v)
+        return torch.stack((p + q, p - q), -1).flatten(-2)
+
+    def goldstein_bounds(self, x: torch.Tensor, radius: float) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""(lower, upper) bounds of the Goldstein measure ‖∇f(x)‖^{r}_{1,∞} at each row of x.
+
+        The measure is a sum over pairs (the ℓ∞ ball is a product over pairs); for one pair it is the
+        smallest 2·max(|p|, |q|) over the convex hull of {(a φ'(u'), b φ'(v')) : |u' − u| + |v' − v| ≤ 2r}
+        (φ = |sin|). The boxes |Δu|, |Δv| ≤ r and ≤ 2r lie inside and around that diamond, and over a
+        box the hull is a product of intervals, whose smallest 2·max(|p|, |q|) is
+        2·max(dist(0, P), dist(0, Q)).
+
+        Returns:
+            two tensors of shape (S,).
+        """
+        from convexlab.sim.stationarity import interval_distance_to_zero
+
+        r = V.nonnegative_finite("radius", radius)
+        x = V.tensor("x", x, min_ndim=2)
+        u, v = self._uv(x)
+
+        def bound(rho):
+            pu = SumAbsSin(self.a).derivative_range(u, rho)
+            qv = SumAbsSin(self.b).derivative_range(v, rho)
+            return 2 * torch.maximum(interval_distance_to_zero(*pu), interval_distance_to_zero(*qv)).sum(-1)
+
+        return bound(2 * r), bound(r)

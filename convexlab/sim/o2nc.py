@@ -15,10 +15,17 @@ The learner: ``learner="registry"`` (default) is the registry optimizer
 GPT harness use): its anytime step D∞/√(2n) with D∞ = 2D is exactly η_n, and the restart is a
 fresh optimizer state (step count 0, envelope 0) with Δ reset to 0. ``learner="direct"`` is the
 same Alg. 1 written out in a few tensor operations — the same sampling kernel, the same generator
-seed and the same arithmetic, so the two give identical runs (tested bit for bit), but about 8×
-faster per step: the registry class's per-step bookkeeping (non-finite-gradient policy, state
-lookup, generator lookup) costs ~180 µs against ~20 µs for the arithmetic, and the O2NC checks take
-10⁵–10⁶ steps. The theory checks use ``"direct"``.
+seed and the same arithmetic, so the two give identical runs (tested bit for bit), but 3–7× faster
+per step: the registry class's per-step bookkeeping (non-finite-gradient policy, state lookup,
+generator lookup) costs a few hundred µs against ~20 µs for the arithmetic. The theory checks use
+``"direct"`` for the registry learner and a factory for any other.
+
+``learner`` may also be any factory ``(params, problem) -> torch.optim.Optimizer`` (the subject
+kind ``"o2nc_inner"`` of :mod:`convexlab.theory.mutants`): it is built once on Δ with
+``problem`` = :func:`learner_instance` (``D_inf`` = 2D, ``box`` = (−D, D), the oracle's ``L``,
+``seed``, ``horizon`` = N, ``step`` = "anytime"); at every block start Δ is reset to 0 and the
+optimizer's ``state`` is cleared (step count and envelope restart; its random generator runs on,
+as the registry learner's does).
 
 :func:`o2nc_parameters` gives the paper's N and K and the reconstructed D (spec §3.3).
 
@@ -96,6 +103,8 @@ class O2NCResult:
       points (not the oracle's);
     * ``spread``: (1/N) Σ_n ‖x_{k,n} − x̄_k‖²_∞;
     * ``x_hat``: x̂ = x̄_{κ_s} with κ_s ~ Unif{1..K} (``hat_index``, 0-based), per seed;
+    * ``max_play``: max_t ‖Δ_t‖∞ per seed, the largest play of the learner (≤ D for a learner that
+      stays in its box [−D, D]^d, as Alg. 12 requires);
     * ``f_start``: f(x_0); ``meta``: N, K, D, T and the variant switches.
     """
 
@@ -105,7 +114,13 @@ class O2NCResult:
     x_hat: torch.Tensor
     hat_index: torch.Tensor
     f_start: torch.Tensor
+    max_play: torch.Tensor
     meta: dict = field(default_factory=dict)
+
+    @property
+    def feasible(self) -> bool:
+        r"""Whether every play Δ_t of every seed lay in the learner's box [−D, D]^d."""
+        return bool((self.max_play <= self.meta["D"]).all())
 
     @property
     def grad_l1(self) -> torch.Tensor:
@@ -113,10 +128,23 @@ class O2NCResult:
         return self.block_grads.abs().flatten(2).sum(-1)
 
 
+def learner_instance(problem: Problem, N: int, D: float, seed: int):
+    r"""The ``problem`` a learner factory receives (subject kind ``"o2nc_inner"``): the learner's box
+    [−D, D]^d (``box``, ℓ∞ diameter ``D_inf`` = 2D), the coordinate bound ``L`` of the oracle
+    (``problem.oracle_L``; None where it is not finite), ``seed``, the restart period ``horizon`` = N and the anytime step
+    (``step`` = "anytime": Alg. 1's η_n = D_inf/√(2n) = √2·D/√n); any other constant is the
+    problem's (e.g. ``f``)."""
+    from convexlab.theory.registry import Instance  # (the theory package imports this module)
+
+    L = problem.oracle_L
+    return Instance(problem, D_inf=2.0 * D, box=(-D, D), L=L if bool(torch.isfinite(L).all()) else None, seed=seed,
+                    horizon=N, step="anytime")
+
+
 def o2nc(problem: Problem, N: int, K: int, D: float, seeds: int, *, x0: torch.Tensor | None = None, seed: int = 0,
          oracle: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
          scaling: str = "exponential", restart: bool = True, lr_scale: float = 1.0, project: bool = True,
-         learner: str = "registry") -> O2NCResult:
+         learner: str | Callable = "registry") -> O2NCResult:
     r"""Run Alg. 12 (module docstring) for ``seeds`` independent runs (the rows of one (S, d) tensor).
 
     Args:
@@ -136,11 +164,14 @@ def o2nc(problem: Problem, N: int, K: int, D: float, seeds: int, *, x0: torch.Te
             through all T steps (a variant).
         lr_scale: multiplies η_n (1 is the algorithm; other values are variants).
         project: clip Δ to the box [−D, D]^d (True, the algorithm) or not (a variant).
-        learner: ``"registry"`` (``StoSignSGD.theory``) or ``"direct"`` (the same Alg. 1 inline,
-            identical output, faster; module docstring).
+        learner: ``"registry"`` (``StoSignSGD.theory``), ``"direct"`` (the same Alg. 1 inline,
+            identical output, faster; module docstring), or a factory ``(params, problem) ->
+            torch.optim.Optimizer`` built on Δ with ``problem`` = :func:`learner_instance` (it carries
+            its own step and box, so ``lr_scale`` must be 1 and ``project`` True).
 
     Raises:
-        ValueError: bad sizes, ``D``, ``scaling``, ``lr_scale`` or ``x0`` shape.
+        ValueError: bad sizes, ``D``, ``scaling``, ``lr_scale``, ``learner`` or ``x0`` shape; a
+            factory with ``lr_scale`` ≠ 1 or ``project=False``, or one that returns no optimizer.
     """
     for name, v in (("N", N), ("K", K), ("seeds", seeds)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -148,7 +179,12 @@ def o2nc(problem: Problem, N: int, K: int, D: float, seeds: int, *, x0: torch.Te
     D = V.positive_finite("D", D)
     lr_scale = V.positive_finite("lr_scale", lr_scale)
     V.one_of("scaling", scaling, ("exponential", "unit"))
-    V.one_of("learner", learner, ("registry", "direct"))
+    factory = learner if callable(learner) else None
+    if factory is None:
+        V.one_of("learner", learner, ("registry", "direct"))
+    elif lr_scale != 1.0 or not project:
+        raise ValueError("lr_scale and project switch the built-in learners; a learner factory carries its own step "
+                         f"and box, got lr_scale={lr_scale!r}, project={project!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an integer, got {seed!r}")
     if len(problem.shape) != 1:
@@ -167,7 +203,11 @@ def o2nc(problem: Problem, N: int, K: int, D: float, seeds: int, *, x0: torch.Te
     # Alg. 1 on [−D, D]^d (ℓ∞ diameter 2D): η_n = 2D/√(2n) = √2·D/√n; lr_scale rescales the diameter
     # argument only, which is exactly a rescaled step (the box stays [−D, D])
     diameter = 2 * D * lr_scale
-    if learner == "registry":
+    if factory is not None:
+        opt = factory([delta], learner_instance(problem, N, D, seed))
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise ValueError(f"learner must return a torch.optim.Optimizer, got {type(opt).__name__}")
+    elif learner == "registry":
         opt = StoSignSGD.theory([delta], diameter=diameter, box=(-D, D) if project else None, seed=seed)
     else:
         # the registry optimizer's generator for the CPU is seeded with ``seed`` itself
@@ -178,6 +218,7 @@ def o2nc(problem: Problem, N: int, K: int, D: float, seeds: int, *, x0: torch.Te
     grads = torch.empty(K, S, d, dtype=dtype)
     spread = torch.empty(K, S, dtype=dtype)
     block = torch.empty(N, S, d, dtype=dtype)
+    play = torch.zeros(S, d, dtype=dtype)  # max_t |Δ_t| per coordinate
     with torch.no_grad():
         f_start = problem.f(x0.to(dtype).unsqueeze(0))[0]
         n = 0
@@ -185,7 +226,7 @@ def o2nc(problem: Problem, N: int, K: int, D: float, seeds: int, *, x0: torch.Te
             if restart or k == 0:
                 delta.zero_()
                 n = 0
-                if learner == "registry":
+                if learner != "direct":
                     opt.state.clear()  # step count n and envelope G restart at 0
                 else:
                     envelope.zero_()
@@ -199,13 +240,16 @@ def o2nc(problem: Problem, N: int, K: int, D: float, seeds: int, *, x0: torch.Te
                 u = torch.rand(N, S, d, generator=learner_gen, dtype=dtype).mul_(2.0).sub_(1.0)
             for i in range(N):
                 x = x + scales[i] * delta.detach()
+                torch.maximum(play, delta.detach().abs(), out=play)
                 block[i] = x
                 g_true = problem.subgradient(x)
                 gsum += g_true
                 g = problem.noise(g_true, L, gen) if noise_only else oracle(x, gen)
                 n += 1
-                if learner == "registry":
-                    delta.grad = g
+                if learner != "direct":
+                    # a copy: a subject may write into p.grad (a biased oracle's pre-hook), and the
+                    # oracle's output may be the recorded exact gradient itself
+                    delta.grad = g.clone() if factory is not None else g
                     opt.step()
                 else:
                     # = StoSignSGD.theory's step: G ← max(G, |g|); Δ ← clip(Δ − η_n sign(g + G⊙u), −D, D)
@@ -221,5 +265,5 @@ def o2nc(problem: Problem, N: int, K: int, D: float, seeds: int, *, x0: torch.Te
         idx = torch.randint(0, K, (S,), generator=gen)
     x_hat = means[idx, torch.arange(S)]
     meta = dict(N=N, K=K, D=D, T=N * K, seeds=S, seed=seed, scaling=scaling, restart=restart, lr_scale=lr_scale,
-                project=project, learner=learner)
-    return O2NCResult(means, grads, spread, x_hat, idx, f_start, meta)
+                project=project, learner=learner if factory is None else "factory")
+    return O2NCResult(means, grads, spread, x_hat, idx, f_start, play.amax(-1), meta)

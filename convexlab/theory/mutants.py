@@ -40,7 +40,10 @@ SUBJECT_KINDS: dict[str, str] = {
     "online": "an online learner (Theorem 1): the game is the problem: problem.D_inf, problem.box, problem.L, "
               "problem.seed, problem.horizon",
     "o2nc_inner": "the inner online learner of O2NC (Alg. 12): a learner of Δ on the box problem.box = [−D, D]^d "
-                  "with problem.D_inf = 2D, problem.L, problem.seed; it is restarted every problem.horizon = K steps",
+                  "with problem.D_inf = 2D, problem.L (the oracle's coordinate bound, None if unbounded), "
+                  "problem.seed, problem.step = 'anytime' (η_n = D_inf/√(2n)); built once, it is restarted every "
+                  "problem.horizon = N steps (the driver sets Δ = 0 and clears its state; its generator runs on). "
+                  "Its plays must stay in the box: a play outside it fails every O2NC check",
     "softsign": "a SoftSignum-type optimizer at a fixed temperature: problem.lr (δ), problem.tau (τ), "
                 "problem.beta (EMA momentum, 0 = none), problem.kind ('tanh' | 'algebraic' | 'euclidean')",
     "sf_normuon": "a schedule-free spectral optimizer: problem.lr (η), problem.weight_decay (λ), "
@@ -48,8 +51,12 @@ SUBJECT_KINDS: dict[str, str] = {
     "sign_conversion": "a sign-converted optimizer (App. B.3–B.5) with lr = 1: problem.base ('adamw' | 'adamax'), "
                        "problem.betas, problem.seed; its step is sign(num + σ⊙n), whose mean must be the original "
                        "optimizer's step num/σ",
-    "stochastic_sign": "an optimizer whose step, with lr = 1, no momentum and an envelope that is the running max "
-                       "of |g| (StoSignSGD's Alg. 1 without box or decay), samples the stochastic sign: problem.seed",
+    "stochastic_sign": "an optimizer whose step, with lr = problem.lr (= 1), samples the stochastic sign: the check "
+                       "builds it on a zero parameter of shape (n, J), feeds g₁ = G (problem.envelope, J entries) "
+                       "and then g₂ = r⊙G, and reads S = (x₁ − x₂)/lr; problem.seed. The default is StoSignSGD's "
+                       "Alg. 1 without box or decay (no momentum, envelope = running max of |g|, so g₁ sets it to "
+                       "G); for saturation_bias (|r| > 1), which a running-max envelope cannot reach, the default "
+                       "is the geometry's sampler StochasticSign(problem.envelope) as a step",
 }
 
 

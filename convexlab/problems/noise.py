@@ -128,3 +128,57 @@ class HeavyTailed(NoiseModel):
 
 
 NOISE_MODELS = {"exact": Exact, "gaussian": Gaussian, "sign_flip": SignFlip, "heavy_tailed": HeavyTailed}
+
+
+class LopsidedSign(NoiseModel):
+    r"""Bounded unbiased noise whose *sign* misleads: per coordinate, with L̃_i = ``scale``·L_i and
+    σ_i = sign(g_i) (sign(0) := +1), a two-point draw
+
+        g̃_i = σ_i·L̃_i        with probability π_i = (|g_i|/L̃_i + ε)/(1 + ε)   (rare, large),
+        g̃_i = −σ_i·ε·L̃_i     otherwise                                        (frequent, small),
+
+    so E g̃_i = σ_i L̃_i(π_i − ε(1 − π_i)) = g_i and |g̃_i| ≤ L̃_i (``oracle_bound(L)`` = scale·L; an
+    oracle whose bound exceeds |∂f| is allowed by Assumption A3, spec §3.1 [R]). The draw has
+    |g̃_i| = εL̃_i < L̃_i with probability 1 − π_i, so the structural noise of StoSignSGD acts on it
+    (E sign(g̃ + L̃⊙n) = g/L̃, unbiased), while the sign of the draw points *uphill* on average
+    wherever |g_i|/L̃_i < (1 − ε)/2: E sign(g̃_i) = σ_i(2π_i − 1) (for every g when
+    scale > 2/(1 − ε)). signSGD then climbs, and a noise n ~ U[−a, a] with a < 1 over-weights the
+    small atom (E sign(g̃ + aL̃⊙n) = σ(|g|/L̃ − (1/a − 1)ε(1 − |g|/L̃)/(1 + ε))): both are biased
+    against the descent direction. The construction of the adversaries of Theorem 1
+    (:mod:`convexlab.problems.online`) turned into an oracle [D].
+
+    E(g̃_i − g_i)² = π_i L̃_i² + (1 − π_i)ε²L̃_i² − g_i².
+
+    Args:
+        scale: L̃/L ≥ 1, the oracle's bound relative to the subgradient bound.
+        eps: ε ∈ (0, 1), the relative size of the frequent small atom.
+    """
+
+    def __init__(self, scale: float = 4.0, eps: float = 0.25):
+        scale = V.positive_finite("scale", scale)
+        if scale < 1.0:
+            raise ValueError(f"scale must be >= 1 (the oracle bound is at least the subgradient bound), got {scale!r}")
+        eps = float(eps) if not isinstance(eps, bool) else math.nan
+        if not (0.0 < eps < 1.0):
+            raise ValueError(f"eps must lie in (0, 1), got {eps!r}")
+        self.scale, self.eps = scale, eps
+
+    def _atoms(self, g, L):
+        Lt = self.scale * L.to(g.dtype)
+        safe = torch.where(Lt > 0, Lt, torch.ones_like(Lt))
+        r = (g.abs() / safe).clamp(max=1.0)
+        sigma = torch.where(g >= 0, 1.0, -1.0).to(g.dtype)
+        return Lt, sigma, (r + self.eps) / (1.0 + self.eps)
+
+    def __call__(self, g, L, generator):
+        Lt, sigma, pi = self._atoms(g, L)
+        u = torch.rand(g.shape, generator=generator, dtype=g.dtype, device=g.device)
+        return torch.where(u < pi, sigma * Lt, -self.eps * sigma * Lt)
+
+    def oracle_bound(self, L):
+        return self.scale * L
+
+    def variance(self, g, L):
+        Lt, _, pi = self._atoms(g, L)
+        v = pi * Lt**2 + (1 - pi) * (self.eps * Lt) ** 2 - g**2
+        return v.reshape(g.shape[0], -1).sum(-1)

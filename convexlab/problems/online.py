@@ -88,9 +88,12 @@ class AdaptiveSignAdversary(LinearLosses):
     Per coordinate, with the orientation σ_i = sign(S_{t−1,i}) (σ = s_i while S_{t−1,i} = 0, the
     seeded orientation), and u_i = σ_i·x_{t,i}:
 
-        c_{t,i} = σ_i·L_i        if u_i > 0   (the learner is on the side the sum punishes:
-                                               it pays L_i|x_{t,i}| and |S_i| grows by L_i),
-        c_{t,i} = −ε·σ_i·L_i     if u_i ≤ 0   (it pays ε L_i|x_{t,i}| ≥ 0 and |S_i| shrinks by εL_i).
+        c_{t,i} = σ_i·L_i        if u_i ≥ 0   (the learner is on the side the sum punishes, or
+                                               stays at 0: it pays L_i|x_{t,i}| and |S_i| grows by L_i),
+        c_{t,i} = −ε·σ_i·L_i     if u_i < 0   (it pays ε L_i|x_{t,i}| > 0 and |S_i| shrinks by εL_i).
+
+    A learner that stays at the box centre is punished every round: ‖S_T‖₁ = ‖L‖₁T and its regret
+    (D∞/2)‖L‖₁T is linear (the frozen optimizer fails Theorem 1).
 
     Every loss is non-negative for the learner (⟨c_t, x_t⟩ ≥ 0), and the best comparator in
     hindsight −(D∞/2)·sign(S_T) gains (D∞/2)‖S_T‖₁. A deterministic sign learner oscillates around 0
@@ -104,19 +107,33 @@ class AdaptiveSignAdversary(LinearLosses):
 
     def loss(self, t, x, past_sum):
         sigma = torch.where(past_sum > 0, 1.0, torch.where(past_sum < 0, -1.0, self.s)).to(self.dtype)
-        punished = sigma * x > 0
+        punished = sigma * x >= 0
         return torch.where(punished, sigma * self.L, -self.eps * sigma * self.L)
 
 
 class ObliviousCoinLosses(LinearLosses):
-    r"""Oblivious random losses c_{t,i} = s_i·L_i·ξ_{t,i}, ξ_{t,i} ∈ {+1, −ε} with probability ½ each,
-    drawn in advance from the sequence's own generator and identical in every row (independent of
-    the learner). E c_{t,i} = s_i L_i (1 − ε)/2: the best comparator −(D∞/2)·s gains
-    ≈ (D∞/2)(1 − ε)‖L‖₁T/2, while a deterministic sign learner sees symmetric ±1 signs and does not
-    drift towards it (linear regret); StoSignSGD drifts at rate η_t(1 − ε)/2 [D construction].
+    r"""Oblivious random losses c_{t,i} = s_i·L_i·ξ_{t,i}, ξ_{t,i} = +1 with probability p and −ε
+    otherwise, drawn in advance from the sequence's own generator and identical in every row
+    (independent of the learner). E c_{t,i} = s_i L_i (p − (1 − p)ε) > 0 for p > ε/(1 + ε): the
+    best comparator −(D∞/2)·s gains ≈ (D∞/2)(p − (1 − p)ε)‖L‖₁T, while a deterministic sign learner
+    drifts by (2p − 1)η_t, away from it for p < ½ (at p = ½ it sees symmetric signs): linear regret.
+    StoSignSGD drifts at rate η_t(p − (1 − p)ε) towards it [D construction]; noise U[−½, ½] drifts
+    at η_t(p − 2(1 − p)ε), away for p < 2ε/(1 + 2ε).
+
+    Args:
+        p: the probability of the large loss, in (0, 1) (default ½); the other arguments as in
+            :class:`LinearLosses`.
     """
 
+    def __init__(self, L, D_inf: float = 2.0, eps: float = 0.25, seed: int = 0, dtype: torch.dtype = torch.float64,
+                 p: float = 0.5):
+        p = float(p) if not isinstance(p, bool) else math.nan
+        if not (0.0 < p < 1.0):
+            raise ValueError(f"p must lie in (0, 1), got {p!r}")
+        self.p = p
+        super().__init__(L, D_inf, eps, seed, dtype)
+
     def loss(self, t, x, past_sum):
-        up = torch.rand(self.dim, generator=self._gen, dtype=torch.float64) < 0.5
+        up = torch.rand(self.dim, generator=self._gen, dtype=torch.float64) < self.p
         c = self.s * self.L * torch.where(up, 1.0, -self.eps).to(self.dtype)
         return c.expand_as(x).clone()

@@ -88,7 +88,9 @@ def run_online(losses: LinearLosses, make_optimizer: Callable[[list[torch.nn.Par
 
     x_1 = ``x0`` (default: the box centre 0) in every run; the optimizer should project on
     ``losses.box`` (e.g. ``StoSignSGD.theory(ps, diameter=losses.D_inf, box=losses.box, seed=...)``).
-    ``losses.reset()`` is called first, so a game replays identically for the same seeds.
+    ``losses.reset()`` is called first, so a game replays identically for the same seeds. The
+    largest distance of a play outside the box is ``meta["box_violation"]`` (0 for a projected
+    learner; Theorem 1 assumes plays in the box).
 
     Raises:
         ValueError: non-positive ``T``/``seeds``, an ``x0`` of the wrong shape or outside the box, a
@@ -112,12 +114,15 @@ def run_online(losses: LinearLosses, make_optimizer: Callable[[list[torch.nn.Par
         raise ValueError("the optimizer must be coordinate-wise (runs are rows of one tensor), "
                          f"got {type(opt).__name__}")
     losses.reset()
+    violation = torch.zeros((), dtype=losses.dtype)
     learner = torch.zeros(seeds, dtype=losses.dtype)
     total = torch.zeros(seeds, losses.dim, dtype=losses.dtype)
     want, curve = set(record), []
     with torch.no_grad():
         for t in range(1, T + 1):
             xt = x.detach()
+            if t > 1:  # x_1 = x0 was validated; later plays are the optimizer's
+                violation = torch.maximum(violation, torch.maximum((low - xt).amax(), (xt - high).amax()))
             c = losses.loss(t, xt, total)
             learner += (c * xt).sum(-1)
             total += c
@@ -126,4 +131,5 @@ def run_online(losses: LinearLosses, make_optimizer: Callable[[list[torch.nn.Par
             x.grad = c
             opt.step()
     return OnlineResult(T, losses.D_inf, learner, total, record, torch.stack(curve),
-                        meta=dict(losses=repr(losses), optimizer=type(opt).__name__, adaptive=losses.adaptive))
+                        meta=dict(losses=repr(losses), optimizer=type(opt).__name__, adaptive=losses.adaptive,
+                                  box_violation=float(violation.clamp_min(0.0))))

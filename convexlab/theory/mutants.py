@@ -46,8 +46,11 @@ SUBJECT_KINDS: dict[str, str] = {
                   "Its plays must stay in the box: a play outside it fails every O2NC check",
     "softsign": "a SoftSignum-type optimizer at a fixed temperature: problem.lr (δ), problem.tau (τ), "
                 "problem.beta (EMA momentum, 0 = none), problem.kind ('tanh' | 'algebraic' | 'euclidean')",
-    "sf_normuon": "a schedule-free spectral optimizer: problem.lr (η), problem.weight_decay (λ), "
-                  "problem.decay_at ('z' | 'x' | 'y'), problem.betas, problem.seed; step(), evaluating()",
+    "sf_normuon": "a schedule-free spectral optimizer (SF-NorMuon's Alg. 1): problem.lr (η), problem.weight_decay "
+                  "(λ), problem.decay_at ('z' | 'x' | 'y': where the statement puts the decay), problem.sf_beta (β), "
+                  "problem.momentum (μ), problem.betas = (β, μ), problem.beta2, problem.warmup_steps, "
+                  "problem.row_norm, problem.polar, problem.ns_dtype, problem.seed; it needs step() and, if it "
+                  "averages, evaluating() (x in the parameters): the checks read z = (y − βx)/(1 − β) from outside",
     "sign_conversion": "a sign-converted optimizer (App. B.3–B.5) with lr = 1: problem.base ('adamw' | 'adamax'), "
                        "problem.betas, problem.seed; its step is sign(num + σ⊙n), whose mean must be the original "
                        "optimizer's step num/σ",

@@ -11,14 +11,13 @@ from functools import partial
 import pytest
 import torch
 
-from convexlab.geometry import Sign, SoftSign, Spectral, StochasticSign
+from convexlab.geometry import Sign, SoftSign, Spectral
 from convexlab.geometry.base import SeparableGeometry
 from convexlab.linalg import newton_schulz, soft_polar
 from convexlab.theory import CheckContext, select
 from convexlab.theory import identities as I
 from convexlab.theory import newton_schulz as NS
 from convexlab.theory import spectral as SP
-from convexlab.theory import stochastic_sign as SS
 from convexlab.theory import temperature_limits as TL
 from convexlab.theory.registry import REGISTRY, run_check
 
@@ -177,23 +176,6 @@ def test_matrix_formula_fails_on_entrywise_lift(label):
 
 def test_soft_polar_forms_fail_on_tanh_lift():
     assert _fails(SP.soft_polar_forms(lambda M, t: Spectral(SoftSign(t, "tanh")).direction(M), CTX))
-
-
-def test_stochastic_sign_checks_fail_with_half_noise():
-    half = partial(StochasticSign, noise_scale=0.5)
-    assert _fails(SS.expectation(half, CTX))
-    assert _fails(SS.variance(half, CTX))
-
-
-class NoSaturation(StochasticSign):
-    """An 'estimator' that returns x/G itself: unbiased everywhere, so no saturation bias."""
-
-    def sample(self, m, generator=None):
-        return m / self.envelope
-
-
-def test_saturation_bias_check_fails_without_saturation():
-    assert _fails(SS.saturation_bias(NoSaturation, CTX))
 
 
 def test_regns_table_fails_with_four_steps_or_exact_map():

@@ -44,8 +44,11 @@ SUBJECT_KINDS: dict[str, str] = {
                   "problem.seed, problem.step = 'anytime' (η_n = D_inf/√(2n)); built once, it is restarted every "
                   "problem.horizon = N steps (the driver sets Δ = 0 and clears its state; its generator runs on). "
                   "Its plays must stay in the box: a play outside it fails every O2NC check",
-    "softsign": "a SoftSignum-type optimizer at a fixed temperature: problem.lr (δ), problem.tau (τ), "
-                "problem.beta (EMA momentum, 0 = none), problem.kind ('tanh' | 'algebraic' | 'euclidean')",
+    "softsign": "a SoftSignum-type optimizer at a fixed temperature, θ ← θ − δ∇V*(τm): problem.lr (δ), problem.tau "
+                "(τ; None: SoftSignum's official schedule with problem.sign_iters, problem.transition_iters), "
+                "problem.beta (momentum, 0 = none) in problem.momentum_form ('ema': m = βm + (1−β)g, or 'sgd': "
+                "b = βb + g; both start at g₀), problem.kind (V: 'tanh' | 'algebraic' | 'euclidean'), "
+                "problem.horizon (steps), problem.seed; plus the problem's own attributes where there is one",
     "sf_normuon": "a schedule-free spectral optimizer (SF-NorMuon's Alg. 1): problem.lr (η), problem.weight_decay "
                   "(λ), problem.decay_at ('z' | 'x' | 'y': where the statement puts the decay), problem.sf_beta (β), "
                   "problem.momentum (μ), problem.betas = (β, μ), problem.beta2, problem.warmup_steps, "
@@ -136,6 +139,9 @@ class Mutant:
     generic: Callable[[Callable], Callable] | None = None
     kinds: tuple[str, ...] = ()
     providers: dict[str, Callable] = field(default_factory=dict)
+    #: generic factories already built, per default factory: the same broken factory object for
+    #: every check that shares a default subject (checks may share one run per factory)
+    _built: dict = field(default_factory=dict, repr=False)
 
     def factory_for(self, check) -> Callable | None:
         """The broken factory to pass as ``subject`` to ``check``, or None (not applicable)."""
@@ -148,7 +154,10 @@ class Mutant:
             default = getattr(check, "default_subject", None)
             if default is None:
                 return None
-            return self.generic(default)
+            key = (kind, id(default))
+            if key not in self._built:
+                self._built[key] = (default, self.generic(default))
+            return self._built[key][1]
         return None
 
 
@@ -248,7 +257,7 @@ def stosign_alg1(params, problem):
     return _stosign(problem)(params)
 
 
-def _biased_noise_class():
+def biased_noise_class():
     from convexlab.geometry.stochastic_sign import stochastic_sign_sample
     from convexlab.optim import StoSignSGD
 
@@ -268,6 +277,6 @@ def _biased_noise_class():
 for _kind in ("stosignsgd", "online", "o2nc_inner"):
     provide("signsgd", _kind, lambda params, problem: _stosign(problem, mode="deterministic_sign")(params))
     provide("unprojected", _kind, lambda params, problem: _stosign(problem, box=False)(params))
-    provide("biased_noise", _kind, lambda params, problem: _stosign(problem, cls=_biased_noise_class())(params))
+    provide("biased_noise", _kind, lambda params, problem: _stosign(problem, cls=biased_noise_class())(params))
     provide_step(_kind, lambda k: (lambda params, problem: _stosign(problem, k=k)(params)))
 

@@ -187,7 +187,7 @@ def signsgd_step(params, problem) -> StoSignSGD:
 
 def biased_noise_step(params, problem) -> StoSignSGD:
     """sign(g + G⊙n) with n ~ U[−1/2, 1/2] (panel member ``biased_noise``): mean clip(2r)."""
-    return _stosign(problem, cls=mutants._biased_noise_class())(params)
+    return _stosign(problem, cls=mutants.biased_noise_class())(params)
 
 
 def zero_step(params, problem) -> mutants.FrozenOptimizer:

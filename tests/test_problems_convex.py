@@ -173,13 +173,14 @@ def test_adaptive_adversary_reacts_to_the_play_and_stays_bounded():
     assert (c.abs() <= L8 + 1e-15).all()
     assert ((c * x) >= 0).all()  # the learner never gains
     sigma = torch.sign(past)
-    assert torch.equal(c, torch.where(sigma * x > 0, sigma * L8, -0.25 * sigma * L8))
+    assert torch.equal(c, torch.where(sigma * x >= 0, sigma * L8, -0.25 * sigma * L8))
     # flipping the play flips the choice (it reads x_t)
     c_flip = adv.loss(1, -x, past)
     assert not torch.equal(c, c_flip)
-    # with no history the seeded orientation decides
+    # with no history the seeded orientation decides, and a play at 0 is punished (the full loss):
+    # a learner that stays at the centre has linear regret
     c0 = adv.loss(1, torch.zeros(1, 8, dtype=F64), torch.zeros(1, 8, dtype=F64))
-    assert torch.equal(c0[0], -0.25 * adv.s * L8)
+    assert torch.equal(c0[0], adv.s * L8)
 
 
 def test_oblivious_losses_ignore_the_learner_and_replay():
@@ -191,6 +192,36 @@ def test_oblivious_losses_ignore_the_learner_and_replay():
     adv.reset()
     again = [adv.loss(t, x + 0.5, x) for t in range(1, 200)]  # other plays, same sequence
     assert all(torch.equal(a, b) for a, b in zip(seq, again))
+
+
+def test_oblivious_losses_with_a_skewed_coin():
+    adv = ObliviousCoinLosses(L8, D_inf=2.0, eps=0.25, seed=3, p=0.3)
+    x = torch.zeros(1, 8, dtype=F64)
+    up = torch.stack([adv.loss(t, x, x)[0] / (adv.s * L8) for t in range(1, 4001)]) > 0
+    assert abs(float(up.double().mean()) - 0.3) < 0.02
+    with pytest.raises(ValueError, match="p must lie in"):
+        ObliviousCoinLosses(L8, p=1.0)
+
+
+def test_lopsided_sign_noise_is_unbiased_bounded_and_misleads_the_sign():
+    from convexlab.problems.noise import LopsidedSign
+
+    noise = LopsidedSign(scale=4.0, eps=0.25)
+    L = torch.tensor([1.0, 1.0, 2.0, 0.5], dtype=F64)
+    g = torch.tensor([0.5, -1.0, 0.0, 0.25], dtype=F64).expand(200_000, 4)
+    gen = torch.Generator().manual_seed(0)
+    draws = noise(g, L, gen)
+    assert torch.equal(noise.oracle_bound(L), 4 * L) and (draws.abs() <= 4 * L).all()
+    assert ((draws.mean(0) - g[0]).abs() < 5 * draws.std(0) / 200_000**0.5).all()
+    assert ((draws.abs() < 4 * L).double().mean(0) > 0.5).all()  # the small atom is the frequent one
+    # the sign points uphill on average: E sign(g̃) = σ(2π − 1) with π < ½
+    assert (draws.sign().mean(0) * torch.where(g[0] >= 0, 1.0, -1.0) < 0).all()
+    var = ((draws - g[0]) ** 2).mean(0).sum()
+    assert float(var) == pytest.approx(float(noise.variance(g[:1], L)[0]), rel=0.02)
+    with pytest.raises(ValueError, match="scale must be >= 1"):
+        LopsidedSign(scale=0.5)
+    with pytest.raises(ValueError, match="eps must lie in"):
+        LopsidedSign(eps=1.0)
 
 
 def test_loss_sequences_validate_their_arguments():

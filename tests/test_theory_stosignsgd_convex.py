@@ -185,6 +185,9 @@ CHEAP = {"stosignsgd.theorem4[anytime]", "stosignsgd.theorem4[constant]", "stosi
          "stosignsgd.theorem1_pseudo_regret[oblivious]", "stosignsgd.sign_conversion_unbiased[adamw]",
          "stosignsgd.sign_conversion_unbiased[adamax]"}
 CELLS = [(n, m) for n in MINE for m in REGISTRY[n].catches]
+#: step-sensitive checks that catch × 10 but not × 5, each with its measured reason in ``blind``: the
+#: realized-regret bound adds the ghost-iterate term 2D∞‖L‖₁√T to (★) (× 5 measures 0.93 of it)
+STEP_X5_EXCEPTIONS = {"stosignsgd.theorem1_regret[adaptive]"}
 
 
 @pytest.mark.parametrize("name", MINE)
@@ -196,8 +199,10 @@ def test_every_applicable_member_is_declared(name):
     assert all(isinstance(r, str) and r and "TBD" not in r for r in c.blind.values())
     if c.subject in ("stosignsgd", "online") and name.startswith("stosignsgd.theorem") and "rate" not in name:
         assert {"signsgd", "biased_noise"} <= set(c.catches)
-    if c.step_sensitive:
+    if c.step_sensitive and name not in STEP_X5_EXCEPTIONS:
         assert "step_x5" in c.catches
+    if c.step_sensitive:
+        assert "step_x10" in c.catches
 
 
 @pytest.mark.parametrize("name", sorted(CHEAP))

@@ -254,8 +254,10 @@ register(Check(
     partial(theorem4_adversarial),
     subject="stosignsgd", default_subject=stosign_alg1,
     step_sensitive=True,
-    catches=("frozen", "signsgd", "step_x5", "step_x10"),
+    catches=("frozen", "signsgd", "step_x5", "step_x10", "biased_oracle", "unprojected"),
     blind={"step_x2": "the worst instance found reaches 0.36 of the bound; × 2 measures 0.76",
-           **{m: "not measured at default size in this revision (a search per cell takes about 30 s); "
-                 "--power reports the cell" for m in ("biased_noise", "last_iterate", "biased_oracle", "unprojected")}},
+           "biased_noise": "the family's oracle SignFlip(p) returns ±L_i exactly where it flips and the exact "
+                           "subgradient elsewhere, so a narrowed noise U[−½, ½] only sharpens the descent: the "
+                           "worst instance found measures 0.35 of the bound",
+           "last_iterate": "the last iterate on the worst instance found: measured 0.49 of the bound"},
 ))

@@ -51,10 +51,11 @@ def _beta(value) -> float:
 
 
 def r1_terms(kind: str = "tanh", tau: float = TAU_R1, beta: float = ss.BETA, *, steps: int = 2000, seeds: int = 8,
-             seed: int = 0) -> dict[str, np.ndarray]:
+             seed: int = 0, noise_scale: float = ss.R1_NOISE) -> dict[str, np.ndarray]:
     r"""Both sides of Lemma R1 at every step of the spec §7.4 protocol [DER].
 
-    f = ½θᵀHθ, H = diag(logspace(−3, 0, 50)) (L = 1), g_k = ∇f(θ_k) + N(0, 0.1²I), m₀ = g₀,
+    f = ½θᵀHθ, H = diag(logspace(−3, 0, 50)) (L = 1), g_k = ∇f(θ_k) + N(0, s²I) (s = ``noise_scale``,
+    default the check's :data:`~convexlab.theory.softsign.R1_NOISE`), m₀ = g₀,
     m_k = βm_{k−1} + (1−β)g_k, d_k = −∇V*(τm_k), θ_{k+1} = θ_k + δd_k with δ = 0.05 and θ₀ ~ N(0, I),
     the V of ``kind`` (μ = 1). Per step k and seed (arrays of shape (steps, seeds)):
 
@@ -67,7 +68,8 @@ def r1_terms(kind: str = "tanh", tau: float = TAU_R1, beta: float = ss.BETA, *, 
       1e300); ``valid``: False from the first step at which a run's terms are non-finite or ≥ 1e100.
 
     The random stream is that of :func:`convexlab.theory.softsign.r1_violation` with
-    ``CheckContext(seed=seed)``, so max(lhs − rhs) equals its ``measured`` (tested). Unlike that
+    ``CheckContext(seed=seed)``, so max(lhs − rhs) equals its ``measured`` up to round-off (the check
+    drives the registry optimizer, this function the formula; tested). Unlike that
     check, any τ > 0 is accepted: outside τδ ≤ μ/L the stated form may fail (spec §7.4).
 
     Raises:
@@ -77,6 +79,7 @@ def r1_terms(kind: str = "tanh", tau: float = TAU_R1, beta: float = ss.BETA, *, 
     V.one_of("kind", kind, KINDS)
     tau = V.positive_finite("tau", tau)
     beta = _beta(beta)
+    noise_scale = V.positive_finite("noise_scale", noise_scale)
     K, S = _count("steps", steps), _count("seeds", seeds)
     delta, mu, L = ss.DELTA, ss.MU, 1.0
     geo = ss.tempered(kind, tau)
@@ -91,10 +94,10 @@ def r1_terms(kind: str = "tanh", tau: float = TAU_R1, beta: float = ss.BETA, *, 
     alive = torch.ones(S, dtype=torch.bool)
     for k in range(K):
         grad = h * theta
-        g = grad + ss.NOISE * torch.randn(S, ss.DIM, generator=gen, dtype=DT)
+        g = grad + noise_scale * torch.randn(S, ss.DIM, generator=gen, dtype=DT)
         m = g.clone() if k == 0 else beta * m + (1 - beta) * g
         d = -geo.direction(m)
-        new = theta + delta * d  # bitwise θ − δ∇V*(τm), as in the check
+        new = theta + delta * d  # θ − δ∇V*(τm): the check's SoftSignum run up to round-off
         f0, lhs = f(theta), f(new)
         measure = delta * geo.conjugate(grad)
         err = (delta * tau / mu) * ((m - grad) ** 2).sum(-1)

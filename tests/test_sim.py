@@ -291,3 +291,51 @@ def test_an_optimizer_that_rebinds_its_parameter_is_followed():
     assert res.meta["layout"] == "batched" and torch.allclose(res.f, sgd.f, rtol=1e-12, atol=0)
     assert float(res.f[-1, 0]) < 0.1 * float(p.f(p.start.unsqueeze(0))[0])  # it moved: 0.0137 < 0.075
     assert res.meta["output_point"] == "average"
+
+
+@pytest.mark.parametrize("layout", ["batched", "per_seed"])
+def test_watch_box_records_the_largest_excursion_outside_the_box(layout):
+    """meta["box_violation"]: for a run that leaves the box, the largest distance outside it over
+    x_1..x_{T+1} and all runs (equal to a step hook's measurement); 0 for a projected run; absent
+    unless asked."""
+    p = TwoDimensionalAbs()  # box [−2, 2]²
+    x0 = torch.tensor([1.9, -1.9], dtype=torch.float64)
+
+    def watched(factory):
+        worst = []
+
+        def make(ps):
+            opt = factory(ps)
+
+            def hook(o, args, kwargs):
+                x = torch.stack([q.detach() for q in o.param_groups[0]["params"]])
+                worst.append(max(float((p.low - x).amax()), float((x - p.high).amax()), 0.0))
+
+            opt.register_step_post_hook(hook)
+            return opt
+
+        return make, worst
+
+    make, worst = watched(lambda ps: _Away(ps, 0.05))
+    res = simulate(p, make, 40, 3, x0=x0, layout=layout, watch_box=True)
+    assert res.meta["box_violation"] == max(worst) == pytest.approx(1.9 + 40 * 0.05 - 2.0, rel=1e-12)
+    make, worst = watched(lambda ps: SignSGD(ps, lr=1.5, box=p.box))  # overshoots, clipped back
+    assert simulate(p, make, 40, 2, x0=-x0.abs(), layout=layout, watch_box=True).meta["box_violation"] == 0.0
+    make, worst = watched(lambda ps: SignSGD(ps, lr=1.5))  # the same run unprojected leaves the box
+    res = simulate(p, make, 40, 2, x0=-x0.abs(), layout=layout, watch_box=True)
+    assert res.meta["box_violation"] == max(worst) > 1.0
+    assert "box_violation" not in simulate(p, make, 5, 2, layout=layout).meta
+
+
+class _Away(torch.optim.Optimizer):
+    """x ← x + lr·sign(x): walks out of any box centred at 0."""
+
+    coordinatewise = True
+
+    def __init__(self, params, lr):
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for q in self.param_groups[0]["params"]:
+            q.add_(torch.sign(q), alpha=self.param_groups[0]["lr"])

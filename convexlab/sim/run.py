@@ -203,7 +203,8 @@ class _Runs:
 def simulate(problem: Problem, make_optimizer: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer],
              steps: int, seeds: int, x0: torch.Tensor | None = None, record: list[int] | None = None, *,
              seed: int = 0, layout: str = "auto", progress: bool = False,
-             extra: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None) -> SimResult:
+             extra: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+             watch_box: bool = False) -> SimResult:
     r"""Run ``make_optimizer(params)`` on ``problem`` for ``steps`` steps, ``seeds`` independent runs.
 
     x_1 = ``x0`` (default ``problem.start_point()``) in every run. Records the metrics of
@@ -217,6 +218,10 @@ def simulate(problem: Problem, make_optimizer: Callable[[list[torch.nn.Parameter
         layout: "auto" (batched when the optimizer is coordinate-wise, else per seed), "batched",
             or "per_seed" (see the module docstring).
         progress: show a tqdm progress bar.
+        watch_box: also record ``meta["box_violation"]``, the largest distance by which any iterate
+            x_1, …, x_{T+1} of any run lies outside ``problem.box`` (0.0 when all stay inside): a
+            running elementwise max and min of the iterates (two in-place passes per step, no hook
+            and no device sync), reduced once at the end.
 
     Raises:
         ValueError: non-positive ``steps``/``seeds``, a bad ``layout``, or ``layout="batched"`` with
@@ -252,10 +257,13 @@ def simulate(problem: Problem, make_optimizer: Callable[[list[torch.nn.Parameter
         names += ["gap_last", "gap_avg", "gap_eval", "linear_regret"]
     names += list(extra or {})
     out: dict[str, list[torch.Tensor]] = {n: [] for n in names}
-    from tqdm.auto import tqdm
-
+    hi = lo = None
+    if watch_box:  # running elementwise max and min of the iterates, from x_1
+        hi, lo = runs.x().detach().clone(), runs.x().detach().clone()
     ticks = range(1, steps + 1)
     if progress:
+        from tqdm.auto import tqdm
+
         ticks = tqdm(ticks, desc=f"simulate {problem.__class__.__name__}", leave=False, mininterval=0.5)
     oracle = problem.oracle
     with torch.no_grad():
@@ -263,6 +271,9 @@ def simulate(problem: Problem, make_optimizer: Callable[[list[torch.nn.Parameter
             x = runs.x()
             total += x
             g = oracle(x, gen)
+            if hi is not None:
+                torch.maximum(hi, x, out=hi)
+                torch.minimum(lo, x, out=lo)
             if regret_terms is not None:
                 regret_terms.addcmul_(g, torch.sub(x, x_star, out=shifted))
             if t in want:
@@ -282,7 +293,13 @@ def simulate(problem: Problem, make_optimizer: Callable[[list[torch.nn.Parameter
                     # a copy: fn may return a view of the live iterate (e.g. x[:, 0])
                     out[name].append(torch.as_tensor(fn(x), dtype=problem.dtype).clone())
             runs.step(g)
+        meta = dict(steps=steps, seeds=seeds, seed=seed, layout=runs.layout, problem=repr(problem),
+                    output_point=getattr(runs.opts[0], "output_point", "average"))
+        if hi is not None:
+            x = runs.x()  # x_{T+1}
+            torch.maximum(hi, x, out=hi)
+            torch.minimum(lo, x, out=lo)
+            low, high = (b.to(problem.dtype) for b in problem.box)
+            meta["box_violation"] = max(float((low - lo).amax()), float((hi - high).amax()), 0.0)
     metrics = {n: torch.stack(v) for n, v in out.items()}
-    return SimResult(record, metrics, meta=dict(steps=steps, seeds=seeds, seed=seed, layout=runs.layout,
-                                                problem=repr(problem),
-                                                output_point=getattr(runs.opts[0], "output_point", "average")))
+    return SimResult(record, metrics, meta=meta)

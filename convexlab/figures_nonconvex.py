@@ -11,7 +11,8 @@ function                               used by
 :func:`curve`                          04_signsgd_fails_nonsmooth (bands over seeds)
 :func:`o2nc_ladder`                    06_stosign_nonconvex_o2nc (O2NC guarantee and inequality (10)
                                        at the paper's N, K, D∞ for a ladder of ε)
-:func:`spectral_ball_trace`            09_sf_normuon_weight_decay (‖z_t‖_op against the ball radius)
+:func:`spectral_ball_trace`            09_sf_normuon_weight_decay (‖z_t‖_op against the contraction
+                                       bound b_t of the spectral ball, from ‖z_1‖_op = 2R)
 =====================================  ===============================================================
 """
 
@@ -118,42 +119,55 @@ def o2nc_ladder(eps_fractions, *, radius: float = 0.5, seeds: int = 8, seed: int
 def spectral_ball_trace(steps: int, *, seed: int = 0, decay_at: str = "z", row_norm: bool = False,
                         polar: str = "svd") -> dict:
     r"""‖z_t‖_op at every step of SF-NorMuon's idealized form on the noisy rank-2 factorization
-    problem of SF-NorMuon spec §4.1 [I], with the radius it must stay under.
+    problem of SF-NorMuon spec §4.1 [I], with the contraction bound it must stay under.
 
-    Same settings as the check ``sf_normuon.spectral_ball_decay_at_z``
-    (:func:`convexlab.theory.sf_normuon.ball_invariant`, one seed): SFNorMuon with η = 0.05,
-    μ = 0.9, λ = 1, β = 0.9, no warmup, ``row_norm=False``, ``polar="svd"``. With decay at z the
-    z-step is a convex combination, so ‖z_t‖_op ≤ max(‖z_1‖_op, R), R = 0.2√max(m, n)/λ [I, exact].
+    The run of the check ``sf_normuon.spectral_ball_decay_at_z``
+    (:func:`convexlab.theory.sf_normuon.ball_invariant`) for its first seed, built from that
+    module's pieces: the problem (:func:`~convexlab.theory.sf_normuon.factorization_problem`), the
+    instance (:func:`~convexlab.theory.sf_normuon.ball_instance`: η = 0.05, μ = 0.9, λ = 1, β = 0.9,
+    no warmup, ``row_norm=False``, ``polar="svd"``), the default subject
+    (:func:`~convexlab.theory.sf_normuon.sf_normuon_alg1`), the start scaled to
+    ‖z_1‖_op = :data:`~convexlab.theory.sf_normuon.B_START`·R (outside the ball), the oracle noise
+    stream of the check, and z read from outside (:func:`~convexlab.theory.sf_normuon.fast_iterate`).
+    With decay at z, exact polar and no row scaling, z_{t+1} = (1 − ηλ)z_t + ηλ·(−R·polar(M_t)), so
+    ‖z_t‖_op ≤ b_t with b_1 = ‖z_1‖_op, b_{t+1} = (1 − ηλ)b_t + ηλR, R = 0.2√max(m, n)/λ
+    [I, exact]: b_t contracts from 2R to R like (1 − ηλ)^t.
 
     Args:
         steps: number of steps T ≥ 1.
-        seed: seeds the optimizer and the oracle noise.
-        decay_at, row_norm, polar: passed on to SFNorMuon (the broken variants: ``decay_at="x"``,
-            ``row_norm=True``, ``polar="ns5"``).
+        seed: the check's seed (the instance's optimizer seed and the oracle noise stream).
+        decay_at, row_norm, polar: SFNorMuon switches replacing the instance's (the broken variants:
+            ``decay_at="x"``, ``row_norm=True``, ``polar="ns5"``); the bound stays the statement's.
 
     Returns:
-        dict with ``t`` (1..T), ``z_op`` (numpy, ‖z_{t+1}‖_op after step t), ``radius`` R,
-        ``start_op`` ‖z_1‖_op and ``bound`` = max(‖z_1‖_op, R).
+        dict with ``t`` (1..T+1), ``z_op`` (numpy, ‖z_t‖_op; z_1 the start), ``bound`` (numpy, b_t),
+        ``radius`` R, ``start_op`` ‖z_1‖_op = 2R and ``excess`` = max over t ≥ 2 of ‖z_t‖_op − b_t
+        (the check's statistic for this seed; ≤ 0 up to round-off when the statement holds).
 
     Raises:
         ValueError: ``steps`` < 1 (and SFNorMuon's own errors for bad switches).
     """
-    from convexlab.optim import SFNorMuon
     from convexlab.problems.matrix import spectral_norm
     from convexlab.theory import sf_normuon as C
+    from convexlab.theory.registry import CheckContext
 
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
     prob = C.factorization_problem()
     R = C.ball_radius(prob.shape, C.B_LAM)
-    gen = torch.Generator().manual_seed(seed * 1_000_003 + 401)
-    w = torch.nn.Parameter(prob.start_point().clone())
-    opt = SFNorMuon([w], lr=0.05, momentum=0.9, weight_decay=C.B_LAM, weight_decay_at=decay_at, sf_beta=C.B_BETA,
-                    warmup_steps=0, row_norm=row_norm, polar=polar, ns_dtype=DT, seed=seed)
-    start = float(spectral_norm(w.detach()))
-    z_op = np.empty(steps)
-    for t in range(steps):
+    gen = CheckContext(seed=seed).generator(401)  # the check's oracle stream (its first seed)
+    start = prob.start_point().clone()
+    start *= C.B_START * R / float(spectral_norm(start))
+    w = torch.nn.Parameter(start)
+    problem = C.ball_instance(prob, seed)
+    opt = C.sf_normuon_alg1([w], problem, weight_decay_at=decay_at, row_norm=row_norm, polar=polar)
+    shrink = problem.lr * problem.weight_decay
+    z_op, bound = np.empty(steps + 1), np.empty(steps + 1)
+    z_op[0] = bound[0] = float(spectral_norm(C.fast_iterate(opt, w, problem.sf_beta)))
+    for t in range(1, steps + 1):
         w.grad = prob.oracle(w.detach().unsqueeze(0), gen)[0]
         opt.step()
-        z_op[t] = float(spectral_norm(opt.state[w]["z"]))
-    return dict(t=np.arange(1, steps + 1), z_op=z_op, radius=R, start_op=start, bound=max(start, R))
+        z_op[t] = float(spectral_norm(C.fast_iterate(opt, w, problem.sf_beta)))
+        bound[t] = (1.0 - shrink) * bound[t - 1] + shrink * R
+    return dict(t=np.arange(1, steps + 2), z_op=z_op, bound=bound, radius=R, start_op=float(z_op[0]),
+                excess=float((z_op[1:] - bound[1:]).max()))

@@ -10,7 +10,10 @@ import torch
 from convexlab import figures_nonconvex as F
 from convexlab.problems import TwoDimensionalAbs
 from convexlab.sim import simulate
+from convexlab.problems.matrix import spectral_norm
 from convexlab.sim.o2nc import o2nc_parameters
+from convexlab.theory import run_check
+from convexlab.theory import sf_normuon as C
 from convexlab.theory.stosignsgd import stosign_anytime
 from convexlab.theory.stosignsgd_o2nc import BIAS_FRACTION, sumabssin_problem
 
@@ -56,11 +59,33 @@ def test_o2nc_ladder_rejects_bad_input(kw, message):
         F.o2nc_ladder(**kw)
 
 
-def test_spectral_ball_trace_stays_in_the_ball_with_decay_at_z_only():
-    good = F.spectral_ball_trace(300)
-    assert good["z_op"].shape == (300,) and math.isclose(good["radius"], 0.2 * math.sqrt(22) / 1.0)
-    assert good["z_op"].max() <= good["bound"] * (1 + 1e-12)
+def test_spectral_ball_trace_is_the_checks_first_seed_run():
+    """The trace is the run of sf_normuon.spectral_ball_decay_at_z (seed 0, its first seed): same start
+    ‖z_1‖_op = 2R, same bound b_t, and ‖z_t‖_op equal step by step to what the check's subject sees."""
+    seen = []
+
+    def recording(params, problem):
+        opt = C.sf_normuon_alg1(params, problem)
+        if not seen:  # the check's first seed
+            opt.register_step_post_hook(
+                lambda o, *_: seen.append(float(spectral_norm(C.fast_iterate(o, params[0], problem.sf_beta)))))
+        return opt
+
+    out = run_check("sf_normuon.spectral_ball_decay_at_z", subject=recording)
+    T = out.details["T"]
+    tr = F.spectral_ball_trace(T)
+    R = 0.2 * math.sqrt(22) / 1.0
+    assert math.isclose(tr["radius"], R) and math.isclose(tr["start_op"], 2 * R) and tr["bound"][0] == tr["z_op"][0]
+    assert tr["z_op"].shape == tr["bound"].shape == (T + 1,)
+    np.testing.assert_allclose(tr["z_op"][1:], seen[:T], rtol=1e-12)
+    assert math.isclose(tr["bound"][-1], out.details["final_bound"], rel_tol=1e-12)
+    assert tr["excess"] <= out.measured + 1e-15 and tr["excess"] <= 0  # the check takes the max over its seeds
+    # the bound contracts from 2R towards R like (1 − ηλ)^t
+    np.testing.assert_allclose(tr["bound"] - R, R * (1 - 0.05) ** np.arange(T + 1), rtol=1e-9, atol=1e-12)
+
+
+def test_spectral_ball_trace_leaves_the_bound_with_decay_at_x():
     bad = F.spectral_ball_trace(300, decay_at="x")
-    assert bad["z_op"].max() > bad["bound"]
+    assert bad["excess"] > 0.1 * bad["radius"]
     with pytest.raises(ValueError, match="steps"):
         F.spectral_ball_trace(0)

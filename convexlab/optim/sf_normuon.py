@@ -40,8 +40,12 @@ class SFNorMuon(ScheduleFreeMixin, NorMuon):
     η differs only during warmup). The averaging weights use η_t, not η̂_t.
 
     Geometry: ``Spectral(Sign())`` + ``RowNormalized`` (as NorMuon) with the schedule-free iterate
-    rule. With decay at z, z_{t+1} = (1 − η_tλ) z_t − η̂_t P̂_t, so for exact polar and no row scaling z,
-    x and y stay in the spectral ball ‖·‖_op ≤ max(‖z_1‖_op, 1/λ) (spec §4.1 [I]).
+    rule. With decay at z, z_{t+1} = (1 − η_tλ) z_t − η̂_t P̂_t. For exact polar and no row scaling, a
+    full-rank polar factor P of an m×n matrix has ‖P‖_op = 1 and ‖P‖_F = √min(m, n), so the RMS-matched
+    step η̂_t P_t has spectral norm 0.2η_t√max(m, n) = η_tλR with R = 0.2√max(m, n)/λ, and
+    ‖z_{t+1}‖_op ≤ (1 − η_tλ)‖z_t‖_op + η_tλR: z stays in the spectral ball ‖·‖_op ≤ max(‖z_1‖_op, R),
+    and from a start outside the bound contracts to R like Π(1 − η_tλ); x and y, convex combinations
+    of the z's, stay in the same ball (spec §4.1 [I]).
 
     Ablation switches: ``momentum=0`` (Fig. 3 left), ``row_norm=False`` (Fig. 3 right; still
     RMS-matched), ``polar="svd"``, ``weight_decay_at`` ∈ {"x", "y", "z"} (λ = 0 for "none"),

@@ -291,8 +291,22 @@ mutants.provide_step(SUBJECT, step_scaled_subject)
 
 
 def _make(ctx: CheckContext):
-    """The factory under test (the default subject when ``ctx`` has none)."""
-    return ctx.subject_or(softsign_subject)
+    """The factory under test (the default subject when ``ctx`` has none), checked to build an optimizer.
+
+    Raises (from the returned factory):
+        ValueError: the subject returned something other than a ``torch.optim.Optimizer`` (these
+            checks drive it with ``p.grad`` and ``step()``).
+    """
+    factory = ctx.subject_or(softsign_subject)
+
+    def make(params, problem):
+        opt = factory(params, problem)
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise ValueError(f"a subject of kind {SUBJECT!r} must return a torch.optim.Optimizer (the checks set "
+                             f"p.grad and call step()), got {type(opt).__name__}")
+        return opt
+
+    return make
 
 
 # ---------------------------------------------------------------------------------------------

@@ -182,8 +182,8 @@ CLAIMS: list[Claim] = [
           "the steady-state weight RMS satisfies λρ = 0.1[−α + √(α² + 2ηλ)] (decay at the fast iterate z)",
           checks=("sf_normuon.lemma32", "sf_normuon.hypothesis31", "sf_normuon.decay_at_z"), notebooks=("09",)),
     Claim("sf_normuon.decay_at_fast_iterate", SF, "§3, Fig. 2", "P",
-          "weight decay at the slow iterate x lets the weights grow without bound (∝ √t); decay at z keeps them "
-          "bounded", checks=("sf_normuon.decay_at_x", "sf_normuon.spectral_ball"), notebooks=("09",)),
+          "weight decay at the slow iterate x lets the weights grow without bound; decay at z keeps them "
+          "bounded (the √t random-walk growth is our inference [DER], measured on SF-NorMuon)", checks=("sf_normuon.decay_at_x", "sf_normuon.spectral_ball"), notebooks=("09",)),
     Claim("sf_normuon.stationarity_rate", SF, "Theorem 3.1 (as reconstructed, spec §4.1)", "DER",
           "schedule-free spectral dynamics reach stationarity (Frank–Wolfe gap) at rate Õ(T^{-1/4})",
           notebooks=("09",)),

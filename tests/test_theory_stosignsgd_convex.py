@@ -249,3 +249,22 @@ def test_the_adaptive_adversary_punishes_a_learner_at_zero():
     adv = AdaptiveSignAdversary(torch.tensor([1.0, 2.0], dtype=F64), D_inf=2.0, eps=0.25, seed=0)
     c = adv.loss(1, torch.zeros(1, 2, dtype=F64), torch.zeros(1, 2, dtype=F64))
     assert torch.equal(c.abs()[0], adv.L)  # the full loss, |S| grows by L
+
+
+def test_online_driver_reports_plays_outside_the_box():
+    adv = ObliviousCoinLosses(torch.ones(3, dtype=F64), D_inf=2.0, seed=0)
+    inside = run_online(adv, lambda ps: SignSGD(ps, lr=0.5, box=adv.box), 50, 2)
+    outside = run_online(adv, lambda ps: SignSGD(ps, lr=0.5), 50, 2)
+    assert inside.meta["box_violation"] == 0.0 and outside.meta["box_violation"] > 0.5
+
+
+def test_projected_signsgd_keeps_the_sum_of_figure1_from_step_two():
+    from convexlab.sim import simulate
+    from convexlab.theory import stosignsgd as S
+
+    p = S.figure1_problem()
+    T = 3000
+    res = simulate(p, S.signsgd_projected(p, T, 0), T, 1, record=[2, 3, 4, 10, 100, T],
+                   extra={"sum": lambda x: x.sum(-1)})
+    assert torch.allclose(res.sum[:, 0], torch.full((6,), S.FIGURE1_STALL, dtype=F64), atol=1e-12)
+    assert float(res.gap_avg[-1, 0]) >= S.FIGURE1_STALL > S.theorem4_bound(p, T)

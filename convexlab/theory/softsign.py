@@ -848,8 +848,9 @@ def _panel(blind: dict, step_sensitive: bool = True) -> dict:
                 catches=tuple(m for m in ALL if m not in blind), blind=blind)
 
 
-_R1_X2 = ("δ × 2 keeps τδ = 1.8 < 2/L: at every step the flat coordinates' extra decrease pays for the stiff "
-          "ones' overshoot, worst gap {gap} < 0 (default −0.0012); the τ-sweep catches it (gap 0.56)")
+_R1_X2 = ("δ × 2 keeps τδ = 1.8 < 2/L and the saturating soft sign bounds the overshoot: worst gap {gap} < 0 at "
+          "every step (default −0.0012), also from starts 0.05·z ⊙ h in the linear regime; the Euclidean V "
+          "catches it (gap 0.75), and so does the τ-sweep (0.56)")
 _SAME = ("the statement has m = {m} (β = 0): the subject without momentum is the default itself, identical run "
          "({ratio} of the bound)")
 

@@ -34,7 +34,7 @@ def test_r1_terms_one_step_by_hand():
     noise = torch.randn(1, ss.DIM, generator=gen, dtype=DT).numpy()[0]
     h = np.logspace(-3, 0, ss.DIM)
     grad = h * th0
-    m = grad + ss.NOISE * noise  # m₀ = g₀
+    m = grad + ss.R1_NOISE * noise  # m₀ = g₀
     d = -np.tanh(tau * m)
     th1 = th0 + delta * d
     f = lambda x: 0.5 * np.sum(h * x * x)  # noqa: E731

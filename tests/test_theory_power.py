@@ -32,6 +32,8 @@ def test_every_applicable_member_is_declared(name):
     assert set(c.blind) <= applicable, f"blind members that do not apply: {set(c.blind) - applicable}"
     assert applicable == set(c.catches) | set(c.blind), f"undeclared: {applicable - set(c.catches) - set(c.blind)}"
     assert all(isinstance(r, str) and len(r) > 10 for r in c.blind.values())
+    assert all(isinstance(r, str) and len(r) > 10 for r in c.same_as_default.values())
+    assert not set(c.same_as_default) & applicable
     assert c.default_subject is not None, "the default subject (the registry optimizer) must be recorded"
     assert c.subject in mutants.SUBJECT_KINDS
 

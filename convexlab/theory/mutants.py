@@ -221,9 +221,13 @@ def step_scaled(check, k: float) -> Callable | None:
 
 
 def applicable(check) -> dict[str, Callable]:
-    """Panel member → broken factory for every member applicable to ``check``."""
+    """Panel member → broken factory for every member applicable to ``check`` (members in
+    ``check.same_as_default``, which coincide with the statement's algorithm, are excluded)."""
     out = {}
+    same = getattr(check, "same_as_default", {}) or {}
     for name, m in PANEL.items():
+        if name in same:
+            continue  # the statement's own algorithm on this instance
         f = m.factory_for(check)
         if f is not None:
             out[name] = f

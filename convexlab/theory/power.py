@@ -265,12 +265,24 @@ def format_matrix(report: PowerReport) -> str:
         for c in missed:
             why = c.reason or ("MUST CATCH" if c.declared == "catches" else "UNDECLARED")
             lines.append(f"  {c.check} × {c.member}: {why}")
+    same = [(name, m, why) for name in report.checks for m, why in _same_as_default(name).items()]
+    if same:
+        lines.append("not applicable, because on the check's instance the member is the statement's own algorithm:")
+        for name, m, why in same:
+            lines.append(f"  {name} × {m}: {why}")
     n = len(report.cells)
     caught = sum(c.status == "caught" for c in report.cells)
     lines.append(f"\n{caught}/{n} applicable cells caught ({100 * report.caught_fraction:.1f} %), "
                  f"{len(report.defects)} defects; {len(report.checks)} checks × {len(members)} panel members "
                  f"(seed {report.seed}, {'full' if report.full else 'default'} size)")
     return "\n".join(lines)
+
+
+def _same_as_default(name: str) -> dict:
+    from convexlab.theory.registry import REGISTRY
+
+    c = REGISTRY.get(name)
+    return {} if c is None else dict(c.same_as_default)
 
 
 def matrix_figure(report: PowerReport):

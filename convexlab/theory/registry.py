@@ -178,6 +178,8 @@ class Check:
     broken algorithms (:mod:`convexlab.theory.mutants`) that must flip the verdict; ``blind`` maps
     each other applicable member to the one-line reason the statement cannot see it.
     ``step_sensitive`` checks also report the smallest step multiplier they catch (``--power``).
+    ``same_as_default`` lists members that are the statement's own algorithm on the check's instance
+    (for example "momentum dropped" where the statement has no momentum): not applicable.
     """
 
     name: str
@@ -192,6 +194,9 @@ class Check:
     step_sensitive: bool = False
     #: the factory ``(params, problem) -> Optimizer`` the check runs when no subject is given
     default_subject: Callable | None = None
+    #: panel members that coincide with the statement's own algorithm on this instance (e.g. "momentum
+    #: dropped" where the statement has β = 0), with the reason: not applicable, not run
+    same_as_default: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.provenance not in PROVENANCE:
@@ -200,9 +205,13 @@ class Check:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
         object.__setattr__(self, "catches", tuple(self.catches))
         object.__setattr__(self, "blind", dict(self.blind))
-        overlap = set(self.catches) & set(self.blind)
-        if overlap:
-            raise ValueError(f"check {self.name!r}: {sorted(overlap)} both caught and blind")
+        object.__setattr__(self, "same_as_default", dict(self.same_as_default))
+        declared = [set(self.catches), set(self.blind), set(self.same_as_default)]
+        for i in range(3):
+            for j in range(i + 1, 3):
+                if declared[i] & declared[j]:
+                    raise ValueError(f"check {self.name!r}: {sorted(declared[i] & declared[j])} declared twice "
+                                     "(catches / blind / same_as_default)")
         if (self.catches or self.blind or self.step_sensitive) and self.subject is None:
             raise ValueError(f"check {self.name!r} declares a panel but no subject kind")
 

@@ -578,8 +578,8 @@ register(Check(
     "λ = 1: RMS(z) → 0.2η/√(2ηλ − η²λ²) (exact); measured/predicted = 1 ± 0.05",
     steady_state_at_z, **_PANEL, step_sensitive=True,
     catches=("frozen", "decay_wrong_iterate", "step_x2", "step_x5", "step_x10"),
-    blind={"no_momentum": "the statement needs i.i.d. update directions, so the instance already runs μ = 0: "
-                          "the member is the default subject (ratio 0.998 for both)"},
+    same_as_default={"no_momentum": "the statement needs i.i.d. update directions, so the instance already runs "
+                                    "μ = 0: the member is the default subject (ratio 0.998 for both)"},
 ))
 register(Check(
     "sf_normuon.decay_at_x_random_walk", SOURCE, "DER", "rate",

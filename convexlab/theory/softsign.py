@@ -843,9 +843,10 @@ def heterogeneity(ctx: CheckContext, lr: float = HET_LR, alpha_sign: float = HET
 ALL = ("frozen", "signsgd", "step_x2", "step_x5", "step_x10", "biased_oracle", "no_momentum", "inverted_temperature")
 
 
-def _panel(blind: dict, step_sensitive: bool = True) -> dict:
+def _panel(blind: dict, step_sensitive: bool = True, same: dict | None = None) -> dict:
+    same = same or {}
     return dict(subject=SUBJECT, default_subject=softsign_subject, step_sensitive=step_sensitive,
-                catches=tuple(m for m in ALL if m not in blind), blind=blind)
+                catches=tuple(m for m in ALL if m not in blind and m not in same), blind=blind, same_as_default=same)
 
 
 _R1_X2 = ("δ × 2 keeps τδ = 1.8 < 2/L and the saturating soft sign bounds the overshoot: worst gap {gap} < 0 at "
@@ -878,13 +879,13 @@ register(Check(
     "softsign.r2_deterministic[quadratic]", SOURCE_R2 + "; §7.4", "DER", "upper",
     "(1/K)Σ V*(τ∇f(θ_k)) ≤ τΔ/(δK) with m = ∇f, τδ = 0.9μ/L, three V, quadratic; max LHS/bound",
     partial(r2_deterministic, problem="quadratic"),
-    **_panel({"no_momentum": _SAME.format(m="∇f", ratio=0.936)}),
+    **_panel({}, same={"no_momentum": _SAME.format(m="∇f", ratio=0.936)}),
 ))
 register(Check(
     "softsign.r2_deterministic[logistic]", SOURCE_R2 + "; §7.4", "DER", "upper",
     "(1/K)Σ V*(τ∇f(θ_k)) ≤ τΔ/(δK) with m = ∇f, τδ = 0.9μ/L, three V, logistic; max LHS/bound",
     partial(r2_deterministic, problem="logistic"),
-    **_panel({"no_momentum": _SAME.format(m="∇f", ratio=0.872),
+    **_panel(same={"no_momentum": _SAME.format(m="∇f", ratio=0.872)}, blind={
               "step_x2": "along the run the logistic curvature stays below L = ‖X‖₂²/(4N) + λ, so δ × 2 still "
                          "converges, faster: 0.45 of the bound (× 5: 484, caught)"}),
 ))
@@ -892,7 +893,7 @@ register(Check(
     "softsign.r2_stochastic", SOURCE_R2 + "; §7.4", "DER", "upper",
     "(1/K)Σ E V*(τ∇f(θ_k)) ≤ τΔ/(δK) + τ²σ²/μ with m = g (Gaussian noise s = 0.01), worst of three V",
     partial(r2_stochastic),
-    **_panel({"no_momentum": _SAME.format(m="g", ratio=0.286),
+    **_panel(same={"no_momentum": _SAME.format(m="g", ratio=0.286)}, blind={
               "step_x2": "δ × 2 keeps τδL = 1.8 < 2: its faster approach offsets its larger noise floor, 0.39 of "
                          "the bound (default 0.29; × 5: 2.2, caught)"}),
 ))

@@ -187,7 +187,9 @@ CHEAP = {"stosignsgd.theorem4[anytime]", "stosignsgd.theorem4[constant]", "stosi
 CELLS = [(n, m) for n in MINE for m in REGISTRY[n].catches]
 #: step-sensitive checks that catch × 10 but not × 5, each with its measured reason in ``blind``: the
 #: realized-regret bound adds the ghost-iterate term 2D∞‖L‖₁√T to (★) (× 5 measures 0.93 of it)
-STEP_X5_EXCEPTIONS = {"stosignsgd.theorem1_regret[adaptive]"}
+STEP_X5_EXCEPTIONS = {"stosignsgd.theorem1_regret[adaptive]",
+                      # × 5 measures 1.05 of the bound, at the edge of the 3-standard-error rule
+                      "stosignsgd.theorem4[hinge_svm]"}
 
 
 @pytest.mark.parametrize("name", MINE)

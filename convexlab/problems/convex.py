@@ -125,7 +125,8 @@ class WeightedL1Coupling(_BoxProblem):
     Args:
         d: dimension (used when ``a`` is None).
         a: positive weights (default: logspace 10^{−1} … 10^{1}, heterogeneous L).
-        c: centres (default: seeded uniform on [−R/2, R/2]^d).
+        c: centres (default: seeded uniform on [−R/2, R/2]^d, or with ``centres="outside"`` seeded
+            c_i = ±R(1.2 + 0.8u_i), u_i ~ U[0, 1]: outside the box, so x* sits on its faces).
         radius: R > 0, the box half-width (D∞ = 2R).
         seed: seed of the default data.
         noise: the oracle's noise model (:class:`~convexlab.problems.SignFlip` keeps oracle_L = L).
@@ -136,7 +137,9 @@ class WeightedL1Coupling(_BoxProblem):
     """
 
     def __init__(self, d: int = 8, a=None, c=None, *, radius: float = 1.0, seed: int = 0, noise=None,
-                 dtype: torch.dtype = torch.float64):
+                 dtype: torch.dtype = torch.float64, centres: str = "inside"):
+        if centres not in ("inside", "outside"):
+            raise ValueError(f"centres must be 'inside' or 'outside', got {centres!r}")
         gen = torch.Generator().manual_seed(_seed(seed))
         if a is None:
             a = torch.logspace(-1, 1, _count("d", d), dtype=dtype)
@@ -145,7 +148,10 @@ class WeightedL1Coupling(_BoxProblem):
             raise ValueError(f"a must be positive, got min {float(a.min())!r}")
         d = a.numel()
         R = V.positive_finite("radius", radius)
-        if c is None:
+        if c is None and centres == "outside":
+            mag = R * (1.2 + 0.8 * torch.rand(d, generator=gen, dtype=torch.float64))
+            c = mag * torch.where(torch.rand(d, generator=gen, dtype=torch.float64) < 0.5, -1.0, 1.0)
+        elif c is None:
             c = (torch.rand(d, generator=gen, dtype=torch.float64) - 0.5) * R
         c = _data("c", c, dtype, 1)
         if c.shape != a.shape:
@@ -171,19 +177,25 @@ class L1Regression(_BoxProblem):
 
     Subgradient: (1/n)Aᵀ sign(Ax − b) with sign(0) := +1 on residuals that vanish (valid), so
     |∂_i f| ≤ L_i = (1/n)Σ_j |A_ji|. Default data: A_ji = N(0, 1)·s_i with heterogeneous column scales
-    s (logspace over one decade), b = A x° + Laplace(0.1) noise with x° uniform in [−R/2, R/2]^d.
+    s (logspace over one decade), b = A x° + Laplace(0.1) noise with x° uniform in [−R/2, R/2]^d, or
+    x° = ``planted``·(seeded ±1) (outside the box for planted > R: x* then sits on its faces).
 
     Args:
         A, b: the data (n×d and n), or None for the seeded default of size ``n``×``d``.
+        planted: the planted solution's ℓ∞ size (None: uniform in [−R/2, R/2]^d).
         d, n, radius, seed, noise: as in :class:`WeightedL1Coupling`.
     """
 
     def __init__(self, A=None, b=None, *, d: int = 8, n: int = 32, radius: float = 1.0, seed: int = 0, noise=None,
-                 dtype: torch.dtype = torch.float64):
+                 dtype: torch.dtype = torch.float64, planted: float | None = None):
         R = V.positive_finite("radius", radius)
+        if planted is not None:
+            planted = V.positive_finite("planted", planted)
+
         def default(gen, d, n):
             A = torch.randn(n, d, generator=gen, dtype=torch.float64) * _column_scales(d)
-            x0 = (torch.rand(d, generator=gen, dtype=torch.float64) - 0.5) * R
+            u0 = torch.rand(d, generator=gen, dtype=torch.float64)
+            x0 = (u0 - 0.5) * R if planted is None else planted * torch.where(u0 < 0.5, -1.0, 1.0).to(torch.float64)
             # seeded Laplace(0.1) residuals by the inverse CDF (torch's sampler takes no generator)
             u = torch.rand(n, generator=gen, dtype=torch.float64).clamp(1e-12, 1 - 1e-12)
             return A, A @ x0 + torch.distributions.Laplace(0.0, 0.1).icdf(u)

@@ -38,10 +38,23 @@ from scipy.optimize import minimize
 from convexlab.optim import StoSignSGD
 from convexlab.problems.parametric import CoupledAbs
 from convexlab.sim import simulate
-from convexlab.theory.registry import Check, CheckContext, CheckResult, identity_result, register, upper_result
 from convexlab.theory.mutants import stosign_alg1
-from convexlab.theory.registry import Instance
-from convexlab.theory.stosignsgd import BoxWatch, judge_feasibility, output_gap, stosign_anytime, theorem4_bound
+from convexlab.theory.registry import (
+    Check,
+    CheckContext,
+    CheckResult,
+    Instance,
+    identity_result,
+    register,
+    upper_result,
+)
+from convexlab.theory.stosignsgd import (  # noqa: F401  (stosign_anytime: the old-form default, used by tests)
+    BoxWatch,
+    judge_feasibility,
+    output_gap,
+    stosign_anytime,
+    theorem4_bound,
+)
 
 SOURCE_STOSIGN = "StoSignSGD (arXiv 2604.15416)"
 SOURCE_SUBGRADIENT = ("subgradient method, tight bound MR/√(N+1): Nesterov 2004 §3.2.3; "

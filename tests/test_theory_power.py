@@ -54,11 +54,24 @@ def test_every_theorem_check_must_catch_the_frozen_optimizer(name):
         assert "frozen" in c.catches, c.blind.get("frozen")
 
 
+#: step-sensitive checks that miss a step × 5 (each says why in ``blind``; the README lists them)
+STEP_X5_MISSED = {
+    # the realized-comparator bound carries the ghost-iterate term 2D∞‖L‖₁√T: × 5 reaches 0.93 of it;
+    # the pseudo-regret checks on the same game catch × 5
+    "stosignsgd.theorem1_regret[adaptive]",
+    # × 5 measures 1.05 of the bound at seed 0, inside the 3-stderr allowance (× 10 is caught)
+    "stosignsgd.theorem4[hinge_svm]",
+}
+
+
 def test_step_sensitive_checks_catch_step_x5():
     for name in SUBJECT_CHECKS:
         c = REGISTRY[name]
         if c.step_sensitive:
-            assert "step_x5" in c.catches, name
+            if name in STEP_X5_MISSED:
+                assert "step_x5" in c.blind, name
+            else:
+                assert "step_x5" in c.catches, name
 
 
 # -- run_check ---------------------------------------------------------------------------------

@@ -35,8 +35,10 @@ import torch
 #: subject kind → what its ``problem`` carries (the constants a factory may read)
 SUBJECT_KINDS: dict[str, str] = {
     "stosignsgd": "a learner of the form of StoSignSGD's Alg. 1 on a box: problem.D_inf, problem.box = (low, high), "
-                  "problem.L (coordinate bounds of the oracle), problem.seed; problem.step is 'anytime' "
-                  "(η_t = D∞/√(2t)) or 'constant' (η = D∞/√T with T = problem.horizon)",
+                  "problem.L (the oracle's almost-sure coordinate bound, oracle_L, which may exceed the subgradient "
+                  "bound), problem.seed, problem.horizon (always set); problem.step is 'anytime' "
+                  "(η_t = D∞/√(2t)) or 'constant' (η = D∞/√T with T = problem.horizon); problem.problem is the "
+                  "underlying Problem",
     "online": "an online learner (Theorem 1): the game is the problem: problem.D_inf, problem.box, problem.L, "
               "problem.seed, problem.horizon",
     "o2nc_inner": "the inner online learner of O2NC (Alg. 12): a learner of Δ on the box problem.box = [−D, D]^d "

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from convexlab import figures_convex as F
-from convexlab.problems import Gaussian, SignFlip
+from convexlab.problems import Gaussian
 from convexlab.sim import simulate
 from convexlab.sim.online import run_online
 from convexlab.theory import stosignsgd_convex as C

@@ -14,9 +14,10 @@ Two layouts, chosen automatically, both exact (no statistic is shared between ru
 At step t the oracle's stochastic (sub)gradient at x_t (the problem's noise model, drawn from the
 simulator's generator seeded with ``seed``) is set as ``.grad`` and the optimizer steps to x_{t+1}.
 
-Per-step cost. Besides the oracle and the optimizer's own step, the loop does two passes over the
-(S, *shape) iterates per step (the running sum of x̄_t, and the running elementwise sum of
-g_s ⊙ (x_s − x*) that the linear regret reduces at the recorded steps only), and no copies. The
+Per-step cost. Besides the oracle and the optimizer's own step, the loop does three in-place passes
+over the (S, *shape) iterates per step (the running sum for x̄_t; x_t − x* and the running
+elementwise sum of g_s ⊙ (x_s − x*), which the linear regret reduces at the recorded steps only)
+and copies nothing (two more passes with ``watch_box``). The
 optimizer's step is called without ``torch.optim``'s profiling wrapper (a ``record_function``
 scope, 30–40 µs per call) whenever nothing observes it: no step hook registered on the optimizer
 or globally, and no autograd profiler running; otherwise ``optimizer.step()`` as usual.
@@ -195,7 +196,8 @@ class _Runs:
             self.params[0].grad = g
             self._steps[0]()
         else:
-            for p, step, gs in zip(self.params, self._steps, g.unbind(0)):
+            # rows of one dense tensor (an expanded oracle output would share memory between rows)
+            for p, step, gs in zip(self.params, self._steps, g.contiguous().unbind(0)):
                 p.grad = gs
                 step()
 

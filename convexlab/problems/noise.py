@@ -17,7 +17,8 @@ coordinate bound it preserves: ``oracle_bound(L)`` is the vector L̃ with |g̃_i
   heavy tails; unbounded).
 
 Draws and speed. The oracle runs once per simulated step on every seed, so its random draws are a
-large part of a simulation's time; float64 draws cost 1.5–5× more than these:
+large part of a simulation's time; float64 draws cost 1.5–5× more than the ones :class:`SignFlip`,
+:class:`Gaussian` and :class:`HeavyTailed` use:
 
 * two-point coins (:class:`SignFlip`) compare 32-bit random integers (:func:`random_int32`, two per
   64-bit Mersenne-Twister draw) with a threshold computed in the gradient's dtype: a coin of
@@ -26,8 +27,9 @@ large part of a simulation's time; float64 draws cost 1.5–5× more than these:
 * Gaussian entries are drawn in float32 and added to the float64 gradient (relative rounding
   2⁻²⁴ of a unit normal, tails truncated beyond ≈ 5.7σ, P ≈ 10⁻⁸).
 
-No ``torch.where`` on a full batch: it runs several times slower than arithmetic on CPU, and the
-exact selections below are written as products with 0/1 masks instead.
+These three use no ``torch.where`` on a full batch (on CPU it runs several times slower than
+arithmetic): their exact selections are products with 0/1 masks. :func:`random_int32` and
+:func:`coin` are the building blocks for a new two-point noise.
 """
 
 from __future__ import annotations

@@ -18,6 +18,13 @@ from convexlab.problems.noise import Exact, NoiseModel
 _SOLUTIONS: dict[tuple, tuple[float, torch.Tensor]] = {}
 
 
+def sign_plus(x: torch.Tensor) -> torch.Tensor:
+    """sign with sign(0) := +1 (also for −0): a valid subgradient of |·| at 0 (∂|·|(0) = [−1, 1]).
+
+    Computed as sign(sign(x) + ½), two elementwise passes with no mask tensors."""
+    return torch.sign(x).add_(0.5).sign_()
+
+
 def cached_solution(key: tuple, solve: Callable[[], tuple[float, torch.Tensor]]) -> tuple[float, torch.Tensor]:
     """(f*, x*) from ``solve()`` (e.g. a cvxpy solve), computed on first use and cached under ``key``
     for the life of the process (problems built with the same data share one solve)."""

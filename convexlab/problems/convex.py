@@ -30,12 +30,9 @@ import numpy as np
 import torch
 
 from convexlab import _validation as V
-from convexlab.problems.base import Problem, cached_solution
+from convexlab.problems.base import Problem, cached_solution, sign_plus
 
 
-def _sign_plus(x: torch.Tensor) -> torch.Tensor:
-    """sign with sign(0) := +1: a valid subgradient of |·| at 0 (∂|·|(0) = [−1, 1])."""
-    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
 
 
 def _count(name: str, value) -> int:
@@ -169,7 +166,7 @@ class WeightedL1Coupling(_BoxProblem):
         return (self.a * (x - self.c).abs()).sum(-1) + x.sum(-1).abs()
 
     def subgradient(self, x):
-        return self.a * _sign_plus(x - self.c) + _sign_plus(x.sum(-1, keepdim=True))
+        return self.a * sign_plus(x - self.c) + sign_plus(x.sum(-1, keepdim=True))
 
 
 class L1Regression(_BoxProblem):
@@ -214,7 +211,7 @@ class L1Regression(_BoxProblem):
         return (x @ self.A.T - self.b).abs().mean(-1)
 
     def subgradient(self, x):
-        return _sign_plus(x @ self.A.T - self.b) @ self.A / self.A.shape[0]
+        return sign_plus(x @ self.A.T - self.b) @ self.A / self.A.shape[0]
 
 
 class HingeSVM(_BoxProblem):
@@ -238,7 +235,7 @@ class HingeSVM(_BoxProblem):
         def default(gen, d, n):
             X = torch.randn(n, d, generator=gen, dtype=torch.float64) * _column_scales(d)
             w0 = torch.randn(d, generator=gen, dtype=torch.float64)
-            return X, _sign_plus(X @ w0 + 0.5 * torch.randn(n, generator=gen, dtype=torch.float64))
+            return X, sign_plus(X @ w0 + 0.5 * torch.randn(n, generator=gen, dtype=torch.float64))
 
         X, y = _paired_data(("X", "y"), X, y, default, seed=seed, d=d, n=n, dtype=dtype)
         if not bool((y.abs() == 1).all()):
@@ -263,7 +260,7 @@ class HingeSVM(_BoxProblem):
     def subgradient(self, w):
         active = (self._margins(w) < 1).to(w.dtype)
         g = -(active * self.y) @ self.X / self.X.shape[0]
-        return g + self.reg * _sign_plus(w) if self.reg else g
+        return g + self.reg * sign_plus(w) if self.reg else g
 
 
 class MaxAffine(_BoxProblem):
@@ -329,7 +326,7 @@ class SignGame(Problem):
             raise ValueError(f"L must be positive, got min {float(L.min())!r}")
         R = V.positive_finite("radius", radius)
         gen = torch.Generator().manual_seed(_seed(seed))
-        self.s = _sign_plus(torch.rand(L.numel(), generator=gen, dtype=torch.float64) - 0.5).to(dtype)
+        self.s = sign_plus(torch.rand(L.numel(), generator=gen, dtype=torch.float64) - 0.5).to(dtype)
         self.q, self.radius = q, R
         self.a = q * self.s * L
         super().__init__((L.numel(),), L, -R, R, f_star=-R * q * float(L.sum()), x_star=-R * self.s, noise=noise,

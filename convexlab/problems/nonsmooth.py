@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from convexlab.problems.base import Problem
+from convexlab.problems.base import Problem, sign_plus
 
 
-def _sign_plus(x: torch.Tensor) -> torch.Tensor:
-    """sign with sign(0) := +1, a valid subgradient of |·| at 0 (StoSignSGD spec §4, pitfall)."""
-    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
 
 
 class TwoDimensionalAbs(Problem):
@@ -32,6 +29,6 @@ class TwoDimensionalAbs(Problem):
         return (x[..., 0] + x[..., 1]).abs() + 2 * (x[..., 0] - x[..., 1]).abs()
 
     def subgradient(self, x):
-        a = _sign_plus(x[..., 0] + x[..., 1])
-        b = _sign_plus(x[..., 0] - x[..., 1])
+        a = sign_plus(x[..., 0] + x[..., 1])
+        b = sign_plus(x[..., 0] - x[..., 1])
         return torch.stack([a + 2 * b, a - 2 * b], dim=-1)

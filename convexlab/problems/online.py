@@ -24,10 +24,8 @@ import math
 import torch
 
 from convexlab import _validation as V
+from convexlab.problems.base import sign_plus
 
-
-def _sign_plus(x: torch.Tensor) -> torch.Tensor:
-    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
 
 
 class LinearLosses:
@@ -58,7 +56,7 @@ class LinearLosses:
         self.L, self.D_inf, self.eps, self.seed, self.dtype = L, V.positive_finite("D_inf", D_inf), eps, seed, dtype
         gen = torch.Generator().manual_seed(seed)
         #: fixed orientation of each coordinate's game (seeded)
-        self.s = _sign_plus(torch.rand(self.dim, generator=gen, dtype=torch.float64) - 0.5).to(dtype)
+        self.s = sign_plus(torch.rand(self.dim, generator=gen, dtype=torch.float64) - 0.5).to(dtype)
         self.reset()
 
     @property

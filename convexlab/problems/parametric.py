@@ -20,13 +20,10 @@ import math
 import torch
 
 from convexlab import _validation as V
-from convexlab.problems.base import Problem
+from convexlab.problems.base import Problem, sign_plus
 from convexlab.problems.noise import SignFlip
 
 
-def _sign_plus(x: torch.Tensor) -> torch.Tensor:
-    """sign with sign(0) := +1, a valid subgradient of |·| at 0 (the kink convention of spec §4)."""
-    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
 
 
 #: the compact parameter ranges of :meth:`CoupledAbs.from_unit` (ranges [D], chosen so that the
@@ -127,7 +124,7 @@ class CoupledAbs(Problem):
         return (self.a * (x - self.c).abs()).sum(-1) + self.w * (x.sum(-1) - self.s).abs()
 
     def subgradient(self, x):
-        return self.a * _sign_plus(x - self.c) + self.w * _sign_plus(x.sum(-1, keepdim=True) - self.s)
+        return self.a * sign_plus(x - self.c) + self.w * sign_plus(x.sum(-1, keepdim=True) - self.s)
 
     def _solve(self) -> tuple[float, torch.Tensor]:
         r"""Closed-form minimiser (greedy on the sum).

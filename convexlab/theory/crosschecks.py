@@ -49,7 +49,6 @@ from convexlab.theory.registry import (
     upper_result,
 )
 from convexlab.theory.stosignsgd import (  # noqa: F401  (stosign_anytime: the old-form default, used by tests)
-    BoxWatch,
     judge_feasibility,
     output_gap,
     stosign_anytime,
@@ -178,11 +177,10 @@ def instance_ratio(theta, d: int, make: Callable | None, T: int, seeds: int, see
         factory = lambda ps: subject(ps, inst)  # noqa: E731
     else:
         factory = make(problem, opt_seed)
-    watch = BoxWatch(problem.box)
-    res = simulate(problem, watch.wrap(factory), T, seeds, record=[T], seed=seed)
+    res = simulate(problem, factory, T, seeds, record=[T], seed=seed, watch_box=True)
     _, gaps = output_gap(res)
     if feasibility is not None:
-        feasibility.update(violation=watch.violation, min_gap=float(gaps.min()),
+        feasibility.update(violation=res.meta["box_violation"], min_gap=float(gaps.min()),
                            scale=problem.D_inf * float(problem.oracle_L.sum()))
     se = float(gaps.std(correction=1) / math.sqrt(seeds)) if seeds > 1 else 0.0
     return float(gaps.mean()), se, theorem4_bound(problem, T)

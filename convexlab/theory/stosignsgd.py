@@ -96,35 +96,6 @@ def signsgd_projected(problem, T, seed):
 # ---------------------------------------------------------------------------------------------
 # running a subject and judging feasibility
 # ---------------------------------------------------------------------------------------------
-class BoxWatch:
-    """Wraps an optimizer factory so that, after every step, the largest distance of any iterate
-    outside ``box`` is kept (a step post-hook; one tensor op per step, no device sync)."""
-
-    def __init__(self, box):
-        self.low, self.high = box
-        self._v = torch.zeros((), dtype=torch.float64)
-
-    def wrap(self, factory: Callable) -> Callable:
-        def make(params):
-            opt = factory(params)
-
-            def hook(optimizer, args, kwargs):
-                for group in optimizer.param_groups:
-                    for p in group["params"]:
-                        x = p.detach()
-                        out = torch.maximum((self.low.to(x.dtype) - x).amax(), (x - self.high.to(x.dtype)).amax())
-                        self._v = torch.maximum(self._v, out.to(torch.float64))
-
-            opt.register_step_post_hook(hook)
-            return opt
-
-        return make
-
-    @property
-    def violation(self) -> float:
-        return float(self._v)
-
-
 def legacy(make: Callable) -> Callable:
     """A factory of the old form ``make(problem, T, seed) -> (params -> optimizer)`` as a subject
     ``(params, instance) -> optimizer``."""
@@ -142,9 +113,8 @@ def run_subject(make: Callable, problem, T: int, S: int, seed: int, *, step: str
     """Simulate the subject ``make(params, instance)`` on ``problem`` (start ``problem.start_point()``)
     and return (result, largest box violation over all steps)."""
     inst = instance_for(problem, T, seed, step)
-    watch = BoxWatch(problem.box)
-    res = simulate(problem, watch.wrap(lambda ps: make(ps, inst)), T, S, record=record or [T], seed=seed)
-    return res, watch.violation
+    res = simulate(problem, lambda ps: make(ps, inst), T, S, record=record or [T], seed=seed, watch_box=True)
+    return res, res.meta["box_violation"]
 
 
 def output_gap(res):

@@ -44,7 +44,6 @@ from convexlab.sim.online import run_online
 from convexlab.theory.registry import Check, CheckContext, CheckResult, Instance, identity_result, register, upper_result
 from convexlab.theory.stosignsgd import (
     DEFAULT_SUBJECT,
-    BoxWatch,
     gap_check,
     judge_feasibility,
     output_gap,
@@ -390,12 +389,11 @@ def rate_exponent(ctx: CheckContext, *, make: Callable | None = None) -> CheckRe
             factory = (lambda inst: (lambda ps: subject(ps, inst)))(inst)
         else:
             factory = make(problem, T, seed)
-        watch = BoxWatch(problem.box)
-        res = simulate(problem, watch.wrap(factory), T, S, record=[T], seed=seed)
+        res = simulate(problem, factory, T, S, record=[T], seed=seed, watch_box=True)
         _, gaps = output_gap(res)
         means.append(float(gaps.mean()))
         ses.append(float(gaps.std(correction=1) / math.sqrt(S)))
-        violation, min_gap = max(violation, watch.violation), min(min_gap, float(gaps.min()))
+        violation, min_gap = max(violation, res.meta["box_violation"]), min(min_gap, float(gaps.min()))
     m_arr, se_arr, T_arr = np.array(means), np.array(ses), np.array(horizons, dtype=float)
     bounds = [theorem4_bound(problem, T) for T in horizons]
     details = dict(horizons=horizons, seeds=S, gaps=means, stderrs=ses,

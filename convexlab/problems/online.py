@@ -27,7 +27,6 @@ from convexlab import _validation as V
 from convexlab.problems.base import sign_plus
 
 
-
 class LinearLosses:
     r"""A sequence of linear losses c_t (rows = runs) on the box [−D∞/2, D∞/2]^d with |c_{t,i}| ≤ L_i.
 

@@ -97,3 +97,28 @@ def test_every_optimizer_can_be_made_schedule_free(name):
 def test_matrix_optimizers_reject_vectors_with_routing_advice(name):
     with pytest.raises(ValueError, match="split_params"):
         build(name, [torch.nn.Parameter(torch.zeros(3))])
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_step_hooks_fire_once_per_step(name):
+    """torch wraps each class's step with the hooks; an override that calls super().step() must not
+    run them again once the parent class has been instantiated (here: every registry class first)."""
+    for other in REGISTRY:
+        other_params, _ = make_problem(REGISTRY[other].matrix_only, seed=3)
+        build(other, other_params)
+    params, targets = make_problem(REGISTRY[name].matrix_only, seed=4)
+    opt = build(name, params)
+    calls = {"pre": 0, "post": 0}
+    pre = opt.register_step_pre_hook(lambda *a: calls.__setitem__("pre", calls["pre"] + 1))
+    post = opt.register_step_post_hook(lambda *a: calls.__setitem__("post", calls["post"] + 1))
+    train(opt, params, targets, 3)
+    assert calls == {"pre": 3, "post": 3}
+    pre.remove()
+    post.remove()
+    # and the schedule-free version of the class, whose step override calls the hooked parent step
+    if not issubclass(REGISTRY[name], ScheduleFreeMixin):
+        sf = build(name, params, cls=schedule_free(REGISTRY[name]))
+        n = [0]
+        sf.register_step_post_hook(lambda *a: n.__setitem__(0, n[0] + 1))
+        train(sf, params, targets, 2)
+        assert n[0] == 2

@@ -328,6 +328,20 @@ class ComposedOptimizer(torch.optim.Optimizer):
 # ---------------------------------------------------------------------------------------------
 # helpers used by several optimizers
 # ---------------------------------------------------------------------------------------------
+def unhooked(step: Callable) -> Callable:
+    """The bound ``step`` method without torch.optim's hook wrapper.
+
+    torch wraps the ``step`` of every optimizer class it instantiates (running the step hooks and a
+    profiler scope around it). A subclass whose own ``step`` calls ``super().step()`` would run the
+    hooks a second time once the parent class has been instantiated somewhere in the process; a
+    ``step`` override calls ``unhooked(super().step)(closure)`` instead, so the hooks run once, in
+    the wrapper of the class that is called."""
+    func = getattr(step, "__func__", step)
+    if getattr(func, "hooked", False) and hasattr(func, "__wrapped__"):
+        return func.__wrapped__.__get__(step.__self__)
+    return step
+
+
 def ema_(buf: torch.Tensor, g: torch.Tensor, beta: float) -> torch.Tensor:
     """buf ← β·buf + (1 − β)·g, in place."""
     return buf.lerp_(g.to(buf.dtype), 1.0 - beta)

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 
 import torch
 
-from convexlab.optim.base import check_beta, check_choice, check_int, check_nonneg
+from convexlab.optim.base import check_beta, check_choice, check_int, check_nonneg, unhooked
 
 DECAY_AT = ("x", "y", "z")
 
@@ -114,7 +114,7 @@ class ScheduleFreeMixin:
     def step(self, closure=None):
         if not all(g["train_mode"] for g in self.param_groups):
             raise RuntimeError("step() called in eval mode: call opt.train() first (the parameters hold x, not y)")
-        return super().step(closure)
+        return unhooked(super().step)(closure)
 
     def _init_state(self, p, state, group):
         super()._init_state(p, state, group)

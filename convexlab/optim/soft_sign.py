@@ -19,6 +19,7 @@ from convexlab.optim.base import (
     check_int,
     check_positive,
     ema_,
+    unhooked,
 )
 from convexlab.optim.temperature import temperature_schedule
 
@@ -179,7 +180,7 @@ class SoftSignum(ComposedOptimizer):
         k = self._k + 1
         self._check_horizon(k)  # before anything is updated, so a strict failure leaves no trace
         self._k = k
-        super().step()
+        unhooked(super().step)()
         return loss
 
     def _check_horizon(self, k: int) -> None:

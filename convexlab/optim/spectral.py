@@ -50,6 +50,7 @@ from convexlab.optim.base import (
     check_int,
     check_nonneg,
     check_positive,
+    unhooked,
 )
 from convexlab.optim.temperature import temperature_schedule
 
@@ -385,7 +386,7 @@ class SoftMuon(_SpectralBase):
     def step(self, closure=None):
         for group in self.param_groups:
             group["iteration"] += 1
-        return super().step(closure)
+        return unhooked(super().step)(closure)
 
     @staticmethod
     def _raw_singular_values(group, params, grads) -> torch.Tensor:

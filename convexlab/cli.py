@@ -90,6 +90,13 @@ def cmd_check(args) -> int:
         print(f"\n{len(checks)} checks")
         return 0
     ctx = CheckContext(full=args.full, seed=args.seed)
+    # every destination is tried before any check runs, so that a bad path never loses a long run
+    errors = [e for e in (_writable_file(args.json, "--json"), _writable_file(args.markdown, "--markdown"),
+                          args.out and _writable_dir(args.out, "--out")) if e]
+    if errors:
+        for e in errors:
+            print(f"convexlab check: {e}", file=sys.stderr)
+        return 2
     if args.power:
         return cmd_power(args, checks, ctx)
     import torch
@@ -97,8 +104,12 @@ def cmd_check(args) -> int:
     # the checks' tensors are small: one thread avoids OpenMP start-up and contention on busy cores
     old_threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
+    outcomes: list = []
+    interrupted = False
     try:
-        outcomes = run_checks(checks, ctx, progress=not args.no_progress)
+        run_checks(checks, ctx, progress=not args.no_progress, into=outcomes)
+    except KeyboardInterrupt:  # Ctrl-C: report and write what finished
+        interrupted = True
     finally:
         torch.set_num_threads(old_threads)
     print(format_table(outcomes))
@@ -117,7 +128,30 @@ def cmd_check(args) -> int:
     if args.out:
         paths = write_outputs(args.out, outcomes, full=args.full, seed=args.seed)
         print(f"wrote {len(paths)} files under {args.out}")
+    if interrupted:
+        print(f"interrupted after {len(outcomes)} of {len(checks)} checks: the table above and the files written "
+              "hold the finished ones", file=sys.stderr)
+        return 130
     return 1 if failed else 0
+
+
+def _writable_file(path: str | None, flag: str) -> str | None:
+    """None if ``path`` is None or a file that can be written (its missing parent folders are made
+    on writing), else a one-line error."""
+    import os
+
+    if path is None:
+        return None
+    if os.path.isdir(path):
+        return f"{flag} must be a file path, got the directory {path!r}"
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{flag} must be a path under a directory, got {path!r} ({parent!r} is a file)"
+    if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        return f"{flag} must be a writable path, got {path!r}: permission denied"
+    return None
 
 
 def _writable_dir(path: str, flag: str) -> str | None:
@@ -143,11 +177,6 @@ def cmd_power(args, checks, ctx) -> int:
 
     from convexlab.theory import power as P
 
-    if args.out:
-        err = _writable_dir(args.out, "--out")
-        if err:
-            print(f"convexlab check: {err}", file=sys.stderr)
-            return 2
     if not P.subject_checks(checks):
         print("convexlab check --power: none of the selected checks judges an algorithm", file=sys.stderr)
         return 2

@@ -102,3 +102,49 @@ def test_out_writes_tables_series_and_one_figure_per_check(tmp_path, failing_che
 def test_train_subcommand_reaches_the_trainer(capsys):
     assert cli.main(["train", "--help"]) == 0
     assert "--out_dir=" in capsys.readouterr().out
+
+
+@pytest.fixture
+def no_check_may_run(monkeypatch):
+    import convexlab.theory.registry as R
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a check ran before the destinations were validated")
+
+    monkeypatch.setattr(R, "run_check", refuse)
+
+
+@pytest.mark.parametrize("flag", ["--json", "--markdown"])
+def test_bad_file_destination_is_refused_before_any_check_runs(flag, tmp_path, no_check_may_run, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    for bad, message in [(tmp_path, "must be a file path"), (blocker / "r.json", "is a file")]:
+        assert cli.main(["check", "--only", "stochastic_sign", "--no-progress", flag, str(bad)]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_bad_out_directory_is_refused_before_any_check_runs(tmp_path, no_check_may_run, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert cli.main(["check", "--only", "stochastic_sign", "--no-progress", "--out", str(f)]) == 2
+    assert "--out must be a directory" in capsys.readouterr().err
+
+
+def test_ctrl_c_keeps_the_finished_checks(tmp_path, monkeypatch, capsys):
+    import convexlab.theory.registry as R
+
+    real, calls = R.run_check, []
+
+    def interrupted_on_the_third(c, ctx, **kw):
+        calls.append(c.name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(c, ctx, **kw)
+
+    monkeypatch.setattr(R, "run_check", interrupted_on_the_third)
+    j = tmp_path / "r.json"
+    assert cli.main(["check", "--only", "spectral.diagonal", "--no-progress", "--json", str(j)]) == 130
+    names = [c["name"] for c in json.loads(j.read_text())["checks"]]
+    assert names == calls[:2]
+    captured = capsys.readouterr()
+    assert "interrupted after 2 of 5 checks" in captured.err and names[0] in captured.out

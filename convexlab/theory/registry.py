@@ -396,10 +396,14 @@ def run_check(check: Check | str, ctx: CheckContext | None = None, *, subject: C
         return Outcome(c, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0)
 
 
-def run_checks(checks: list[Check], ctx: CheckContext, progress: bool = True) -> list[Outcome]:
+def run_checks(checks: list[Check], ctx: CheckContext, progress: bool = True,
+               into: list | None = None) -> list[Outcome]:
+    """Run ``checks`` in order and return their outcomes. ``into``: a list the outcomes are
+    appended to as they finish, so that a caller keeps the finished ones when a KeyboardInterrupt
+    stops the run."""
     from tqdm.auto import tqdm
 
-    out = []
+    out = [] if into is None else into
     bar = tqdm(checks, desc="convexlab check", unit="check", disable=not progress, leave=False)
     for c in bar:
         bar.set_postfix_str(c.name[:40])

@@ -46,15 +46,9 @@ def _rows(outcomes) -> list[list[str]]:
 
 
 def slack_ratio(outcome) -> float | None:
-    """measured/bound of an upper or lower bound (the check's own ``slack_ratio`` detail when it gives
-    one, e.g. for a worst case over steps), so that a loose bound is visible; None for other kinds."""
-    c, r = outcome.check, outcome.result
-    if r is None or c.kind not in ("upper", "lower"):
-        return None
-    given = r.details.get("slack_ratio")
-    if isinstance(given, (int, float)):
-        return float(given)
-    return r.measured / r.expected if r.expected not in (0, 0.0) else None
+    """measured/bound of an upper or lower bound (:attr:`convexlab.theory.registry.Outcome.ratio`), so
+    that a loose bound is visible; None for other kinds."""
+    return outcome.ratio
 
 
 HEADER = ["check", "source", "provenance", "kind", "expected/bound", "measured", "margin", "measured/bound", "verdict"]

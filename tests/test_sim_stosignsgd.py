@@ -3,10 +3,11 @@
 import pytest
 import torch
 
-from convexlab.optim import Muon, SignSGD, StoSignSGD
+from convexlab.optim import SignSGD, StoSignSGD
 from convexlab.problems import TwoDimensionalAbs
 from convexlab.sim import simulate
 from convexlab.theory import CheckContext
+from convexlab.theory import mutants
 from convexlab.theory import stosignsgd as C
 
 CTX = CheckContext()
@@ -52,24 +53,28 @@ def test_simulator_rejects_bad_sizes_and_batched_matrix_optimizers():
 
 
 
+SIGNSGD = CheckContext(subject=mutants.PANEL["signsgd"].providers["stosignsgd"])
+
+
 def test_checks_pass():
-    assert C.theorem4(lambda p, T, s: C.stosign_anytime(p, s), True, CTX).passed
-    assert C.theorem4(C.stosign_constant, False, CTX).passed
-    assert C.signsgd_stalls(C.signsgd_anytime, CTX).passed
+    assert C.theorem4(CTX, anytime=True).passed
+    assert C.theorem4(CTX, anytime=False).passed
+    fig = C.figure1(CTX)
+    assert fig.passed and fig.details["signsgd_excess"] > 0  # projected signSGD stalls above the bound
 
 
 def test_theorem4_fails_without_the_noise():
-    assert not C.theorem4(C.signsgd_anytime, True, CTX).passed
-    assert not C.theorem4(C.signsgd_anytime, False, CTX).passed
+    assert not C.theorem4(SIGNSGD, anytime=True).passed
+    assert not C.theorem4(SIGNSGD, anytime=False).passed
 
 
-def test_stall_check_fails_for_stosignsgd():
-    assert not C.signsgd_stalls(lambda p, T, s: C.stosign_anytime(p, s), CTX).passed
+def test_figure1_fails_for_signsgd_as_the_subject():
+    assert not C.figure1(SIGNSGD).passed
 
 
 def test_summed_inequality_passes_and_fails_without_noise():
-    assert C.summed_inequality(lambda p, T, s: C.stosign_anytime(p, s), CTX).passed
-    assert not C.summed_inequality(C.signsgd_anytime, CTX).passed
+    assert C.summed_inequality(CTX).passed
+    assert not C.summed_inequality(SIGNSGD).passed
 
 
 def test_summed_bound_is_below_the_closed_form():

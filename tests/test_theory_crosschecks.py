@@ -10,6 +10,7 @@ from scipy.optimize import linprog
 
 from convexlab.problems.parametric import CoupledAbs
 from convexlab.theory import crosschecks as X
+from convexlab.theory import mutants
 from convexlab.theory.registry import REGISTRY, CheckContext
 from convexlab.theory.stosignsgd import theorem4_bound
 
@@ -120,7 +121,8 @@ def test_adversarial_check_passes_for_stosignsgd():
 
 
 def test_adversarial_search_finds_a_violation_with_a_10x_step():
-    res = X.theorem4_adversarial(CTX, make=X.stosign_step_too_large)
+    ten_x = mutants.step_scaled(REGISTRY["crosscheck.theorem4_adversarial"], 10)
+    res = X.theorem4_adversarial(CheckContext(subject=ten_x))
     assert not res.passed, res.details
     assert res.details["ratio_ci"][0] > 1.0
 
@@ -132,16 +134,16 @@ def test_the_family_contains_a_signsgd_stall_that_fails_the_bound():
     p = CoupledAbs.from_unit(theta, 2)
     assert p.w > float(p.a.max())
     T = 100
-    mean, se, bound = X.instance_ratio(theta, 2, X.signsgd_projected, T, 16, 0)
+    mean, se, bound = X.instance_ratio(theta, 2, mutants.PANEL["signsgd"].providers["stosignsgd"], T, 16, 0)
     assert mean - 3 * se > bound  # confidently above Theorem 4 (ratio ≈ 2)
-    ok_mean, ok_se, _ = X.instance_ratio(theta, 2, X.stosign_anytime, T, 64, 0)
+    ok_mean, ok_se, _ = X.instance_ratio(theta, 2, mutants.stosign_alg1, T, 64, 0)
     assert ok_mean + 3 * ok_se < bound
     assert bound == pytest.approx(theorem4_bound(p, T))
 
 
 def test_common_random_numbers_make_evaluations_repeatable():
     theta = np.full(CoupledAbs.n_params(2), 0.3)
-    a = X.instance_ratio(theta, 2, X.stosign_anytime, 50, 8, 5)
-    b = X.instance_ratio(theta, 2, X.stosign_anytime, 50, 8, 5)
-    c = X.instance_ratio(theta, 2, X.stosign_anytime, 50, 8, 6)
+    a = X.instance_ratio(theta, 2, mutants.stosign_alg1, 50, 8, 5)
+    b = X.instance_ratio(theta, 2, mutants.stosign_alg1, 50, 8, 5)
+    c = X.instance_ratio(theta, 2, mutants.stosign_alg1, 50, 8, 6)
     assert a == b and a != c

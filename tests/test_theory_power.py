@@ -1,8 +1,6 @@
 """The replaceable subject, the panel declarations and the detection matrix (``convexlab check --power``)."""
 
-import json
 import math
-import sqlite3
 
 import pytest
 import torch
@@ -10,7 +8,7 @@ import torch
 from convexlab.cli import main
 from convexlab.problems import TwoDimensionalAbs
 from convexlab.sim import simulate
-from convexlab.theory import REGISTRY, CheckContext, Instance, get_check, mutants, run_check, select
+from convexlab.theory import REGISTRY, CheckContext, Instance, mutants, run_check, select
 from convexlab.theory import power as P
 from convexlab.theory.registry import Check, upper_result
 

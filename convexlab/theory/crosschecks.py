@@ -32,10 +32,8 @@ from functools import partial
 from typing import Callable
 
 import numpy as np
-import torch
 from scipy.optimize import minimize
 
-from convexlab.optim import StoSignSGD
 from convexlab.problems.parametric import CoupledAbs
 from convexlab.sim import simulate
 from convexlab.theory.mutants import stosign_alg1
@@ -48,12 +46,7 @@ from convexlab.theory.registry import (
     register,
     upper_result,
 )
-from convexlab.theory.stosignsgd import (  # noqa: F401  (stosign_anytime: the old-form default, used by tests)
-    judge_feasibility,
-    output_gap,
-    stosign_anytime,
-    theorem4_bound,
-)
+from convexlab.theory.stosignsgd import judge_feasibility, output_gap, theorem4_bound
 
 SOURCE_STOSIGN = "StoSignSGD (arXiv 2604.15416)"
 SOURCE_SUBGRADIENT = ("subgradient method, tight bound MR/√(N+1): Nesterov 2004 §3.2.3; "
@@ -160,11 +153,10 @@ register(Check(
 _OPTIMIZER_SEED_OFFSET = 500_009
 
 
-def instance_ratio(theta, d: int, make: Callable | None, T: int, seeds: int, seed: int, *,
-                   subject: Callable | None = None, feasibility: dict | None = None) -> tuple[float, float, float]:
+def instance_ratio(theta, d: int, subject: Callable, T: int, seeds: int, seed: int, *,
+                   feasibility: dict | None = None) -> tuple[float, float, float]:
     r"""(mean, stderr) of f(x̄_T) − f* over ``seeds`` runs on ``CoupledAbs.from_unit(θ, d)`` with the
-    old-form optimizer ``make(problem, optimizer_seed)`` or the subject ``subject(params, instance)``
-    (kind ``"stosignsgd"``), and the Theorem-4 bound √2·D∞‖L‖₁/√T. ``seed`` fixes both the oracle
+    subject ``subject(params, instance)`` (kind ``"stosignsgd"``), and the Theorem-4 bound √2·D∞‖L‖₁/√T. ``seed`` fixes both the oracle
     noise and (shifted) the optimizer's sampling, so equal seeds give common random numbers. The
     gap is that of the subject's output (the last iterate for ``output_point = "last"``);
     ``feasibility`` (a dict), when given, receives the largest box violation and the smallest gap."""
@@ -172,12 +164,8 @@ def instance_ratio(theta, d: int, make: Callable | None, T: int, seeds: int, see
     # the optimizer's CPU generator and the oracle's are both torch.Generator().manual_seed(·):
     # equal seeds would make the sampled sign and the oracle's SignFlip draws the same uniforms
     opt_seed = seed + _OPTIMIZER_SEED_OFFSET
-    if subject is not None:
-        inst = Instance(problem, seed=opt_seed, horizon=T, step="anytime", L=problem.oracle_L)
-        factory = lambda ps: subject(ps, inst)  # noqa: E731
-    else:
-        factory = make(problem, opt_seed)
-    res = simulate(problem, factory, T, seeds, record=[T], seed=seed, watch_box=True)
+    inst = Instance(problem, seed=opt_seed, horizon=T, step="anytime", L=problem.oracle_L)
+    res = simulate(problem, lambda ps: subject(ps, inst), T, seeds, record=[T], seed=seed, watch_box=True)
     _, gaps = output_gap(res)
     if feasibility is not None:
         feasibility.update(violation=res.meta["box_violation"], min_gap=float(gaps.min()),
@@ -186,9 +174,8 @@ def instance_ratio(theta, d: int, make: Callable | None, T: int, seeds: int, see
     return float(gaps.mean()), se, theorem4_bound(problem, T)
 
 
-def adversarial_search(make: Callable | None, d: int, T: int, seeds: int, n_random: int, n_local: int,
-                       local_evals: int, rng: np.random.Generator, seed: int, *,
-                       subject: Callable | None = None) -> tuple[np.ndarray, float, int]:
+def adversarial_search(subject: Callable, d: int, T: int, seeds: int, n_random: int, n_local: int,
+                       local_evals: int, rng: np.random.Generator, seed: int) -> tuple[np.ndarray, float, int]:
     r"""argmax over θ ∈ [0, 1]^{3d+3} of the mean ratio gap/bound at fixed seeds: ``n_random``
     uniform draws, then Nelder–Mead (box-bounded, ``local_evals`` evaluations each) from the
     ``n_local`` best draws (the draws: half uniform, half arcsine).
@@ -201,7 +188,7 @@ def adversarial_search(make: Callable | None, d: int, T: int, seeds: int, n_rand
 
     def ratio(theta) -> float:
         theta = np.clip(theta, 0.0, 1.0)
-        mean, _, bound = instance_ratio(theta, d, make, T, seeds, seed, subject=subject)
+        mean, _, bound = instance_ratio(theta, d, subject, T, seeds, seed)
         r = mean / bound
         best["evals"] += 1
         if r > best["ratio"]:
@@ -224,37 +211,26 @@ def search_sizes(ctx: CheckContext) -> tuple[int, int, int, int, int, int, int]:
             ctx.size(256, 1024))
 
 
-def theorem4_adversarial(ctx: CheckContext, make: Callable | None = None) -> CheckResult:
+def theorem4_adversarial(ctx: CheckContext) -> CheckResult:
     r"""The worst Theorem-4 ratio found by :func:`adversarial_search` for the subject
-    (``ctx.subject_or(stosign_alg1)``, or the old-form ``make(problem, seed)``), re-evaluated on
+    (``ctx.subject_or(stosign_alg1)``), re-evaluated on
     fresh seeds: upper_result(E gap, bound, stderr) (fails iff gap − 3·stderr > √2·D∞‖L‖₁/√T), and
     fails when an iterate leaves the box or a run's gap is below −tolerance on the final instance."""
-    subject = ctx.subject_or(stosign_alg1) if make is None else None
+    subject = ctx.subject_or(stosign_alg1)
     d, T, seeds, n_random, n_local, local_evals, final_seeds = search_sizes(ctx)
     rng = np.random.default_rng(ctx.seed * 1_000_003 + 4242)
     search_seed = ctx.seed * 1_000_003 + 17
-    theta, search_ratio, evals = adversarial_search(make, d, T, seeds, n_random, n_local, local_evals, rng,
-                                                    search_seed, subject=subject)
+    theta, search_ratio, evals = adversarial_search(subject, d, T, seeds, n_random, n_local, local_evals, rng,
+                                                    search_seed)
     fresh_seed = search_seed + 7_919  # independent of the search's seeds: no selection bias
     feas: dict = {}
-    mean, se, bound = instance_ratio(theta, d, make, T, final_seeds, fresh_seed, subject=subject, feasibility=feas)
+    mean, se, bound = instance_ratio(theta, d, subject, T, final_seeds, fresh_seed, feasibility=feas)
     out = upper_result(mean, bound, se, slack_ratio=mean / bound,
                         ratio_ci=((mean - 3 * se) / bound, (mean + 3 * se) / bound),
                         search_ratio=search_ratio, instance=repr(CoupledAbs.from_unit(theta, d)),
                         theta=[round(float(v), 6) for v in theta], d=d, T=T, search_seeds=seeds,
                         final_seeds=final_seeds, evaluations=evals)
     return judge_feasibility(out, feas["violation"], feas["min_gap"], feas["scale"])
-
-
-def stosign_step_too_large(problem, seed, factor: float = 10.0):
-    """Broken Alg. 1: the anytime step constant ``factor``× too large (η_t = factor·D∞/√(2t))."""
-    return lambda ps: StoSignSGD.theory(ps, diameter=factor * problem.D_inf, box=problem.box, seed=seed)
-
-
-def signsgd_projected(problem, seed):
-    """Broken Alg. 1: the deterministic sign of g (signSGD with the anytime step and the box)."""
-    return lambda ps: StoSignSGD.theory(ps, diameter=problem.D_inf, box=problem.box, mode="deterministic_sign",
-                                        seed=seed)
 
 
 register(Check(

@@ -32,13 +32,13 @@ from convexlab.problems import TwoDimensionalAbs
 from convexlab.problems.convex import SignGame
 from convexlab.problems.noise import LopsidedSign
 from convexlab.sim import simulate
+from convexlab.sim.run import log_steps
 from convexlab.theory import mutants
 from convexlab.theory.registry import (
     Check,
     CheckContext,
     CheckResult,
     Instance,
-    effect_result,
     register,
     upper_result,
     zscore_result,
@@ -75,12 +75,6 @@ def stosign_anytime(problem, seed: int):
     return lambda ps: StoSignSGD.theory(ps, diameter=problem.D_inf, box=problem.box, seed=seed)
 
 
-def stosign_constant(problem, T: int, seed: int):
-    # η ≡ D∞/√T: the theory form (envelope from |g|, no momentum, box) with a fixed lr
-    return lambda ps: StoSignSGD(ps, lr=problem.D_inf / math.sqrt(T), betas=(0.0, 1.0), envelope="gradient",
-                                 box=problem.box, seed=seed)
-
-
 def signsgd_anytime(problem, T, seed):
     """Alg. 1 with the noise removed (deterministic sign of g, same anytime step, no box): signSGD.
     Without the box every step keeps x₁ + x₂ exactly, so f ≥ |x₁ + x₂| of the start forever."""
@@ -96,12 +90,6 @@ def signsgd_projected(problem, T, seed):
 # ---------------------------------------------------------------------------------------------
 # running a subject and judging feasibility
 # ---------------------------------------------------------------------------------------------
-def legacy(make: Callable) -> Callable:
-    """A factory of the old form ``make(problem, T, seed) -> (params -> optimizer)`` as a subject
-    ``(params, instance) -> optimizer``."""
-    return lambda params, inst: make(inst.problem, inst.horizon, inst.seed)(params)
-
-
 def instance_for(problem, T: int, seed: int, step: str = "anytime") -> Instance:
     """The constants a subject factory receives: D∞, box, L (the oracle's a.s. bound), seed,
     horizon and step rule of the statement."""
@@ -185,25 +173,16 @@ def game_instance(d: int = 2, q: float = 0.2, L=None, radius: float = 2.0) -> Si
     return p
 
 
-def _ctx_first(a, b):
-    """(ctx, make) from either argument order (the old form passed ``make`` first)."""
-    return (a, b) if isinstance(a, CheckContext) else (b, a)
-
-
-def theorem4(ctx: CheckContext, anytime: bool = True, make: Callable | None = None) -> CheckResult:
+def theorem4(ctx: CheckContext, anytime: bool = True) -> CheckResult:
     r"""E f(x̄_T) − f* (mean over seeds, 3-stderr rule, feasibility judged) of the subject on
-    :func:`game_instance` against the Theorem-4 bound with the anytime or the constant step.
-
-    ``make`` (optional) is an old-form factory ``make(problem, T, seed) -> (params -> optimizer)``;
-    otherwise the check runs ``ctx.subject_or(DEFAULT_SUBJECT)``. The old argument order
-    ``theorem4(make, anytime, ctx)`` is accepted."""
-    ctx, make = _ctx_first(ctx, make)
+    :func:`game_instance` against the Theorem-4 bound with the anytime or the constant step; the
+    check runs ``ctx.subject_or(DEFAULT_SUBJECT)``."""
     problem = game_instance()
-    subject = legacy(make) if make is not None else ctx.subject_or(DEFAULT_SUBJECT)
+    subject = ctx.subject_or(DEFAULT_SUBJECT)
     T, S = ctx.size(2000, 20000), ctx.size(32, 64)
     bound = theorem4_bound(problem, T, anytime)
     out, res = gap_check(subject, problem, T, S, ctx.seed, bound, step="anytime" if anytime else "constant",
-                         record=_log_record(T), d=problem.dim, L1=_l1(problem), D_inf=problem.D_inf,
+                         record=log_steps(T), d=problem.dim, L1=_l1(problem), D_inf=problem.D_inf,
                          f_start_gap=problem.delta_f(problem.start))
     which, _ = output_gap(res)
     return out.with_series(_curve(res.summary(which), "E f(x̄_t) − f*")
@@ -211,12 +190,6 @@ def theorem4(ctx: CheckContext, anytime: bool = True, make: Callable | None = No
                                for t in res.steps] if anytime else
                               [dict(series="Theorem 4 bound at T", x=T, y=bound)]),
                            xlabel="t", ylabel="f(x̄_t) − f*", logx=True, logy=True)
-
-
-def _log_record(T: int) -> list[int]:
-    from convexlab.sim.run import log_steps
-
-    return log_steps(T)
 
 
 def _curve(summary: list[dict], name: str) -> list[dict]:
@@ -232,14 +205,13 @@ def summed_inequality_bound(problem, T: int) -> float:
     return L1 * (D * D / (2 * etas[-1]) + 0.5 * sum(etas))
 
 
-def summed_inequality(ctx: CheckContext, make: Callable | None = None) -> CheckResult:
+def summed_inequality(ctx: CheckContext) -> CheckResult:
     r"""(★): E Σ_{t≤T} ⟨g_t, x_t − x*⟩ ≤ ‖L‖₁(D∞²/(2η_T) + ½Σ η_t) (mean over seeds, 3-stderr rule,
-    feasibility judged) on :func:`game_instance`. ``make``: as in :func:`theorem4` (either order)."""
-    ctx, make = _ctx_first(ctx, make)
+    feasibility judged) on :func:`game_instance`; the check runs ``ctx.subject_or(DEFAULT_SUBJECT)``."""
     problem = game_instance()
-    subject = legacy(make) if make is not None else ctx.subject_or(DEFAULT_SUBJECT)
+    subject = ctx.subject_or(DEFAULT_SUBJECT)
     T, S = ctx.size(2000, 20000), ctx.size(32, 64)
-    res, violation = run_subject(subject, problem, T, S, ctx.seed, record=_log_record(T))
+    res, violation = run_subject(subject, problem, T, S, ctx.seed, record=log_steps(T))
     v = res.linear_regret[-1]
     mean, se = float(v.mean()), float(v.std(correction=1) / math.sqrt(S))
     bound = summed_inequality_bound(problem, T)
@@ -267,16 +239,6 @@ def figure1_problem() -> TwoDimensionalAbs:
     return p
 
 
-def signsgd_stalls(make: Callable, ctx: CheckContext) -> CheckResult:
-    r"""f(x̄_T) − f* of the old-form factory ``make(problem, T, seed)`` minus the Theorem-4 bound on
-    :func:`figure1_problem`: confidently > 0 (the stall half of :func:`figure1`)."""
-    problem = figure1_problem()
-    T = ctx.size(2000, 100_000)
-    res = simulate(problem, make(problem, T, ctx.seed), T, 4, record=_log_record(T), seed=ctx.seed)
-    mean, se = res.final("avg")
-    return effect_result(mean - theorem4_bound(problem, T), se, f_T=mean, T=T)
-
-
 def figure1(ctx: CheckContext) -> CheckResult:
     r"""Figure 1 with the box kept: projected signSGD stalls above the Theorem-4 bound at T while
     the subject (default StoSignSGD, Alg. 1) satisfies it, on f = |x₁ + x₂| + 2|x₁ − x₂|, box
@@ -296,10 +258,10 @@ def figure1(ctx: CheckContext) -> CheckResult:
     problem = figure1_problem()
     T, S = ctx.size(2000, 100_000), ctx.size(16, 64)
     bound = theorem4_bound(problem, T)
-    stall = simulate(problem, signsgd_projected(problem, T, ctx.seed), T, 1, record=_log_record(T), seed=ctx.seed)
+    stall = simulate(problem, signsgd_projected(problem, T, ctx.seed), T, 1, record=log_steps(T), seed=ctx.seed)
     f_sign = float(stall.gap_avg[-1, 0])
     subject = ctx.subject_or(DEFAULT_SUBJECT)
-    out, res = gap_check(subject, problem, T, S, ctx.seed, bound, record=_log_record(T),
+    out, res = gap_check(subject, problem, T, S, ctx.seed, bound, record=log_steps(T),
                          signsgd_f_avg=f_sign, signsgd_floor=FIGURE1_STALL, signsgd_excess=f_sign - bound)
     if not f_sign > bound:  # deterministic: no standard error
         out.passed = False

@@ -474,7 +474,7 @@ BAD = [
     (lambda p: StoSignSGD.theory(p, diameter=0.0), "anytime_diameter must be a finite number > 0"),
     (lambda p: StoSignSGD(p, box=(1.0, -1.0)), "box must satisfy low <= high"),
     (lambda p: Signum(p, nonfinite="ignore"), "nonfinite must be one of"),
-    (lambda p: Signum(p, seed=-3), "seed must be an integer >= 0"),
+    (lambda p: Signum(p, seed=-3), "seed must be an integer in \\[0, "),
     (lambda p: SFAdamW(p, betas=(1.5, 0.9)), r"betas\[0\] must be in \[0, 1\]"),
     (lambda p: SFAdamW(p, weight_decay_at="w"), "weight_decay_at must be one of"),
     (lambda p: SFAdamW(p, warmup_steps=-1), "warmup_steps must be an integer >= 0"),

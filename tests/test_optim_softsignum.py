@@ -449,6 +449,21 @@ def test_bad_param_group_raises():
         opt.add_param_group({"params": [v], "transition_iters": 0})
 
 
-def test_foreach_is_not_an_argument():
-    with pytest.raises(TypeError):
-        SoftSignum([torch.nn.Parameter(torch.zeros(2))], foreach=True)
+def test_fixed_tau_applies_tanh_of_tau_u_at_every_step():
+    w = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    opt = SoftSignum([w], lr=0.1, tau=0.7, sign_iters=5, transition_iters=1)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.zeros(3, dtype=torch.float64)
+    for _ in range(8):  # past S + T: no warning, no schedule, the same τ
+        g = torch.randn(3, dtype=torch.float64, generator=gen)
+        w.grad = g
+        opt.step()
+        x = x - 0.1 * torch.tanh(0.7 * g)
+    torch.testing.assert_close(w.detach(), x, rtol=0, atol=1e-15)
+    assert opt.param_groups[0]["schedule"] is None
+
+
+@pytest.mark.parametrize("tau", [0.0, -1.0, float("nan"), float("inf"), "1"])
+def test_fixed_tau_out_of_range_raises(tau):
+    with pytest.raises(ValueError, match="tau must be a finite number > 0"):
+        SoftSignum([torch.nn.Parameter(torch.zeros(2))], tau=tau)

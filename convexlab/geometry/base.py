@@ -19,7 +19,6 @@ import torch
 
 from convexlab import _validation as V
 
-_SVD_DTYPES = (torch.float32, torch.float64)
 
 
 class Geometry:
@@ -57,6 +56,31 @@ class Geometry:
         r"""The direction an optimizer applies. Deterministic geometries return ``direction(m)``;
         stochastic ones draw a random direction whose expectation is ``direction(m)``."""
         return self.direction(m)
+
+    # -- the optimizers' path (multi-tensor, unvalidated, no host synchronisation) ----------
+    def step_directions(self, ms: list, *, scales: list | None = None,
+                        generator: torch.Generator | None = None) -> list:
+        r"""∇ψ*(m) for every tensor of ``ms`` (a stochastic geometry returns its draw, whose mean is
+        ∇ψ*(m)): the map the optimizers apply, without the validation of :meth:`direction`.
+
+        ``scales`` (one positive tensor per entry, broadcastable to it) is the per-coordinate scale σ
+        of the perspective ψ_σ(d) = Σ_i σ_i v(d_i), whose conjugate is ψ_σ*(m) = Σ_i σ_i v*(m_i/σ_i)
+        and direction ∇ψ_σ*(m) = (v*)'(m/σ): the metric √v̂ + ε of AdamW for :class:`Euclidean`, the
+        envelope G for :class:`StochasticSign`. Only separable geometries accept it.
+
+        The result may alias ``ms`` (the Euclidean direction is m itself): callers must not
+        modify it in place while they still need m.
+        """
+        if scales is not None:
+            raise ValueError(f"{self!r} is not separable: it takes no per-coordinate scales")
+        return [self._direction(m) for m in ms]
+
+    def add_direction_(self, xs: list, ms: list, alpha: float, *, scales: list | None = None,
+                       generator: torch.Generator | None = None) -> None:
+        r"""x ← x + α·∇ψ_σ*(m) in place for every pair (x, m) (see :meth:`step_directions`), fused
+        where the geometry allows it (for example one ``addcdiv`` for a scaled Euclidean step)."""
+        ds = self.step_directions(ms, scales=scales, generator=generator)
+        torch._foreach_add_(xs, [d if d.dtype == x.dtype else d.to(x.dtype) for d, x in zip(ds, xs)], alpha=alpha)
 
     # -- helpers ---------------------------------------------------------------------------
     def _reduce(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,6 +129,11 @@ class SeparableGeometry(Geometry):
         # A coordinate-wise map accepts tensors of any shape (0-d included).
         m = V.tensor("m", m)
         return self._direction(m)
+
+    def step_directions(self, ms, *, scales=None, generator=None):
+        if scales is None:
+            return [self.elem_direction(m) for m in ms]
+        return [self.elem_direction(m / s) for m, s in zip(ms, scales)]
 
 
 def ball_tolerance(x: torch.Tensor) -> float:

@@ -28,5 +28,16 @@ class Euclidean(SeparableGeometry):
     def elem_direction(self, m):
         return m.clone()
 
+    def step_directions(self, ms, *, scales=None, generator=None):
+        if scales is None:
+            return list(ms)  # ∇ψ* is the identity: m itself (aliased; see Geometry.step_directions)
+        return torch._foreach_div(ms, scales)
+
+    def add_direction_(self, xs, ms, alpha, *, scales=None, generator=None):
+        if scales is None:
+            torch._foreach_add_(xs, ms, alpha=alpha)
+        else:  # x + α·m/σ in one pass, no temporary
+            torch._foreach_addcdiv_(xs, ms, scales, value=alpha)
+
     def __repr__(self) -> str:
         return "Euclidean()"

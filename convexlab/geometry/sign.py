@@ -30,6 +30,10 @@ class Sign(SeparableGeometry):
     def elem_direction(self, m):
         return torch.sign(m)
 
+    def step_directions(self, ms, *, scales=None, generator=None):
+        # sign(m/σ) = sign(m) for σ > 0: the scale changes nothing
+        return torch._foreach_sign(ms)
+
     def __repr__(self) -> str:
         return "Sign()"
 
@@ -60,6 +64,10 @@ class Clip(SeparableGeometry):
 
     def elem_direction(self, m):
         return m.clamp(-1.0, 1.0)
+
+    def step_directions(self, ms, *, scales=None, generator=None):
+        ds = list(ms) if scales is None else torch._foreach_div(ms, scales)
+        return torch._foreach_clamp_max(torch._foreach_clamp_min(ds, -1.0), 1.0)
 
     def __repr__(self) -> str:
         return "Clip()"

@@ -113,5 +113,12 @@ class SoftSign(SeparableGeometry):
     def elem_direction(self, m):
         return self.grad_V_star(self.tau * m)
 
+    def step_directions(self, ms, *, scales=None, generator=None):
+        if scales is not None or self.kind != "tanh":
+            return super().step_directions(ms, scales=scales, generator=generator)
+        ds = torch._foreach_mul(ms, self.tau)  # tanh(τm), computed in place on the one temporary τm
+        torch._foreach_tanh_(ds)
+        return ds
+
     def __repr__(self) -> str:
         return f"SoftSign(tau={self.tau:g}, kind={self.kind!r})"

@@ -80,13 +80,16 @@ class StochasticSign(SeparableGeometry):
     absolutely_symmetric = False  # the envelope differs per coordinate
     stochastic = True
 
-    def __init__(self, envelope, noise_scale: float = 1.0):
-        self.envelope = _envelope(envelope)
+    def __init__(self, envelope=None, noise_scale: float = 1.0):
+        self.envelope = None if envelope is None else _envelope(envelope)
         self.noise_scale = V.positive_finite("noise_scale", noise_scale)
-        gmin = float(self.envelope.min()) if self.envelope.numel() else 0.0
+        gmin = float(self.envelope.min()) if self.envelope is not None and self.envelope.numel() else 0.0
         self.strong_convexity = gmin if gmin > 0 else None
 
     def _G(self, x: torch.Tensor) -> torch.Tensor:
+        if self.envelope is None:
+            raise ValueError("this StochasticSign has no envelope (envelope=None: the optimizers pass it per step "
+                             "as `scales`); build StochasticSign(G) to evaluate its maps")
         G = self.envelope.to(device=x.device, dtype=x.dtype)
         V.broadcastable("m", x, "envelope", G)
         return G
@@ -116,7 +119,38 @@ class StochasticSign(SeparableGeometry):
         m = V.tensor("m", m)
         return stochastic_sign_sample(m, self._G(m), generator, self.noise_scale)
 
+    def step_directions(self, ms, *, scales=None, generator=None, noise: torch.Tensor | None = None):
+        r"""Draw sign(m + noise_scale·G⊙n), n ~ U[−1, 1) i.i.d., for every tensor of ``ms``, with G the
+        matching entry of ``scales`` (or this geometry's envelope).
+
+        All uniforms of the call are drawn by one ``uniform_`` into ``noise`` (a 1-D float tensor of at
+        least float32 and at least the total size; the optimizer keeps one per group so that no step
+        allocates it), or into a fresh buffer. The draws are computed in that buffer and returned as
+        views of it (in ``m``'s dtype; a copy only for a dtype below float32)."""
+        if not ms:
+            return []
+        if scales is None:
+            scales = [self._G(m) for m in ms]
+        work = torch.promote_types(ms[0].dtype, torch.float32)
+        total = sum(m.numel() for m in ms)
+        if noise is None or noise.numel() < total or noise.dtype != work or noise.device != ms[0].device:
+            noise = torch.empty(total, dtype=work, device=ms[0].device)
+        flat = noise[:total]
+        flat.uniform_(-1.0, 1.0, generator=generator)
+        ns, off = [], 0
+        for m in ms:
+            ns.append(flat[off:off + m.numel()].view(m.shape))
+            off += m.numel()
+        if self.noise_scale != 1.0:
+            torch._foreach_mul_(ns, self.noise_scale)
+        torch._foreach_mul_(ns, [G if G.dtype == work else G.to(work) for G in scales])
+        torch._foreach_add_(ns, [m if m.dtype == work else m.to(work) for m in ms])
+        torch._foreach_sign_(ns)
+        return [n if n.dtype == m.dtype else n.to(m.dtype) for n, m in zip(ns, ms)]
+
     def __repr__(self) -> str:
+        if self.envelope is None:
+            return "StochasticSign()" if self.noise_scale == 1.0 else f"StochasticSign(noise_scale={self.noise_scale:g})"
         env = f"{float(self.envelope):g}" if self.envelope.numel() == 1 else f"<{tuple(self.envelope.shape)}>"
         extra = "" if self.noise_scale == 1.0 else f", noise_scale={self.noise_scale:g}"
         return f"StochasticSign(envelope={env}{extra})"

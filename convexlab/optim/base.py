@@ -24,38 +24,58 @@ from typing import Any, Callable
 
 import torch
 
+from convexlab.geometry.base import Geometry
+from convexlab.optim.momentum import MomentumPart, NoMomentum
+
 _NONFINITE = ("raise", "skip")
+#: largest accepted seed (the generators are seeded with seed + device index, below 2**64)
+SEED_MAX = 2**63 - 1
 
 
 # ---------------------------------------------------------------------------------------------
 # validation (ValueError naming the argument, its value and the allowed range)
 # ---------------------------------------------------------------------------------------------
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None (bools, non-numbers, NaN, inf and ints too large for a
+    float all give None, so that no caller meets an OverflowError)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        x = float(value)
+    except OverflowError:
+        return None
+    return x if math.isfinite(x) else None
+
+
 def check_lr(lr: Any, name: str = "lr") -> float:
-    if isinstance(lr, torch.Tensor):
-        lr = float(lr)
-    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not math.isfinite(lr) or lr < 0:
+    x = _finite(lr)
+    if x is None or x < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {lr!r}")
-    return float(lr)
+    return x
 
 
 def check_nonneg(value: Any, name: str) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+    x = _finite(value)
+    if x is None or x < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return x
 
 
 def check_positive(value: Any, name: str) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+    x = _finite(value)
+    if x is None or x <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+    return x
 
 
 def check_beta(value: Any, name: str, *, allow_one: bool = False) -> float:
     hi = "1]" if allow_one else "1)"
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or value > 1 or (value == 1 and not allow_one):
+    x = _finite(value)
+    if x is None or x < 0 or x > 1 or (x == 1 and not allow_one):
         raise ValueError(f"{name} must be in [0, {hi}, got {value!r}")
-    return float(value)
+    return x
 
 
 def check_betas(betas: Any, name: str = "betas", *, allow_one: tuple[bool, ...] = (False, False)) -> tuple[float, ...]:
@@ -70,9 +90,10 @@ def check_choice(value: Any, name: str, allowed: tuple) -> Any:
     return value
 
 
-def check_int(value: Any, name: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+def check_int(value: Any, name: str, minimum: int = 0, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum is not None and value > maximum):
+        allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
     return value
 
 
@@ -82,19 +103,56 @@ def check_int(value: Any, name: str, minimum: int = 0) -> int:
 class ComposedOptimizer(torch.optim.Optimizer):
     r"""Base class of every convexlab optimizer (see the module docstring).
 
+    A named optimizer declares its parts: :meth:`momentum` (a :mod:`convexlab.optim.momentum` part),
+    :meth:`geometry` (the :mod:`convexlab.geometry` object whose ∇ψ* the step applies) and, for a
+    scaled geometry, :meth:`_scales` (the per-coordinate σ: AdamW's √v̂ + ε, StoSignSGD's envelope).
+    The default :meth:`_group_step` then runs, in a few multi-tensor passes over each param group::
+
+        u = momentum(group).update(g)                          # the momentum part
+        x ← x·(1 − lr·λ)                                        # decoupled decay at x
+        x ← x − lr·geometry(group).∇ψ_σ*(u)                     # the direction, fused into the add
+        x ← clip(x, box)                                        # the projection, if a box is given
+
+    One ``step()``:
+
+    1. runs the closure;
+    2. re-validates every group whose hyperparameters changed since they were last checked (an LR
+       scheduler, ``add_param_group`` or a hand edit of ``param_groups`` gets the constructor's
+       ``ValueError``);
+    3. collects the gradients of every group and checks them (sparse, complex, non-finite) with one
+       host synchronisation for the whole step;
+    4. calls :meth:`_prepare_step` (a subclass may refuse the step, e.g. SoftSignum ``strict``);
+
+    so a step that raises leaves parameters, state and counters untouched. Only then are the
+    counters advanced (:meth:`_advance`) and the groups updated. ``step`` is excluded from
+    ``torch.compile`` tracing (``torch.compiler.disable``): a compiled call runs this eager code, so
+    a compiled training step and an eager one take identical optimizer steps and the Python
+    counters (SoftSignum's k, :attr:`nonfinite_skipped`) advance in both.
+
     Args (shared by all subclasses):
         nonfinite: ``"raise"`` (default): a NaN/inf gradient raises ``ValueError`` naming the
             parameter; ``"skip"``: that parameter's step is skipped (its state untouched) and
             counted in :attr:`nonfinite_skipped`.
-        seed: seed of the optimizer's own random generator (used by stochastic directions). ``None``
-            draws one from torch's global generator. Under ``torch.distributed`` (initialized before
-            the optimizer is built) rank 0's seed, explicit or drawn, is broadcast and used by every
-            rank, so that the replicas draw the same noise and stay identical.
+        seed: seed of the optimizer's own random generator (used by stochastic directions), an
+            integer in [0, 2⁶³ − 1]. ``None`` draws one from torch's global generator. Under
+            ``torch.distributed`` (initialized before the optimizer is built) rank 0's seed, explicit
+            or drawn, is broadcast and used by every rank, so that the replicas draw the same noise.
         box: optional ``(low, high)`` (numbers or tensors broadcastable to every parameter): after
             each step the parameters are clipped to the box, the Euclidean (and, for a box, every
             diagonally weighted) projection used by projected methods.
+        maximize: ascend f (the gradient is negated before the momentum part; ``p.grad`` is never
+            written). Per group.
+        foreach: ``None`` or ``True``: multi-tensor passes over each group (the default);
+            ``False``: the same arithmetic one tensor at a time (lower peak memory). Per group.
+        differentiable, capturable, fused: accepted with torch's meaning only at their off value
+            (``False`` / ``False`` / ``None`` or ``False``); any other value raises ``ValueError``
+            (no convexlab optimizer has a differentiable, CUDA-graph-capturable or fused kernel).
 
-    Subclasses set :attr:`matrix_only` to reject parameters with fewer than 2 dimensions.
+    Parameters must be real floating tensors (complex ones raise ``ValueError``); zero-size
+    tensors are allowed; a tensor listed twice raises ``ValueError``.
+
+    Subclasses set :attr:`matrix_only` to reject parameters with fewer than 2 dimensions and list
+    in :attr:`internal_keys` the group entries they write themselves (not re-validated).
     """
 
     matrix_only: bool = False
@@ -104,37 +162,70 @@ class ComposedOptimizer(torch.optim.Optimizer):
     coordinatewise: bool = False
     #: iterate rule: "plain" (x ← x − lr·d, optionally projected on ``box``) or "schedule_free"
     iterate: str = "plain"
+    #: group entries the optimizer writes itself (bookkeeping, not hyperparameters)
+    internal_keys: tuple[str, ...] = ()
 
-    def __init__(self, params, defaults: dict, *, nonfinite: str = "raise", seed: int | None = None, box=None):
+    def __init__(self, params, defaults: dict, *, nonfinite: str = "raise", seed: int | None = None, box=None,
+                 maximize: bool = False, foreach: bool | None = None, differentiable: bool = False,
+                 capturable: bool = False, fused: bool | None = None):
         check_choice(nonfinite, "nonfinite", _NONFINITE)
+        _check_off("differentiable", differentiable, (False,))
+        _check_off("capturable", capturable, (False,))
+        _check_off("fused", fused, (None, False))
         defaults = dict(defaults)
+        defaults.setdefault("maximize", maximize)
+        defaults.setdefault("foreach", foreach)
         if "lr" in defaults:
             check_lr(defaults["lr"])
         if "weight_decay" in defaults:
             check_nonneg(defaults["weight_decay"], "weight_decay")
+        if seed is not None:
+            check_int(seed, "seed", maximum=SEED_MAX)
+        self._box = self._check_box(box)
+        self._validated: dict[int, tuple] = {}
         super().__init__(params, defaults)
         for group in self.param_groups:
             self._validate_group(group)
+            self._validated[id(group)] = self._hyper_key(group)
         self.nonfinite = nonfinite
         self.nonfinite_skipped = 0
-        self._box = self._check_box(box)
-        if seed is not None:
-            check_int(seed, "seed")
         self._seed = self._agreed_seed(seed)
         self._generators: dict[str, torch.Generator] = {}
 
+    # -- the parts (public, per group) -----------------------------------------------------
+    def momentum(self, group: dict) -> MomentumPart:
+        """The momentum part of ``group``'s steps (:mod:`convexlab.optim.momentum`)."""
+        return NoMomentum()
+
+    def geometry(self, group: dict) -> Geometry:
+        """The geometry whose direction ∇ψ* ``group``'s next step applies."""
+        raise NotImplementedError(f"{type(self).__name__} does not declare its geometry")
+
     # -- validation --------------------------------------------------------------------------
     def _validate_group(self, group: dict) -> None:
-        """Check one param group's hyperparameters and parameters (called for every group)."""
+        """Check one param group's hyperparameters and parameters (called for every group, and
+        again at a step whenever a hyperparameter changed)."""
         check_lr(group["lr"])
         if "weight_decay" in group:
             check_nonneg(group["weight_decay"], "weight_decay")
+        check_choice(group.get("maximize", False), "maximize", (False, True))
+        check_choice(group.get("foreach", None), "foreach", (None, False, True))
+        for key, allowed in (("differentiable", (False,)), ("capturable", (False,)), ("fused", (None, False))):
+            if key in group:
+                _check_off(key, group[key], allowed)
         names = group.get("param_names")
         gi = next((k for k, g in enumerate(self.param_groups) if g is group), len(self.param_groups))
+        seen: set[int] = set()
         for i, p in enumerate(group["params"]):
             label = names[i] if names else f"index {i} of param group {gi}"
+            if id(p) in seen:
+                raise ValueError(f"parameter {label} appears twice in its param group; list each tensor once")
+            seen.add(id(p))
             if p.is_sparse:
                 raise ValueError(f"sparse parameters are not supported (parameter {label})")
+            if p.is_complex() or not p.is_floating_point():
+                raise ValueError(f"parameter {label} has dtype {p.dtype}; convexlab optimizers take real floating "
+                                 "tensors (for a complex parameter, optimize torch.view_as_real(p))")
             if self.matrix_only and p.ndim < 2:
                 raise ValueError(
                     f"{type(self).__name__} updates matrices, but parameter {label} has shape {tuple(p.shape)}; "
@@ -142,10 +233,29 @@ class ComposedOptimizer(torch.optim.Optimizer):
                     "convexlab.optim.split_params(model) / convexlab.optim.MatrixAndAdamW"
                 )
 
+    def _hyper_key(self, group: dict) -> tuple:
+        """A snapshot of the group's hyperparameters, to notice changes between steps."""
+        skip = self.internal_keys
+        return tuple((k, _frozen(v)) for k, v in group.items()
+                     if k not in ("params", "param_names") and k not in skip and not k.startswith("_"))
+
+    def _revalidate(self) -> None:
+        for group in self.param_groups:
+            key = self._hyper_key(group)
+            if self._validated.get(id(group)) != key:
+                self._validate_group(group)
+                self._validated[id(group)] = key
+
     def add_param_group(self, param_group: dict) -> None:
         super().add_param_group(param_group)
         if hasattr(self, "nonfinite"):  # groups added after construction
-            self._validate_group(self.param_groups[-1])
+            group = self.param_groups[-1]
+            try:
+                self._validate_group(group)
+            except ValueError:
+                self.param_groups.pop()
+                raise
+            self._validated[id(group)] = self._hyper_key(group)
 
     @staticmethod
     def _check_box(box):
@@ -175,7 +285,7 @@ class ComposedOptimizer(torch.optim.Optimizer):
 
     def reseed(self, seed: int) -> None:
         """Restart the optimizer's random generators from ``seed`` (e.g. one seed per simulated run)."""
-        check_int(seed, "seed")
+        check_int(seed, "seed", maximum=SEED_MAX)
         self._seed = int(seed)
         self._generators = {}
 
@@ -192,7 +302,7 @@ class ComposedOptimizer(torch.optim.Optimizer):
     # -- pickling / deepcopy: torch keeps only defaults, state and param_groups ----------------
     def __getstate__(self):
         d = dict(super().__getstate__())
-        d.update({k: v for k, v in self.__dict__.items() if k not in d and k != "_generators"})
+        d.update({k: v for k, v in self.__dict__.items() if k not in d and k not in ("_generators", "_validated")})
         d["_generator_states"] = {k: g.get_state() for k, g in self._generators.items()}
         return d
 
@@ -205,11 +315,13 @@ class ComposedOptimizer(torch.optim.Optimizer):
             gen = torch.Generator(device=torch.device(key))
             gen.set_state(s)
             self._generators[key] = gen
+        self._validated = {}
 
-    # -- state_dict: add the generator states, the skip counter and the seed --------------------
+    # -- state_dict: add the generator states, the skip counter, the seed and the class ----------
     def state_dict(self) -> dict:
         sd = super().state_dict()
         sd["convexlab"] = {
+            "class": type(self).__name__,
             "seed": self._seed,
             "generators": {k: g.get_state() for k, g in self._generators.items()},
             "nonfinite_skipped": self.nonfinite_skipped,
@@ -217,9 +329,14 @@ class ComposedOptimizer(torch.optim.Optimizer):
         return sd
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """torch's ``load_state_dict``, after checking (before anything is changed) that the state
+        comes from this class, that every state tensor has the shape this optimizer would give it,
+        and that the saved hyperparameters pass the constructor's validation."""
         state_dict = dict(state_dict)
         extra = state_dict.pop("convexlab", None)
+        self._check_loadable(state_dict, extra)
         super().load_state_dict(state_dict)
+        self._validated = {id(g): self._hyper_key(g) for g in self.param_groups}
         if extra is not None:
             self._seed = extra["seed"]
             self.nonfinite_skipped = extra["nonfinite_skipped"]
@@ -229,49 +346,102 @@ class ComposedOptimizer(torch.optim.Optimizer):
                 gen.set_state(s)
                 self._generators[key] = gen
 
+    def _check_loadable(self, state_dict: dict, extra: dict | None) -> None:
+        cls = (extra or {}).get("class")
+        if cls is not None and cls != type(self).__name__:
+            raise ValueError(f"state_dict comes from {cls}, not from {type(self).__name__}; load it into a {cls}")
+        saved = state_dict.get("param_groups")
+        if not isinstance(saved, list) or len(saved) != len(self.param_groups):
+            n = len(saved) if isinstance(saved, list) else saved
+            raise ValueError(f"state_dict has {n} param groups, this optimizer has {len(self.param_groups)}")
+        owner: dict = {}
+        for gi, (sg, group) in enumerate(zip(saved, self.param_groups)):
+            if len(sg["params"]) != len(group["params"]):
+                raise ValueError(f"param group {gi} of the state_dict has {len(sg['params'])} parameters, "
+                                 f"this optimizer's has {len(group['params'])}")
+            merged = {**sg, "params": group["params"]}
+            if "param_names" in group:
+                merged["param_names"] = group["param_names"]
+            self._validate_group(merged)
+            for key, p in zip(sg["params"], group["params"]):
+                owner[key] = (p, merged)
+        for key, st in state_dict.get("state", {}).items():
+            if key not in owner or not isinstance(st, dict):
+                continue
+            p, group = owner[key]
+            fresh = {"step": 0}
+            self._init_state(p.detach().to("meta"), fresh, group)
+            for name, v in st.items():
+                ref = fresh.get(name)
+                if isinstance(v, torch.Tensor) and isinstance(ref, torch.Tensor) and v.shape != ref.shape:
+                    raise ValueError(f"state_dict does not match the parameters: state {name!r} of a parameter of "
+                                     f"shape {tuple(p.shape)} has shape {tuple(v.shape)}, expected {tuple(ref.shape)}")
+
     # -- the step ------------------------------------------------------------------------------
     def _active(self, group: dict) -> tuple[list, list]:
-        """Parameters with a gradient that passes the non-finite policy, and their gradients."""
+        """The parameters of ``group`` that have a gradient, and their gradients (unchecked)."""
         params = [p for p in group["params"] if p.grad is not None]
-        grads = [p.grad for p in params]
-        for p, g in zip(params, grads):
-            if g.is_sparse:
-                raise ValueError(f"{type(self).__name__} does not support sparse gradients")
+        return params, [p.grad for p in params]
+
+    def _checked(self, plans: list) -> list:
+        """Check every gradient of the step (sparse, complex, non-finite) with one host
+        synchronisation; return the plans without the parameters skipped under ``nonfinite="skip"``."""
+        grads = []
+        for group, params, gs in plans:
+            for p, g in zip(params, gs):
+                if g.is_sparse:
+                    raise ValueError(f"{type(self).__name__} does not support sparse gradients "
+                                     f"(parameter {self._label(group, p)})")
+                if g.is_complex() or g.shape != p.shape:
+                    raise ValueError(f"the gradient of parameter {self._label(group, p)} has dtype {g.dtype} and "
+                                     f"shape {tuple(g.shape)}; expected a real tensor of shape {tuple(p.shape)}")
+            grads.extend(gs)
         if not grads:
-            return params, grads
-        # one fused reduction: a non-finite norm flags the group (a huge finite gradient can
+            return plans
+        # one fused reduction: a non-finite norm flags the step (a huge finite gradient can
         # overflow it, so the exact per-tensor test below decides)
         norms = torch._foreach_norm(grads)
         dev = grads[0].device
         if bool(torch.isfinite(torch.stack([n.to(device=dev, dtype=torch.float32) for n in norms])).all()):
-            return params, grads
-        keep_p, keep_g = [], []
-        names = group.get("param_names")
-        index = {id(p): i for i, p in enumerate(group["params"])}
-        for p, g in zip(params, grads):
-            if bool(torch.isfinite(g).all()):
-                keep_p.append(p)
-                keep_g.append(g)
-                continue
-            if self.nonfinite == "raise":
-                i = index[id(p)]
-                label = names[i] if names else f"index {i} of param group {self.param_groups.index(group)}"
-                n_nan, n_inf = int(torch.isnan(g).sum()), int(torch.isinf(g).sum())
-                raise ValueError(
-                    f"non-finite gradient for parameter {label} (shape {tuple(p.shape)}): {n_nan} NaN and "
-                    f"{n_inf} inf entries; pass nonfinite='skip' to skip such steps"
-                )
-            self.nonfinite_skipped += 1
-        return keep_p, keep_g
+            return plans
+        out = []
+        skipped = 0
+        for group, params, gs in plans:
+            keep_p, keep_g = [], []
+            for p, g in zip(params, gs):
+                if bool(torch.isfinite(g).all()):
+                    keep_p.append(p)
+                    keep_g.append(g)
+                    continue
+                if self.nonfinite == "raise":
+                    n_nan, n_inf = int(torch.isnan(g).sum()), int(torch.isinf(g).sum())
+                    raise ValueError(
+                        f"non-finite gradient for parameter {self._label(group, p)} (shape {tuple(p.shape)}): "
+                        f"{n_nan} NaN and {n_inf} inf entries; pass nonfinite='skip' to skip such steps"
+                    )
+                skipped += 1
+            out.append((group, keep_p, keep_g))
+        self.nonfinite_skipped += skipped
+        return out
 
+    def _label(self, group: dict, p: torch.Tensor) -> str:
+        gi = next((k for k, g in enumerate(self.param_groups) if g is group), -1)
+        i = next((k for k, q in enumerate(group["params"]) if q is p), -1)
+        names = group.get("param_names")
+        return names[i] if names and i >= 0 else f"index {i} of param group {gi}"
+
+    @torch.compiler.disable
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None):
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            params, grads = self._active(group)
+        self._revalidate()
+        plans = self._checked([(group, *self._active(group)) for group in self.param_groups])
+        self._prepare_step(plans)
+        self._advance()
+        for group, params, grads in plans:
             if not params:
                 continue
             states = []
@@ -282,23 +452,83 @@ class ComposedOptimizer(torch.optim.Optimizer):
                     self._init_state(p, st, group)
                 st["step"] += 1
                 states.append(st)
+            if group.get("maximize", False):
+                grads = torch._foreach_neg(grads)
             self._before_group(group)
-            self._group_step(group, params, grads, states)
+            if group.get("foreach", None) is False and self._elementwise_group_step(group):
+                for i in range(len(params)):
+                    self._group_step(group, params[i:i + 1], grads[i:i + 1], states[i:i + 1])
+            else:
+                self._group_step(group, params, grads, states)
             self._after_group(group)
         return loss
 
+    def _elementwise_group_step(self, group: dict) -> bool:
+        """Whether the group step pools nothing across tensors (then ``foreach=False`` may run it one
+        tensor at a time with identical results)."""
+        return self.coordinatewise and type(self)._group_step is ComposedOptimizer._group_step
+
+    def _prepare_step(self, plans: list) -> None:
+        """Hook after every check and before any change: raise here to refuse the step."""
+
+    def _advance(self) -> None:
+        """Hook: advance optimizer-wide counters (after the checks, before the groups are updated)."""
+
     def _group_step(self, group: dict, params: list, grads: list, states: list) -> None:
-        """Default: one fused pass per parameter (momentum + direction, then the iterate rule)."""
-        for p, g, st in zip(params, grads, states):
-            d = self._direction(p, g, st, group)
+        """momentum part → geometry direction → plain iterate rule (see the class docstring)."""
+        if type(self)._direction is not ComposedOptimizer._direction:
+            # a subclass with its own per-tensor direction (momentum and map in one function)
+            for p, g, st in zip(params, grads, states):
+                self._apply(p, self._direction(p, g, st, group), st, group)
+            return
+        us = self.momentum(group).update(grads, states, group)
+        scales = self._scales(group, params, us, states)
+        geo = self.geometry(group)
+        gen = self.generator(params[0].device) if geo.stochastic else None
+        lrs = [self._lr(p, st, group) for p, st in zip(params, states)]
+        if self.iterate == "plain" and all(lr == lrs[0] for lr in lrs):
+            lr = lrs[0]
+            wd = group.get("weight_decay", 0.0)
+            if wd and lr:
+                torch._foreach_mul_(params, 1.0 - lr * wd)
+            self._add_direction(geo, params, us, -lr, scales, gen, group)
+            self._project(params)
+            return
+        ds = self._step_directions(geo, us, scales, gen, group)
+        self._apply_all(group, params, ds, states)
+
+    def _scales(self, group: dict, params: list, us: list, states: list) -> list | None:
+        """The per-coordinate scales σ of the geometry (see ``Geometry.step_directions``); None
+        for an unscaled geometry."""
+        return None
+
+    def _step_directions(self, geo, us, scales, gen, group) -> list:
+        return geo.step_directions(us, scales=scales, generator=gen)
+
+    def _add_direction(self, geo, params, us, alpha, scales, gen, group) -> None:
+        geo.add_direction_(params, us, alpha, scales=scales, generator=gen)
+
+    def _apply_all(self, group: dict, params: list, ds: list, states: list) -> None:
+        """The iterate rule for a whole group (default: :meth:`_apply` per tensor)."""
+        for p, d, st in zip(params, ds, states):
             self._apply(p, d, st, group)
+
+    def _project(self, params: list) -> None:
+        if self._box is None:
+            return
+        low, high = self._box
+        for p in params:
+            p.clamp_(min=torch.as_tensor(low, dtype=p.dtype, device=p.device),
+                     max=torch.as_tensor(high, dtype=p.dtype, device=p.device))
 
     # -- to be provided by the named optimizers ------------------------------------------------
     def _init_state(self, p: torch.Tensor, state: dict, group: dict) -> None:
-        """Create the per-parameter buffers (momentum, envelope, ...)."""
+        """Create the per-parameter buffers (default: the momentum part's)."""
+        self.momentum(group).init(p, state, group)
 
     def _direction(self, p: torch.Tensor, g: torch.Tensor, state: dict, group: dict) -> torch.Tensor:
-        """Update the momentum state from ``g`` and return the direction d (never alias ``g``)."""
+        """Legacy per-tensor path: update the momentum state from ``g`` and return d. Optimizers
+        declare :meth:`momentum` and :meth:`geometry` instead."""
         raise NotImplementedError
 
     def _before_group(self, group: dict) -> None:
@@ -319,10 +549,24 @@ class ComposedOptimizer(torch.optim.Optimizer):
         if wd:
             p.mul_(1.0 - lr * wd)
         p.add_(d.to(p.dtype), alpha=-lr)
-        if self._box is not None:
-            low, high = self._box
-            p.clamp_(min=torch.as_tensor(low, dtype=p.dtype, device=p.device),
-                     max=torch.as_tensor(high, dtype=p.dtype, device=p.device))
+        self._project([p])
+
+
+def _check_off(name: str, value: Any, allowed: tuple) -> None:
+    if not any(value is a for a in allowed):
+        raise ValueError(f"{name}={value!r} is not supported by convexlab optimizers; allowed: "
+                         f"{' or '.join(repr(a) for a in allowed)}")
+
+
+def _frozen(value: Any) -> Any:
+    """A comparable stand-in for a group entry (tensors by identity: no host synchronisation)."""
+    if isinstance(value, torch.Tensor):
+        return ("tensor", id(value), value._version)
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, _frozen(v)) for k, v in value.items())
+    return value
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,9 +6,10 @@ Geometry: ``Sign()`` — ψ the indicator of the ℓ∞ unit ball, ψ* = ‖·�
 
 from __future__ import annotations
 
-import torch
 
-from convexlab.optim.base import ComposedOptimizer, check_beta, check_betas, ema_
+from convexlab.geometry import Sign
+from convexlab.optim.base import ComposedOptimizer, check_beta, check_betas
+from convexlab.optim.momentum import EMA, LionInterpolation, NoMomentum
 
 
 class Signum(ComposedOptimizer):
@@ -39,25 +40,12 @@ class Signum(ComposedOptimizer):
         super()._validate_group(group)
         check_beta(group["momentum"], "momentum")
 
-    def _init_state(self, p, state, group):
-        if group["momentum"]:
-            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    def momentum(self, group):
+        """:class:`~convexlab.optim.momentum.EMA` with m₁ = g₁ (β > 0) or none (β = 0)."""
+        return EMA("momentum", first="g1") if group["momentum"] else NoMomentum()
 
-    def _momentum(self, g, state, group):
-        beta = group["momentum"]
-        if not beta:
-            return g
-        m = state.get("exp_avg")
-        if m is None:  # momentum switched on after the first step
-            m = state["exp_avg"] = g.detach().clone()
-        elif state["step"] == 1:
-            m.copy_(g)
-        else:
-            ema_(m, g, beta)
-        return m
-
-    def _direction(self, p, g, state, group):
-        return torch.sign(self._momentum(g, state, group))
+    def geometry(self, group):
+        return Sign()
 
 
 class SignSGD(Signum):
@@ -86,12 +74,9 @@ class Lion(ComposedOptimizer):
         super()._validate_group(group)
         check_betas(group["betas"])
 
-    def _init_state(self, p, state, group):
-        state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    def momentum(self, group):
+        """:class:`~convexlab.optim.momentum.LionInterpolation` on ``betas``."""
+        return LionInterpolation("betas")
 
-    def _direction(self, p, g, state, group):
-        beta1, beta2 = group["betas"]
-        m = state["exp_avg"]
-        d = torch.lerp(m, g.to(m.dtype), 1.0 - beta1).sign_()
-        ema_(m, g, beta2)
-        return d
+    def geometry(self, group):
+        return Sign()

@@ -12,15 +12,9 @@ import warnings
 
 import torch
 
-from convexlab.optim.base import (
-    ComposedOptimizer,
-    check_beta,
-    check_choice,
-    check_int,
-    check_positive,
-    ema_,
-    unhooked,
-)
+from convexlab.geometry import Sign, SoftSign
+from convexlab.optim.base import ComposedOptimizer, check_beta, check_choice, check_int, check_positive
+from convexlab.optim.momentum import EMA, HeavyBall, Nesterov, NoMomentum
 from convexlab.optim.temperature import temperature_schedule
 
 MOMENTUM_FORMS = ("sgd", "ema")
@@ -111,20 +105,23 @@ class SoftSignum(ComposedOptimizer):
         Official code: github.com/brain-lab-research/softsign @ 77526d8 (``softsignum.py``).
     """
 
+    internal_keys = ("schedule",)
+
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, sign_iters: int = 9000,
                  transition_iters: int = 1000, eps: float = 1e-4, newton_iters: int = 10, tmax: float = 20.0,
                  normalized: bool = False, sign_norm: bool = False, momentum_form: str = "sgd",
                  strict: bool = False, guard_zero_scale: bool = False,
-                 schedule_dtype: torch.dtype = torch.float32, maximize: bool = False, **kw):
+                 schedule_dtype: torch.dtype = torch.float32, maximize: bool = False, tau: float | None = None, **kw):
         self.strict = check_choice(strict, "strict", _BOOL)
         self.guard_zero_scale = check_choice(guard_zero_scale, "guard_zero_scale", _BOOL)
         self.schedule_dtype = check_choice(schedule_dtype, "schedule_dtype", SCHEDULE_DTYPES)
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, sign_iters=sign_iters, transition_iters=transition_iters, eps=eps,
                         newton_iters=newton_iters, tmax=tmax, normalized=normalized, sign_norm=sign_norm,
-                        momentum_form=momentum_form, maximize=maximize, schedule=None)
-        super().__init__(params, defaults, **kw)
+                        momentum_form=momentum_form, tau=tau, schedule=None)
+        self._host_schedules: dict = {}
+        super().__init__(params, defaults, maximize=maximize, **kw)
         self._k = 0  # the official optimizer.state["step"]: one counter for all groups
         self._warned_groups: set[int] = set()
 
@@ -134,8 +131,10 @@ class SoftSignum(ComposedOptimizer):
         mu = check_beta(group["momentum"], "momentum")
         damp = check_beta(group["dampening"], "dampening")
         form = check_choice(group["momentum_form"], "momentum_form", MOMENTUM_FORMS)
-        for name in ("nesterov", "normalized", "sign_norm", "maximize"):
+        for name in ("nesterov", "normalized", "sign_norm"):
             check_choice(group[name], name, _BOOL)
+        if group["tau"] is not None:
+            check_positive(group["tau"], "tau")
         check_int(group["sign_iters"], "sign_iters", minimum=0)
         check_int(group["transition_iters"], "transition_iters", minimum=1)
         check_int(group["newton_iters"], "newton_iters", minimum=0)
@@ -169,24 +168,47 @@ class SoftSignum(ComposedOptimizer):
         super().load_state_dict(state_dict)
         self._k = int(extra["step"])
         self._warned_groups = set()
+        self._host_schedules = {}
+
+    # -- the parts ---------------------------------------------------------------------------
+    def momentum(self, group):
+        """:class:`~convexlab.optim.momentum.NoMomentum` (μ = 0), :class:`~convexlab.optim.momentum.EMA`
+        (``"ema"``), :class:`~convexlab.optim.momentum.HeavyBall` (``"sgd"``), or Nesterov on it."""
+        if not group["momentum"]:
+            return NoMomentum()
+        if group["momentum_form"] == "ema":
+            return EMA("momentum", first="g1", key="momentum_buffer")
+        part = HeavyBall("momentum", "dampening", key="momentum_buffer")
+        return Nesterov(part) if group["nesterov"] else part
+
+    def geometry(self, group, k: int | None = None):
+        """The map of step ``k`` (default: the next step): ``SoftSign(tau, "tanh")`` for a fixed
+        ``tau``; else ``Sign()`` for k ≤ S and ``SoftSign(τ_{k−1−S}, "tanh")`` afterwards (``Sign()``
+        also before the schedule is fitted, at k = S + 1, when called from outside ``step``)."""
+        if group["tau"] is not None:
+            return SoftSign(group["tau"], "tanh")
+        k = self._k + 1 if k is None else k
+        j = k - 1 - group["sign_iters"]
+        if j < 0 or group["schedule"] is None:
+            return Sign()
+        return SoftSign(self._tau_at(group, j), "tanh")
+
+    def _tau_at(self, group: dict, j: int) -> float:
+        """τ_j as a Python float (the schedule is copied to the host once, when it is fitted or
+        loaded; past S + T the last τ is held, warned in ``step``)."""
+        sched = group["schedule"]
+        host = self._host_schedules.get(id(sched))
+        if host is None or host[0] is not sched:
+            host = self._host_schedules[id(sched)] = (sched, sched.tolist())
+        values = host[1]
+        return values[min(j, len(values) - 1)]
 
     # -- the step ------------------------------------------------------------------------------
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+    def _prepare_step(self, plans):
         k = self._k + 1
-        self._check_horizon(k)  # before anything is updated, so a strict failure leaves no trace
-        self._k = k
-        unhooked(super().step)()
-        return loss
-
-    def _check_horizon(self, k: int) -> None:
-        for i, group in enumerate(self.param_groups):
+        for i, (group, params, _) in enumerate(plans):
             horizon = group["sign_iters"] + group["transition_iters"]
-            if k <= horizon or all(p.grad is None for p in group["params"]):
+            if group["tau"] is not None or k <= horizon or not params:
                 continue
             if self.strict:
                 raise RuntimeError(f"SoftSignum step {k} is past sign_iters + transition_iters = {horizon} of param "
@@ -194,81 +216,40 @@ class SoftSignum(ComposedOptimizer):
             if i not in self._warned_groups:
                 self._warned_groups.add(i)
                 warnings.warn(f"SoftSignum step {k} is past sign_iters + transition_iters = {horizon} of param "
-                              f"group {i}: holding the last temperature of the schedule (Softsign spec Q3)",
-                              RuntimeWarning, stacklevel=3)
+                              f"group {i}: holding the last temperature tau = {self._tau_at(group, horizon):g} "
+                              "(strict=True raises instead)", RuntimeWarning, stacklevel=4)
 
-    def _momentum(self, g: torch.Tensor, state: dict, group: dict) -> torch.Tensor:
-        """u of the class docstring from the raw gradient ``g`` (never modified)."""
-        if group["maximize"]:
-            g = torch.neg(g)
-        mu = group["momentum"]
-        if not mu:
-            return g
-        buf = state.get("momentum_buffer")
-        if buf is None:
-            buf = state["momentum_buffer"] = g.detach().clone(memory_format=torch.preserve_format)
-        elif group["momentum_form"] == "ema":
-            ema_(buf, g, mu)
-        else:
-            buf.mul_(mu).add_(g, alpha=1.0 - group["dampening"])
-        return g.add(buf, alpha=mu) if group["nesterov"] else buf
+    def _advance(self):
+        self._k += 1
 
     def _group_step(self, group, params, grads, states):
+        us = self.momentum(group).update(grads, states, group)
         j = self._k - 1 - group["sign_iters"]  # index into the schedule; < 0 in the sign phase
-        scaled = group["normalized"] or group["sign_norm"]
-        fit = j == 0 or (j > 0 and group["schedule"] is None)
-        if not (scaled or fit):
-            # nothing pooled over the group: one fused pass, no list of temporaries
-            tau = self._tau(group, j)
-            for p, g, st in zip(params, grads, states):
-                self._update(p, self._momentum(g, st, group), tau, None, st, group)
-            return
-        us = [self._momentum(g, st, group) for g, st in zip(grads, states)]
-        lr_eff = None
-        if scaled:
-            ndtype = torch.float32  # at least float32 for low-precision u; float64 stays float64
-            for u in us:
-                ndtype = torch.promote_types(ndtype, u.dtype)
-            norms = torch.stack([torch.linalg.vector_norm(u).to(ndtype) for u in us])
-            n = torch.linalg.vector_norm(norms)
-            if group["normalized"]:
-                # u = 0 gives a zero step (every direction entry is 0) instead of the official 0·inf = NaN
-                lr_eff = torch.where(n > 0, group["lr"] / torch.where(n > 0, n, torch.ones_like(n)),
-                                     torch.zeros_like(n))
-            else:
-                lr_eff = group["lr"] * n
-        if fit:
+        if group["tau"] is None and j >= 0 and group["schedule"] is None:
+            # k = S + 1 (or the group's first later step with gradients): fit the schedule on all of u
             z = torch.cat([u.reshape(-1) for u in us])
             group["schedule"] = temperature_schedule(
                 z, group["transition_iters"], eps=group["eps"], newton_iters=group["newton_iters"],
                 tmax=group["tmax"], kind="tanh", dtype=self.schedule_dtype, guard_zero_scale=self.guard_zero_scale)
             del z
-        tau = self._tau(group, j)
-        for i, (p, st) in enumerate(zip(params, states)):
-            self._update(p, us[i], tau, lr_eff, st, group)
-            us[i] = None  # release a Nesterov/maximize temporary as soon as it is used
-
-    def _tau(self, group: dict, j: int):
-        if j < 0:
-            return None
-        schedule = group["schedule"]
-        return schedule[min(j, schedule.numel() - 1)]  # past S + T: hold the last τ (warned in step)
-
-    def _update(self, p, u, tau, lr_eff, state, group) -> None:
-        if tau is None:
-            d = torch.sign(u)
+        geo = self.geometry(group, self._k)
+        wd, lr = group["weight_decay"], group["lr"]
+        if wd and lr:
+            torch._foreach_mul_(params, 1.0 - lr * wd)  # decay with δ, not δ_eff (official, spec Q13)
+        if not (group["normalized"] or group["sign_norm"]):
+            geo.add_direction_(params, us, -lr)
         else:
-            # ∇ψ_τ*(u) = tanh(τu), the direction of SoftSign(τ, "tanh") (its grad_V_star), computed in
-            # place on the one temporary τu
-            d = u.mul(tau.to(u.device)).tanh_()
-        if lr_eff is None:
-            self._apply(p, d, state, group)  # x ← x(1 − δλ) − δ·d (+ box), as every plain optimizer
-            return
-        wd = group["weight_decay"]
-        if wd:
-            p.mul_(1.0 - group["lr"] * wd)  # decay with δ, not δ_eff (official, spec Q13)
-        p.sub_(d.mul_(lr_eff.to(d.device)).to(p.dtype))
-        if self._box is not None:
-            low, high = self._box
-            p.clamp_(min=torch.as_tensor(low, dtype=p.dtype, device=p.device),
-                     max=torch.as_tensor(high, dtype=p.dtype, device=p.device))
+            ndtype = torch.float32  # at least float32 for low-precision u; float64 stays float64
+            for u in us:
+                ndtype = torch.promote_types(ndtype, u.dtype)
+            norms = torch._foreach_norm(us)
+            n = torch.linalg.vector_norm(torch.stack([x.to(ndtype) for x in norms]))
+            if group["normalized"]:
+                # u = 0 gives a zero step (every direction entry is 0) instead of the official 0·inf = NaN
+                lr_eff = torch.where(n > 0, lr / torch.where(n > 0, n, torch.ones_like(n)), torch.zeros_like(n))
+            else:
+                lr_eff = lr * n
+            ds = geo.step_directions(us)
+            ds = [d.mul(lr_eff.to(device=d.device, dtype=d.dtype)) for d in ds]
+            torch._foreach_sub_(params, [d if d.dtype == p.dtype else d.to(p.dtype) for d, p in zip(ds, params)])
+        self._project(params)

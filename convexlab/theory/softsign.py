@@ -56,6 +56,7 @@ from convexlab.geometry.soft_sign import (
     log_cosh,
 )
 from convexlab.optim.base import ComposedOptimizer
+from convexlab.optim.momentum import EMA, NoMomentum
 from convexlab.theory import mutants
 from convexlab.theory.registry import (
     Check,
@@ -146,30 +147,19 @@ def _as_params(params) -> list:
     return list(params)
 
 
-def fixed_temperature_softsignum(params, tau: float, steps: int, cls=None, **kw):
-    r"""A :class:`~convexlab.optim.SoftSignum` that applies tanh(τu) with a constant τ for ``steps``
-    steps (spec §7: the theory is for a fixed τ).
-
-    SoftSignum has no fixed-τ option; its schedule lives in ``param_group["schedule"]`` and is
-    saved by ``state_dict``. So the optimizer (``sign_iters = 0``, ``transition_iters = steps + 1``)
-    is resumed, through ``load_state_dict``, at global step 1 with a constant schedule: the next
-    step is k = 2, the schedule index j = 1 > 0 and no refit happens (the fit is only at j = 0).
-    The momentum buffer is empty, so the first step sets buf = g as in a fresh run.
+def fixed_temperature_softsignum(params, tau: float, steps: int | None = None, cls=None, **kw):
+    r"""A :class:`~convexlab.optim.SoftSignum` that applies tanh(τu) with a constant τ at every step
+    (spec §7: the theory is for a fixed τ): SoftSignum's own ``tau=`` option, schedule off.
 
     Args:
         params: one parameter, an iterable of parameters or of param groups.
+        tau: the temperature τ > 0. steps: unused (kept for callers that pass the horizon).
         cls: the class (default :class:`~convexlab.optim.SoftSignum`; a subclass for a broken variant).
     """
     from convexlab.optim import SoftSignum
 
     cls = SoftSignum if cls is None else cls
-    opt = cls(_as_params(params), sign_iters=0, transition_iters=steps + 1, **kw)
-    sd = opt.state_dict()
-    for group in sd["param_groups"]:
-        group["schedule"] = torch.full((steps + 1,), float(tau), dtype=DT)
-    sd["convexlab"]["step"] = 1
-    opt.load_state_dict(sd)
-    return opt
+    return cls(_as_params(params), tau=tau, **kw)
 
 
 class AlgebraicSoftSign(ComposedOptimizer):
@@ -187,16 +177,11 @@ class AlgebraicSoftSign(ComposedOptimizer):
     def __init__(self, params, lr: float, tau: float, momentum: float = 0.0):
         super().__init__(_as_params(params), dict(lr=lr, tau=float(tau), momentum=momentum))
 
-    def _direction(self, p, g, state, group):
-        beta = group["momentum"]
-        if beta:
-            m = state.get("m")
-            if m is None:
-                m = state["m"] = g.detach().clone()
-            else:
-                m.mul_(beta).add_(g, alpha=1.0 - beta)
-            g = m
-        return algebraic_sign(group["tau"] * g)
+    def momentum(self, group):
+        return EMA("momentum", first="g1", key="m") if group["momentum"] else NoMomentum()
+
+    def geometry(self, group):
+        return SoftSign(group["tau"], "algebraic")
 
 
 def _tanh_softsignum(params, problem, cls=None):
@@ -243,9 +228,9 @@ def _inverted_class():
     class InvertedTemperatureSoftSignum(SoftSignum):
         """SoftSignum stepping tanh(u/τ) instead of tanh(τu) (panel member ``inverted_temperature``)."""
 
-        def _tau(self, group, j):
-            tau = super()._tau(group, j)
-            return None if tau is None else 1.0 / tau
+        def geometry(self, group, k=None):
+            geo = super().geometry(group, k)
+            return SoftSign(1.0 / geo.tau, "tanh") if isinstance(geo, SoftSign) else geo
 
     return InvertedTemperatureSoftSignum
 

@@ -208,8 +208,10 @@ class ComposedOptimizer(torch.optim.Optimizer):
         check_lr(group["lr"])
         if "weight_decay" in group:
             check_nonneg(group["weight_decay"], "weight_decay")
-        check_choice(group.get("maximize", False), "maximize", (False, True))
-        check_choice(group.get("foreach", None), "foreach", (None, False, True))
+        if not isinstance(group.get("maximize", False), bool):
+            raise ValueError(f"maximize must be True or False, got {group['maximize']!r}")
+        if group.get("foreach", None) is not None and not isinstance(group["foreach"], bool):
+            raise ValueError(f"foreach must be None, True or False, got {group['foreach']!r}")
         for key, allowed in (("differentiable", (False,)), ("capturable", (False,)), ("fused", (None, False))):
             if key in group:
                 _check_off(key, group[key], allowed)

@@ -136,18 +136,26 @@ class HeavyBall(MomentumPart):
         self.momentum, self.dampening, self.key = momentum, dampening, key
         self.state_keys = (key,)
 
+    def init(self, p, state, group):
+        state[self.key] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
     def update(self, grads, states, group):
         mu = float(read(group, self.momentum))
         damp = 0.0 if self.dampening is None else float(read(group, self.dampening))
-        bufs, old_b, old_g = [], [], []
+        bufs, new_b, new_g, old_b, old_g = [], [], [], [], []
         for g, st in zip(grads, states):
             b = st.get(self.key)
-            if b is None:  # the first step: b_1 = g_1 (torch.optim.SGD)
-                b = st[self.key] = g.detach().clone(memory_format=torch.preserve_format)
+            if b is None or st["step"] == 1:  # the first step: b_1 = g_1 (torch.optim.SGD)
+                if b is None:
+                    b = st[self.key] = torch.zeros_like(g, memory_format=torch.preserve_format)
+                new_b.append(b)
+                new_g.append(g)
             else:
                 old_b.append(b)
                 old_g.append(g)
             bufs.append(b)
+        if new_b:
+            torch._foreach_copy_(new_b, new_g)
         if old_b:
             torch._foreach_mul_(old_b, mu)
             torch._foreach_add_(old_b, _cast(old_g, old_b), alpha=1.0 - damp)

@@ -162,7 +162,7 @@ class SoftSignum(ComposedOptimizer):
 
     def load_state_dict(self, state_dict: dict) -> None:
         extra = state_dict.get("convexlab") or {}
-        if "step" not in extra:
+        if "step" not in extra and extra.get("class", type(self).__name__) == type(self).__name__:
             raise ValueError("state_dict has no SoftSignum step counter (state_dict['convexlab']['step']); "
                              "it must come from SoftSignum.state_dict()")
         super().load_state_dict(state_dict)

@@ -294,6 +294,64 @@ def direction_equals_cvxpy_argmax(geo: Geometry, ctx: CheckContext, reg_geo: Geo
     return identity_result(max(errs), 0.0, 1e-4, n_points=len(errs), solver="cvxpy/Clarabel")
 
 
+def step_path_equals_direction(geo: Geometry, ctx: CheckContext) -> CheckResult:
+    r"""The optimizers' multi-tensor path is the certified map: max relative difference between
+    ``step_directions`` / ``add_direction_`` (what every registry optimizer calls) and the validated
+    ∇ψ*(m) these identity checks certify, on lists of tensors of several shapes; for a separable
+    geometry also with per-coordinate scales σ (∇ψ_σ*(m) = ∇ψ*(m/σ), the AdamW metric and the
+    StoSignSGD envelope) and for the fused x ← x + α∇ψ_σ*(m)."""
+    gen = ctx.generator(11)
+    pts = _sample_points(geo, ctx.size(64, 1024), gen)
+    ms = list(pts.unbind(0))
+    if geo.event_ndim == 1:  # tensors of several shapes, as in a model
+        ms = [pts[:8].reshape(8, 2, -1), pts[8:9].reshape(-1), *pts[9:].unbind(0)]
+    ref = [geo.direction(m) for m in ms]
+    err = _max_rel(geo.step_directions(ms), ref)
+    if isinstance(geo, SeparableGeometry):
+        ss = [torch.rand(m.shape, generator=gen, dtype=DT) * 4 + 0.25 for m in ms]
+        ref_s = [geo.direction(m / s) for m, s in zip(ms, ss)]
+        err = max(err, _max_rel(geo.step_directions(ms, scales=ss), ref_s))
+        xs = [torch.randn(m.shape, generator=gen, dtype=DT) for m in ms]
+        want = [x - 0.3 * d for x, d in zip(xs, ref_s)]
+        geo.add_direction_(xs, ms, -0.3, scales=ss)
+        err = max(err, _max_rel(xs, want))
+    else:
+        xs = [torch.randn(m.shape, generator=gen, dtype=DT) for m in ms]
+        want = [x - 0.3 * d for x, d in zip(xs, ref)]
+        geo.add_direction_(xs, ms, -0.3)
+        err = max(err, _max_rel(xs, want))
+    return identity_result(err, 0.0, FP_TOL, n_tensors=len(ms))
+
+
+def _max_rel(got: list, want: list) -> float:
+    err = 0.0
+    for a, b in zip(got, want):
+        if a.shape != b.shape:
+            return float("inf")
+        e = ((a - b).abs() / (1.0 + b.abs())).max().item() if b.numel() else 0.0
+        err = max(err, e if math.isfinite(e) else float("inf"))
+    return err
+
+
+def step_path_sample_is_unbiased(geo: Geometry, ctx: CheckContext) -> CheckResult:
+    r"""The stochastic multi-tensor path draws values in {−1, 0, 1} whose mean is ∇ψ*(m): the largest
+    |z| = |mean − ∇ψ*(m)|/stderr over coordinates (stderr from the exact variance 1 − ∇ψ*(m)²), bound 5
+    (a Bonferroni-safe level for 8 coordinates)."""
+    gen = ctx.generator(12)
+    n = ctx.size(20000, 200000)
+    m = _sample_points(geo, 1, gen)[0]
+    G = geo.envelope.to(DT)
+    draws = geo.step_directions([m.expand(n, -1).contiguous()], scales=[G.expand(n, -1)], generator=gen)[0]
+    if not bool(((draws == 1) | (draws == -1) | (draws == 0)).all()):
+        return upper_result(float("inf"), 5.0, n_draws=n)
+    e = geo.direction(m)
+    var = (1.0 - e * e).clamp_min(0.0)
+    dev = (draws.mean(0) - e).abs()
+    se = (var / n).sqrt()
+    z = torch.where(se > 0, dev / torch.where(se > 0, se, torch.ones_like(se)), torch.where(dev > 0, math.inf, 0.0))
+    return upper_result(float(z.max()), 5.0, n_draws=n)
+
+
 # ------------------------------------------------------------------------------------------
 # Registration
 # ------------------------------------------------------------------------------------------
@@ -339,6 +397,12 @@ def _register_geometry_checks() -> None:
                 ("direction.scalar_argmax", "identity", direction_equals_scalar_argmax,
                  "(v*)'(m) = argmax_d m·d − v(d) (scipy, scalar grid)"),
             ]
+        if not geo.stochastic:
+            items.append(("step_path", "identity", step_path_equals_direction,
+                          "the optimizers' multi-tensor step_directions / add_direction_ equal the certified ∇ψ*"))
+        else:
+            items.append(("step_path.sample", "upper", step_path_sample_is_unbiased,
+                          "the optimizers' draws are signs with mean ∇ψ*(m) (|z| ≤ 5)"))
         if cvxpy_supports(geo):
             items += [
                 ("conjugate.cvxpy_sup", "identity", conjugate_equals_cvxpy_sup,

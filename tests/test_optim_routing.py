@@ -236,3 +236,23 @@ def test_aux_choice_and_other_errors():
     assert only.adamw is None and len(only.param_groups) == 1
     assert "MatrixAndAdamW" in repr(only)
 
+
+
+def test_a_raising_step_leaves_both_parts_untouched():
+    from convexlab.optim import MatrixAndAdamW
+
+    gen = torch.Generator().manual_seed(0)
+    W = torch.nn.Parameter(torch.randn(6, 4, generator=gen))
+    b = torch.nn.Parameter(torch.randn(4, generator=gen))
+    opt = MatrixAndAdamW([W], [b], "Muon", matrix_kwargs=dict(lr=0.02))
+    for _ in range(2):
+        W.grad, b.grad = torch.randn(6, 4, generator=gen), torch.randn(4, generator=gen)
+        opt.step()
+    before = [W.detach().clone(), b.detach().clone()]
+    buf = opt.matrix.state[W]["momentum_buffer"].clone()
+    W.grad = torch.randn(6, 4, generator=gen)
+    b.grad = torch.full((4,), float("nan"))
+    with pytest.raises(ValueError, match="non-finite gradient"):
+        opt.step()
+    assert torch.equal(W.detach(), before[0]) and torch.equal(b.detach(), before[1])
+    assert torch.equal(opt.matrix.state[W]["momentum_buffer"], buf)

@@ -439,9 +439,20 @@ class ComposedOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self._take_step(self._plan_step())
+        return loss
+
+    def _plan_step(self) -> list:
+        """Every check of a step, nothing changed: re-validate changed groups, collect and check the
+        gradients, let the subclass refuse (:meth:`_prepare_step`). Returns the plans that
+        :meth:`_take_step` executes (a composite optimizer plans all its parts before stepping any)."""
         self._revalidate()
         plans = self._checked([(group, *self._active(group)) for group in self.param_groups])
         self._prepare_step(plans)
+        return plans
+
+    def _take_step(self, plans: list) -> None:
+        """Advance the counters and update every group of ``plans`` (from :meth:`_plan_step`)."""
         self._advance()
         for group, params, grads in plans:
             if not params:
@@ -463,7 +474,6 @@ class ComposedOptimizer(torch.optim.Optimizer):
             else:
                 self._group_step(group, params, grads, states)
             self._after_group(group)
-        return loss
 
     def _elementwise_group_step(self, group: dict) -> bool:
         """Whether the group step pools nothing across tensors (then ``foreach=False`` may run it one

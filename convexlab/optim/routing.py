@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
+from convexlab.optim.base import ComposedOptimizer
 from convexlab.optim.general import AdamW
 from convexlab.optim.schedule_free import ScheduleFreeMixin, SFAdamW, evaluating
 
@@ -240,8 +241,17 @@ class MatrixAndAdamW(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for part in self.parts:
-            part.step()
+        if not all(part.training for part in self.parts if isinstance(part, ScheduleFreeMixin)):
+            raise RuntimeError("step() called in eval mode: call opt.train() first (the parameters hold x, not y)")
+        composed = all(isinstance(part, ComposedOptimizer) for part in self.parts)
+        if not composed:
+            for part in self.parts:
+                part.step()
+            return loss
+        # every part's checks first (groups, gradients, horizons): a raise leaves both parts untouched
+        plans = [part._plan_step() for part in self.parts]
+        for part, plan in zip(self.parts, plans):
+            part._take_step(plan)
         return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:

@@ -255,3 +255,130 @@ def test_forward_validation():
         GPT({"n_layer": 2})
     with pytest.raises(ValueError, match="head_dim must be an even integer"):
         rope_tables(7, 4)
+
+
+# ---------------------------------------------------------------------------------------------
+# the loss without the logits (return_logits=False): chunked, equal to the full-logit loss
+# ---------------------------------------------------------------------------------------------
+def _batch(B=4, T=32, V=256, seed=5, ignored=5):
+    g = torch.Generator().manual_seed(seed)
+    idx, tgt = torch.randint(V, (B, T), generator=g), torch.randint(V, (B, T), generator=g)
+    tgt[0, :ignored] = -1  # some ignored targets, so the count is not B·T
+    return idx, tgt
+
+
+def _loss_and_grads(model, idx, tgt, **kw):
+    model.zero_grad(set_to_none=True)
+    logits, loss = model(idx, tgt, **kw)
+    loss.backward()
+    return logits, loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("tied", [True, False])
+@pytest.mark.parametrize("chunk", [1, 7, 128, 1000])
+def test_chunked_loss_and_gradients_equal_the_full_logit_loss(dtype, tied, chunk):
+    r"""``return_logits=False`` (linear_cross_entropy, ``chunk`` tokens at a time) against the loss of
+    the full logits and ``F.cross_entropy`` (``return_logits=True``), loss and every gradient.
+
+    Tolerance: the textbook bound of a recursive sum of n terms, n·ε·Σ|terms| (ε the dtype's
+    machine epsilon), with n = B·T = 128 rows for the loss and the weight gradients and n = V = 256
+    for the hidden-state gradients, taken relative to the largest entry: rounding only."""
+    model = _model(tie_embeddings=tied, loss_chunk=chunk)
+    _randomize_output_projections(model)
+    model = model.to(dtype)
+    idx, tgt = _batch()
+    logits, ref, gref = _loss_and_grads(model, idx, tgt)
+    none, loss, grads = _loss_and_grads(model, idx, tgt, return_logits=False)
+    assert none is None and logits.dtype == dtype and loss.dtype == dtype and ref.dtype == dtype
+    eps = torch.finfo(dtype).eps
+    assert abs(float(loss - ref)) <= 128 * eps * float(ref), (float(loss), float(ref))
+    for (name, _), g, r in zip(model.named_parameters(), grads, gref):
+        scale = float(r.abs().max())
+        assert scale > 0, name  # every parameter gets a gradient (non-vacuity)
+        assert float((g - r).abs().max()) <= 256 * eps * scale, name
+    # the evaluation path (no_grad: loss only, no gradient work) gives the same loss bit for bit
+    with torch.no_grad():
+        assert torch.equal(model(idx, tgt, return_logits=False)[1], loss)
+
+
+def test_chunked_loss_under_bf16_autocast():
+    r"""Under bf16 autocast both paths round the head matmul to bf16 the same way (row by row), so the
+    losses agree to fp32 rounding; the head gradient is a bf16 matmul per chunk against one over the
+    whole batch, so gradients agree to bf16 rounding (2⁻⁸ relative per entry, here of the largest)."""
+    model = _model(loss_chunk=16)
+    _randomize_output_projections(model)
+    idx, tgt = _batch()
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        _, ref, gref = _loss_and_grads(model, idx, tgt)
+        _, loss, grads = _loss_and_grads(model, idx, tgt, return_logits=False)
+    assert loss.dtype == torch.float32
+    assert abs(float(loss - ref)) <= 128 * torch.finfo(torch.float32).eps * float(ref)
+    for g, r in zip(grads, gref):
+        assert float((g - r).abs().max()) <= 2.0 ** -8 * float(r.abs().max())
+    # not fp32 arithmetic in disguise: the fp32 loss differs by more than fp32 rounding
+    _, f32, _ = _loss_and_grads(model, idx, tgt, return_logits=False)
+    assert abs(float(f32 - loss)) > 1e-4
+
+
+class _LargestFloatOutput(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records the element count of the largest floating-point tensor any op produces."""
+
+    def __init__(self):
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in torch.utils._pytree.tree_leaves(out):
+            if isinstance(t, torch.Tensor) and t.is_floating_point():
+                self.largest = max(self.largest, t.numel())
+        return out
+
+
+def test_chunked_loss_never_materialises_the_logits():
+    """With V = 2048 the (B·T, V) logits (1,048,576 entries) are the largest tensor of a step by 16×;
+    the chunked loss (64 tokens per chunk) holds at most one 64 × V chunk, forward and backward."""
+    V, B, T, chunk = 2048, 8, 64, 64
+    model = _model(vocab_size=V, loss_chunk=chunk)
+    idx, tgt = _batch(B, T, V)
+    full = _LargestFloatOutput()
+    with full:
+        model(idx, tgt)[1].backward()
+    assert full.largest == B * T * V  # the reference path does build the logits (non-vacuity)
+    chunked = _LargestFloatOutput()
+    with chunked:
+        model(idx, tgt, return_logits=False)[1].backward()
+    assert chunked.largest <= chunk * V, chunked.largest
+
+
+def test_all_targets_ignored_matches_cross_entropy():
+    model = _model()
+    idx = torch.randint(256, (2, 8))
+    tgt = torch.full_like(idx, -1)
+    _, ref, gref = _loss_and_grads(model, idx, tgt)
+    _, loss, grads = _loss_and_grads(model, idx, tgt, return_logits=False)
+    assert math.isnan(float(ref)) and math.isnan(float(loss))  # 0/0, as F.cross_entropy
+    assert all(torch.equal(g, r) and not g.any() for g, r in zip(grads, gref))  # zero gradients
+
+
+def test_chunked_loss_validation():
+    from convexlab.llm.model import linear_cross_entropy
+
+    model = _model()
+    idx = torch.zeros(1, 8, dtype=torch.long)
+    with pytest.raises(ValueError, match="return_logits=False needs targets"):
+        model(idx, return_logits=False)
+    with pytest.raises(ValueError, match="return_logits must be True or False, got 0"):
+        model(idx, idx, return_logits=0)
+    with pytest.raises(ValueError, match="loss_chunk must be an integer >= 1, got 0"):
+        GPTConfig(loss_chunk=0)
+    h, w, t = torch.randn(4, 3), torch.randn(5, 3), torch.zeros(4, dtype=torch.long)
+    with pytest.raises(ValueError, match="chunk must be an integer >= 1, got 0"):
+        linear_cross_entropy(h, w, t, chunk=0)
+    with pytest.raises(ValueError, match=r"weight must be a floating-point tensor of shape \(V, 3\)"):
+        linear_cross_entropy(h, torch.randn(5, 2), t)
+    with pytest.raises(ValueError, match=r"targets must be an integer tensor of shape \(4,\)"):
+        linear_cross_entropy(h, w, t[:3])
+    with pytest.raises(ValueError, match="h must be a floating-point tensor"):
+        linear_cross_entropy(h.long(), w, t)

@@ -265,3 +265,87 @@ def test_nonfinite_loss_stops_and_keeps_the_checkpoint(tmp_path):
     assert read_log(run)[-1]["event"] == "nonfinite"
     assert main([f"--out_dir={tmp_path}", "--run_name=nan", "--resume", "--max_steps=12", "--lr=1e30",
                  "--schedule=constant", *[f"--{k}={v}" for k, v in TINY.items() if k != "max_steps"]]) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# per-step cost: copies and read-backs only at logging steps; the applied lr is logged
+# ---------------------------------------------------------------------------------------------
+class _PlainSGD(torch.optim.SGD):
+    """torch's SGD without momentum: an optimizer that itself copies nothing and reads nothing back,
+    so the counts below are the loop's own."""
+
+    def __init__(self, params, lr=1e-3, seed=None, **kw):
+        super().__init__(params, lr=lr, foreach=True)
+
+
+def test_default_log_every_is_ten():
+    assert TrainConfig().log_every == 10
+
+
+@pytest.mark.parametrize("grad_clip", [0.0, 0.5])
+def test_non_logging_steps_copy_nothing_and_read_back_once(tmp_path, monkeypatch, grad_clip):
+    r"""Counts every tensor copy (``clone``) and every read-back to Python (``item``, ``tolist``,
+    ``float``/``int``/``bool`` of a tensor: a host synchronisation on a GPU) between the ends of two
+    steps. A non-logging step does no copy and exactly one read-back (loss and gradient norm
+    together); a logging step copies each parameter once and adds one read-back (the update RMS)."""
+    from convexlab import optim
+
+    monkeypatch.setitem(optim.REGISTRY, "PlainSGD", _PlainSGD)
+    counts = {"copy": 0, "read": 0}
+
+    def counting(method, kind):
+        def wrapper(*a, **kw):
+            counts[kind] += 1
+            return method(*a, **kw)
+        return wrapper
+
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__"):
+        monkeypatch.setattr(torch.Tensor, name, counting(getattr(torch.Tensor, name), "read"))
+    monkeypatch.setattr(torch.Tensor, "clone", counting(torch.Tensor.clone, "copy"))
+    monkeypatch.setattr(torch, "clone", counting(torch.clone, "copy"))
+    seen = {}
+
+    def on_step(step, rec):
+        seen[step] = (dict(counts), rec["update_rms"])
+
+    cfg = _cfg(tmp_path, optimizer="PlainSGD", lr=0.05, max_steps=6, log_every=3, eval_every=0,
+               grad_clip=grad_clip)
+    train(cfg, on_step=on_step)
+    n_params = sum(1 for _ in _model_of(cfg).parameters())
+    for step in (2, 4, 5):  # non-logging steps (no evaluation, no checkpoint either)
+        prev, now = seen[step - 1][0], seen[step][0]
+        assert now["copy"] - prev["copy"] == 0, step
+        assert now["read"] - prev["read"] == 1, step
+        assert seen[step][1] is None
+    prev, now = seen[2][0], seen[3][0]  # a logging step
+    assert now["copy"] - prev["copy"] == n_params and now["read"] - prev["read"] == 2
+    assert seen[3][1] > 0
+
+
+def _model_of(cfg):
+    from convexlab.llm.model import GPT
+
+    return GPT(model_config(cfg))
+
+
+def test_update_rms_is_the_rms_of_the_parameter_change():
+    from convexlab.llm.train import _update_rms
+
+    g = torch.Generator().manual_seed(0)
+    before = [torch.randn(5, 3, generator=g), torch.randn(7, generator=g)]
+    after = [b + 0.01 * torch.randn(b.shape, generator=g) for b in before]
+    want = math.sqrt(sum(float(((a.double() - b.double()) ** 2).sum()) for a, b in zip(after, before)) / 22)
+    assert _update_rms(after, before) == pytest.approx(want, rel=1e-6)
+
+
+def test_logged_lr_is_the_applied_one(tmp_path):
+    """A schedule-free optimizer warms up inside the optimizer (group["scheduled_lr"]); the log shows
+    that step size, not the constant group["lr"]; every group's step size is logged by group name."""
+    recs = read_log(train(_cfg(tmp_path, run_name="sf", optimizer="SFAdamW", lr=4e-3, warmup_steps=4,
+                               max_steps=6, eval_every=0)))[1:]
+    assert [r["lr"] for r in recs] == pytest.approx([1e-3, 2e-3, 3e-3, 4e-3, 4e-3, 4e-3])
+    assert all(r["lrs"] == {"decay": r["lr"]} for r in recs)
+    recs = read_log(train(_cfg(tmp_path, run_name="mu", optimizer="Muon", lr=0.02, aux_lr=1e-3, max_steps=2,
+                               schedule="constant", eval_every=0, opt_kwargs={"ns_dtype": "float32"})))[1:]
+    for r in recs:
+        assert r["lr"] == 0.02 and r["lrs"] == {"matrix": 0.02, "adamw": 1e-3}

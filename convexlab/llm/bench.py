@@ -88,7 +88,7 @@ def bench_one(optimizer: str, *, model: str = "toy", device: str = "auto", preci
         _sync(dev)
         t0 = time.perf_counter()
         with _autocast(cfg, dev):
-            _, loss = fwd(inp, tgt)
+            _, loss = fwd(inp, tgt, return_logits=False)
         loss.backward()
         _sync(dev)
         t1 = time.perf_counter()

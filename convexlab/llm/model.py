@@ -9,7 +9,8 @@ The architecture is the one of the SF-NorMuon paper's language-model runs (spec
     for each of the L blocks:
         x ← x + W_o · Attn(RoPE(n(W_q n(x))), RoPE(n(W_k n(x))), W_v n(x))    causal, per head
         x ← x + W_down · relu(W_up n(x))²
-    logits = W_head · n(x)   (fp32)                W_head = E when the embedding is tied
+    logits = W_head · n(x)   (at least fp32)       W_head = E when the embedding is tied
+    loss   = mean_i [logsumexp_v logits_{i,v} − logits_{i,y_i}]   over the targets y_i ≠ −1
 
 with ``n(x) = x / sqrt(mean(x²) + eps)`` the **parameter-free** RMSNorm. Why parameter-free: it is
 the spec's model (``F.rms_norm`` without a gain, §5.1), and it keeps every trainable tensor a 2-D
@@ -46,6 +47,12 @@ d = 256–384, 4–6 layers, heads of 64) at byte-level vocabulary.
 ``torch.compile`` is optional and applied by the trainer; bf16 autocast works on CPU and GPU
 (the logits and the loss are computed in fp32 either way).
 
+The loss without the logits (``model(idx, targets, return_logits=False)``, what the trainer calls):
+:func:`linear_cross_entropy` computes the same cross-entropy ``loss_chunk`` tokens at a time, so
+only one chunk of (at least) fp32 logits exists at any moment — at ``124m`` with 16×1024 tokens a
+step otherwise holds a 16384 × 50304 fp32 logit tensor (3.3 GB) plus its log-softmax. The gradient
+of each chunk is formed in the same pass, so the backward pass adds no matrix multiplication.
+
 References: Su et al., "RoFormer" (arXiv 2104.09864) for RoPE; Zhang & Sennrich, "Root Mean
 Square Layer Normalization" (arXiv 1910.07467); Karpathy, nanoGPT (the FLOPs estimate of
 :meth:`GPT.flops_per_token`); Jordan et al., modded-nanoGPT (QK-norm, ReLU², zero-init projections).
@@ -79,6 +86,10 @@ class GPTConfig:
         rope_base: RoPE base b; frequencies θ_j = b^(−2j/Q), j = 0 … Q/2 − 1 (spec §5.1: 10000).
         qk_norm: parameter-free RMSNorm of q and k per head before RoPE (spec §5.1).
         mlp: ``"relu2"`` (relu(x)², spec §5.1) or ``"gelu"``.
+        loss_chunk: tokens per chunk of :func:`linear_cross_entropy` (the loss of
+            ``return_logits=False``); a chunk holds ``loss_chunk × vocab_size`` logits (206 MB in
+            fp32 at the default 1024 and GPT-2's vocabulary). Not part of the architecture: any value
+            gives the same loss up to float rounding.
 
     >>> GPTConfig(n_embd=64, n_head=2).head_dim
     32
@@ -94,9 +105,10 @@ class GPTConfig:
     rope_base: float = 10000.0
     qk_norm: bool = True
     mlp: str = "relu2"
+    loss_chunk: int = 1024
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "loss_chunk"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
@@ -246,6 +258,147 @@ class Block(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
+# the loss, chunk by chunk
+# ---------------------------------------------------------------------------------------------
+def _loss_dtypes(h: torch.Tensor) -> tuple[torch.dtype, torch.dtype]:
+    """(compute dtype of the head matmul, dtype of logits and loss): autocast's dtype for a float32
+    input under autocast (what ``nn.Linear`` would use), else the input's; the loss in at least fp32."""
+    dev = h.device.type
+    cdt = torch.get_autocast_dtype(dev) if (torch.is_autocast_enabled(dev) and h.dtype == torch.float32) else h.dtype
+    return cdt, torch.promote_types(cdt, torch.float32)
+
+
+def _chunked_ce(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int, ignore_index: int,
+                want_h: bool, want_w: bool):
+    """Sum of the per-token losses, the number of counted targets, and (when asked) the gradients of
+    the mean loss with respect to ``h`` and ``weight`` (:func:`linear_cross_entropy`)."""
+    cdt, acc = _loss_dtypes(h)
+    n = h.shape[0]
+    valid = targets != ignore_index
+    count = valid.sum()  # a tensor: no host synchronisation
+    safe = torch.where(valid, targets, torch.zeros_like(targets))  # any index in range for ignored rows
+    with torch.autocast(h.device.type, enabled=False):  # the dtypes below are explicit
+        hc, wc = h.to(cdt), weight.to(cdt)
+        total = torch.zeros((), dtype=acc, device=h.device)
+        g_h = torch.empty_like(h) if want_h else None
+        g_w = torch.zeros(weight.shape, dtype=acc, device=weight.device) if want_w else None
+        # 1/count for the gradient; 0 counted targets give zero gradients (as F.cross_entropy does)
+        inv = 1.0 / count.clamp_min(1).to(acc)
+        for lo in range(0, n, chunk):
+            hi = min(lo + chunk, n)
+            logits = (hc[lo:hi] @ wc.T).to(acc)  # (c, V): the only logits alive
+            t = safe[lo:hi, None]
+            z_t = logits.gather(1, t).squeeze(1)  # (c,) the target's logit
+            top = logits.amax(dim=-1, keepdim=True)  # (c, 1)
+            e = logits.sub_(top).exp_()  # e^{z − max}, in place: no second (c, V) tensor
+            s = e.sum(dim=-1)  # (c,)
+            row = top.squeeze(1) + s.log() - z_t  # logsumexp(z) − z_y
+            total = total + torch.where(valid[lo:hi], row, torch.zeros_like(row)).sum()
+            if not (want_h or want_w):
+                continue
+            # d loss / d logits = w_i (softmax_i − onehot(y_i)), w_i = [i counted] / count
+            w_row = valid[lo:hi].to(acc) * inv  # (c,)
+            grad = e.mul_((w_row / s)[:, None])
+            grad.scatter_add_(1, t, -w_row[:, None])
+            gc = grad.to(cdt)
+            if want_h:
+                if g_h.dtype == cdt:
+                    torch.mm(gc, wc, out=g_h[lo:hi])
+                else:
+                    g_h[lo:hi] = (gc @ wc).to(h.dtype)
+            if want_w:
+                if cdt == acc:  # accumulate in place: no (V, d) temporary
+                    g_w.addmm_(gc.T, hc[lo:hi])
+                else:
+                    g_w += (gc.T @ hc[lo:hi]).to(acc)
+    return total, count, g_h, g_w
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """Autograd wrapper of :func:`_chunked_ce`: the gradients are formed in the forward pass and
+    scaled by the incoming gradient in the backward pass (no second use of the logits)."""
+
+    @staticmethod
+    def forward(ctx, h, weight, targets, chunk, ignore_index):
+        total, count, g_h, g_w = _chunked_ce(h, weight, targets, chunk, ignore_index,
+                                             ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+        ctx.save_for_backward(g_h, g_w)
+        ctx.w_dtype = weight.dtype
+        return total / count.to(total.dtype)  # 0 counted targets: nan, as F.cross_entropy
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        g_h, g_w = ctx.saved_tensors
+        gh = g_h * grad_out.to(g_h.dtype) if g_h is not None else None
+        gw = (g_w * grad_out.to(g_w.dtype)).to(ctx.w_dtype) if g_w is not None else None
+        return gh, gw, None, None, None
+
+
+def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, *, chunk: int = 1024,
+                         ignore_index: int = -1) -> torch.Tensor:
+    r"""Mean cross-entropy of the logits ``h @ weight.T`` against ``targets``, ``chunk`` rows at a time.
+
+    .. math::
+
+        L = \frac{1}{|I|} \sum_{i \in I} \Big[\log \sum_v e^{z_{iv}} - z_{i y_i}\Big], \quad
+        z_i = W h_i,\ I = \{i : y_i \ne \text{ignore\_index}\},
+
+        \frac{\partial L}{\partial z_{iv}} = \frac{[i \in I]}{|I|}\big(\mathrm{softmax}(z_i)_v - [v = y_i]\big),
+        \quad \frac{\partial L}{\partial h_i} = \sum_v \frac{\partial L}{\partial z_{iv}} W_v, \quad
+        \frac{\partial L}{\partial W} = \sum_i \frac{\partial L}{\partial z_i} h_i^\top .
+
+    Equal to ``F.cross_entropy((h @ weight.T).float(), targets, ignore_index=ignore_index)`` (the
+    loss of :class:`GPT` with ``return_logits=True``) up to float rounding; the difference is the
+    summation order (per chunk, then over chunks) and ``max_v z + log Σ_v e^{z − max} − z_y`` in
+    place of log-softmax (the exponentials, computed in place, are reused for the softmax).
+    Each chunk's logits are computed in the compute dtype (autocast's for a float32 ``h`` under
+    autocast, as ``nn.Linear`` would; else ``h``'s) and held in at least fp32 for the softmax;
+    only one chunk of logits exists at a time. When gradients are needed the chunk's gradient is
+    formed right away (two matmuls in the compute dtype, the weight gradient accumulated in at least
+    fp32), so the backward pass only scales the stored gradients by the incoming one; under
+    ``torch.no_grad()`` (evaluation) only the loss is computed. No host synchronisation. All targets
+    ignored: the loss is nan and the gradients zero, as with ``F.cross_entropy``.
+
+    Provenance: reconstructed from the gradient identity above; forming each chunk's gradient in the
+    forward pass is the scheme of Liger-Kernel's fused linear cross-entropy (Hsu et al., arXiv
+    2410.10989), written here from that description, not from its code.
+
+    Args:
+        h: hidden states (N, d), floating point.
+        weight: head matrix (V, d), floating point, on ``h``'s device.
+        targets: (N,) integer token ids in [0, V) or ``ignore_index``.
+        chunk: rows per chunk, an integer ≥ 1.
+        ignore_index: target value that is not counted.
+
+    Raises:
+        ValueError: bad shapes, dtypes or ``chunk``.
+    """
+    if not isinstance(h, torch.Tensor) or h.ndim != 2 or not h.is_floating_point():
+        raise ValueError(f"h must be a floating-point tensor of shape (N, d), got "
+                         f"{getattr(h, 'dtype', type(h).__name__)} of shape {tuple(getattr(h, 'shape', ()))}")
+    if (not isinstance(weight, torch.Tensor) or weight.ndim != 2 or not weight.is_floating_point()
+            or weight.shape[1] != h.shape[1]):
+        raise ValueError(f"weight must be a floating-point tensor of shape (V, {h.shape[1]}), got "
+                         f"{getattr(weight, 'dtype', type(weight).__name__)} of shape "
+                         f"{tuple(getattr(weight, 'shape', ()))}")
+    if weight.device != h.device:
+        raise ValueError(f"weight must be on h's device {h.device}, got {weight.device}")
+    if (not isinstance(targets, torch.Tensor) or targets.shape != h.shape[:1]
+            or targets.dtype not in (torch.int64, torch.int32)):
+        raise ValueError(f"targets must be an integer tensor of shape ({h.shape[0]},), got "
+                         f"{getattr(targets, 'dtype', type(targets).__name__)} of shape "
+                         f"{tuple(getattr(targets, 'shape', ()))}")
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}")
+    targets = targets.long()
+    if torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad):
+        return _LinearCrossEntropy.apply(h, weight, targets, chunk, ignore_index)
+    total, count, _, _ = _chunked_ce(h, weight, targets, chunk, ignore_index, False, False)
+    return total / count.to(total.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
 # the model
 # ---------------------------------------------------------------------------------------------
 class GPT(nn.Module):
@@ -274,17 +427,27 @@ class GPT(nn.Module):
         if config.tie_embeddings:  # spec §5.1: the shared tensor is the Linear head weight (Linear init)
             self.embed.weight = self.lm_head.weight
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        r"""Logits (B, T, V) in float32 and the mean cross-entropy (float32 scalar) or None.
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, return_logits: bool = True
+                ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        r"""(logits, loss): logits (B, T, V) in float32 (float64 for a float64 model) or None, and the
+        mean cross-entropy (a scalar of the logits' dtype) or None.
 
         Args:
             idx: token ids, an integer tensor (B, T) with T ≤ ``block_size``.
             targets: next-token ids, same shape as ``idx``; entries equal to −1 are ignored.
+            return_logits: ``True``: the full logits, and the loss from them
+                (``F.cross_entropy``). ``False`` (needs ``targets``): no logits (None); the loss of
+                :func:`linear_cross_entropy`, ``config.loss_chunk`` tokens at a time, equal to the
+                first up to float rounding without the (B, T, V) fp32 tensor. The trainer uses it.
 
         Raises:
-            ValueError: wrong dtype, rank, context length, or a shape mismatch of ``targets``.
+            ValueError: wrong dtype, rank, context length, a shape mismatch of ``targets``, or
+                ``return_logits=False`` without ``targets``.
         """
+        if not isinstance(return_logits, bool):
+            raise ValueError(f"return_logits must be True or False, got {return_logits!r}")
+        if not return_logits and targets is None:
+            raise ValueError("return_logits=False needs targets (without them the logits are the only output)")
         if not isinstance(idx, torch.Tensor) or idx.dtype not in (torch.int64, torch.int32) or idx.ndim != 2:
             raise ValueError(f"idx must be an int64/int32 tensor of shape (B, T), got "
                              f"{getattr(idx, 'dtype', type(idx).__name__)} of shape {tuple(getattr(idx, 'shape', ()))}")
@@ -301,7 +464,13 @@ class GPT(nn.Module):
         for block in self.blocks:
             x = block(x)  # (B, T, d)
         x = rms_norm(x)
-        logits = self.lm_head(x).float()  # (B, T, V); fp32 for a stable softmax under bf16 autocast
+        if not return_logits:  # the loss chunk by chunk: no (B, T, V) logits
+            loss = linear_cross_entropy(x.reshape(B * T, -1), self.lm_head.weight, targets.reshape(B * T),
+                                        chunk=self.config.loss_chunk, ignore_index=-1)
+            return None, loss
+        logits = self.lm_head(x)  # (B, T, V) in the compute dtype
+        # at least fp32 for a stable softmax under bf16 autocast
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
         if targets is None:
             return logits, None
         loss = F.cross_entropy(logits.view(B * T, -1), targets.reshape(B * T).long(), ignore_index=-1)

@@ -28,10 +28,22 @@ The loop (design guide §7; issue 6):
   per-layer statistics (:func:`convexlab.precision.state_statistics`) are written after step
   ``stats_step`` (the paper's table is at step 103 [P]) in any precision;
 * **logging**: one JSONL record per step (``log.jsonl``): loss, val_loss (every ``eval_every``
-  steps and at the end, plus step 0), lr, tokens, tokens/s, MFU (``model.flops_per_token()`` ×
-  tokens/s ÷ (peak FLOP/s × processes); peak from :data:`PEAK_FLOPS` or ``peak_flops``; None on a
-  CPU), update RMS (RMS of x_{t+1} − x_t over all parameters), gradient norm (global L2, before
-  clipping); a tqdm bar with tokens/s;
+  steps and at the end, plus step 0), lr (the step size the first param group applied: a
+  schedule-free optimizer's ``scheduled_lr``, which includes its internal warmup, else ``lr``) and
+  ``lrs`` (the same for every group, by group name), tokens, tokens/s, MFU
+  (``model.flops_per_token()`` × tokens/s ÷ (peak FLOP/s × processes); peak from
+  :data:`PEAK_FLOPS` or ``peak_flops``; None on a CPU), gradient norm (global L2, before clipping),
+  and at logging steps (every ``log_every`` steps and the last) update RMS (RMS of x_{t+1} − x_t
+  over all parameters; null in the other records); a tqdm bar with tokens/s;
+* **per-step cost**: a step reads one thing back from the device, the pair (loss, gradient norm)
+  that the non-finite stop needs, in one transfer. What needs a copy of the parameters or another
+  synchronisation is done at logging steps only: the update RMS (a copy of every parameter before
+  the step, then one reduction) and, on CUDA, the device synchronisation that makes
+  ``step_time_s`` the device time of the step. On other steps ``step_time_s`` is the host time of
+  the iteration, which the per-step loss read ties to the device's pace (the optimizer kernels a
+  step leaves queued are waited for, and counted, in the next one). The model returns no logits to
+  the loop: the loss is computed chunk by chunk (``model(x, y, return_logits=False)``,
+  :func:`convexlab.llm.model.linear_cross_entropy`), so no (B, T, V) fp32 logit tensor exists;
 * **run directory** ``out_dir/run_name``: ``config.json`` (resolved), ``meta.json`` (git commit,
   package versions, device), ``log.jsonl``, ``ckpt.pt`` (:mod:`convexlab.llm.checkpoint`),
   ``table12_step<N>.json``, ``summary.json``;
@@ -191,7 +203,8 @@ class TrainConfig:
     # -- evaluation, logging, checkpoints ----------------------------------------------------
     eval_every: int = _f(50, "validation every N steps (and at step 0 and the last step; 0: only those)", _GE0)
     eval_batches: int = _f(4, "validation batches (each a global batch) per evaluation", _GE1)
-    log_every: int = _f(1, "compute update RMS every N steps (other records have it null)", _GE1)
+    log_every: int = _f(10, "logging steps every N steps and at the last: update RMS (a parameter copy) and, on CUDA, "
+                        "a device synchronisation for step_time_s; other records have update_rms null", _GE1)
     checkpoint_every: int = _f(0, "write a checkpoint every N steps (0: only at the end)", _GE0)
     peak_flops: Optional[float] = _f(None, "peak FLOP/s per device for MFU (None: from PEAK_FLOPS on CUDA)", _POS)
 
@@ -654,7 +667,7 @@ def evaluate(model, data, cfg: TrainConfig, d: _Dist, device) -> float:
     for _ in range(cfg.eval_batches):
         for x, y in _micro_batches(data, cfg, d, gen, "val", device):
             with _autocast(cfg, device):
-                _, loss = model(x, y)
+                _, loss = model(x, y, return_logits=False)
             total += loss.detach().double()
     model.train(was)
     total = _all_reduce_sum(total, d)
@@ -705,6 +718,32 @@ def _nonfinite(opt, step: int, loss: float, lr: float, run_dir: Path, last_ckpt:
             if last_ckpt is not None else "no checkpoint was written before it")
     msg = f"{why} at step {step} (loss {loss}, lr {lr:.3g}): {where}; {kept}"
     return NonFiniteLossError(msg, step, groups, last_ckpt)
+
+
+def _applied_lrs(opt) -> dict[str, float]:
+    r"""The step size each param group applied in the last step, by group name (``name``, else
+    ``group<i>``; a repeated name gets ``#<i>``): ``scheduled_lr`` where the group has it (a
+    schedule-free optimizer's η_t, its internal warmup included), else ``lr``."""
+    out: dict[str, float] = {}
+    for i, g in enumerate(opt.param_groups):
+        key = _group_label(g, i)
+        if key in out:
+            key = f"{key}#{i}"
+        v = g.get("scheduled_lr", g["lr"])
+        out[key] = float(v)  # a tensor-valued lr would be read back here
+    return out
+
+
+@torch.no_grad()
+def _update_rms(params: list, before: list) -> float:
+    r"""RMS of x_{t+1} − x_t over all parameters, √(Σ_p ‖x_p' − x_p‖² / Σ_p n_p), with one read-back:
+    per-tensor norms of the differences (in at least fp32), squared and summed in float64 on the device."""
+    if not params:
+        return 0.0
+    diffs = [p.detach().float() - b.float() for p, b in zip(params, before)]
+    norms = torch._foreach_norm(diffs, 2)
+    sq = torch.stack([n.double().to(norms[0].device) for n in norms]).square().sum()
+    return math.sqrt(float(sq) / max(1, sum(t.numel() for t in diffs)))
 
 
 def _write_jsonl(path: Path, rec: dict) -> None:
@@ -891,8 +930,8 @@ def _train(cfg: TrainConfig, d: _Dist, GPT, on_step) -> Path:
             for g, lr0 in zip(opt.param_groups, base_lrs):
                 g["lr"] = lr0 * factor
             lr = opt.param_groups[0]["lr"]
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+            # a logging step: the statistics that need a parameter copy or a device synchronisation
+            measure = step % cfg.log_every == 0 or step == cfg.max_steps
             t0 = time.perf_counter()
             batches = _micro_batches(data, cfg, d, data_gen, "train", device)
             opt.zero_grad(set_to_none=True)
@@ -901,19 +940,21 @@ def _train(cfg: TrainConfig, d: _Dist, GPT, on_step) -> Path:
                 sync = train_model.no_sync() if (d.on and i < len(batches) - 1) else nullcontext()
                 with sync:
                     with _autocast(cfg, device):
-                        _, loss = fwd(x, y)
+                        _, loss = fwd(x, y, return_logits=False)
                     (loss / cfg.grad_accum).backward()
                 loss_sum += loss.detach().float()
-            loss_val = float(_all_reduce_sum(loss_sum, d)) / (cfg.grad_accum * d.world)
+            loss_sum = _all_reduce_sum(loss_sum, d)
+            grads = [p.grad for p in params if p.grad is not None]
+            gnorm_t = torch.nn.utils.get_total_norm(grads, 2.0) if grads else torch.zeros((), device=device)
+            # the step's one read-back: loss and gradient norm together (float64 holds both fp32 values exactly)
+            loss_val, gnorm = torch.stack([loss_sum.double(), gnorm_t.double().to(loss_sum.device)]).tolist()
+            loss_val /= cfg.grad_accum * d.world
             if not math.isfinite(loss_val):
                 raise _nonfinite(opt, step, loss_val, lr, run_dir, last_ckpt, "non-finite training loss")
-            grads = [p.grad for p in params if p.grad is not None]
-            gnorm = float(torch.nn.utils.get_total_norm(grads, 2.0)) if grads else 0.0
             if not math.isfinite(gnorm):
                 raise _nonfinite(opt, step, loss_val, lr, run_dir, last_ckpt, "non-finite gradient")
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grads_with_norm_(params, cfg.grad_clip, torch.tensor(gnorm))
-            measure = step % cfg.log_every == 0 or step == cfg.max_steps
+            if cfg.grad_clip > 0:  # the norm stays on the device: no second read-back
+                torch.nn.utils.clip_grads_with_norm_(params, cfg.grad_clip, gnorm_t)
             before = [p.detach().clone() for p in params] if measure else None
             try:
                 if cfg.precision == "fp8":
@@ -925,17 +966,17 @@ def _train(cfg: TrainConfig, d: _Dist, GPT, on_step) -> Path:
                 if "non-finite" not in str(err):
                     raise
                 raise _nonfinite(opt, step, loss_val, lr, run_dir, last_ckpt, f"non-finite gradient ({err})") from err
+            lrs = _applied_lrs(opt)
             upd = None
             if measure:
-                diffs = [(p.detach() - b).float() for p, b in zip(params, before)]
-                sq = sum(float(t.square().sum()) for t in diffs)
-                upd = math.sqrt(sq / max(1, sum(t.numel() for t in diffs)))
-                del before, diffs
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+                upd = _update_rms(params, before)
+                del before
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
             dt = time.perf_counter() - t0
             tps = tokens_per_step / dt if dt > 0 else None
-            rec = {"step": step, "loss": loss_val, "lr": lr, "lr_factor": factor, "tokens": step * tokens_per_step,
+            rec = {"step": step, "loss": loss_val, "lr": next(iter(lrs.values())), "lrs": lrs, "lr_factor": factor,
+                   "tokens": step * tokens_per_step,
                    "tokens_per_s": tps, "mfu": (fpt * tps / (peak * d.world)) if (peak and tps) else None,
                    "update_rms": upd, "grad_norm": gnorm, "step_time_s": dt}
             if cfg.stats_step and step == cfg.stats_step:

@@ -15,6 +15,8 @@ KWARGS = {
     "SFNorMuon": dict(lr=0.01, warmup_steps=2),
     "StoSignSGD": dict(lr=0.01, seed=0),
     "SignConverted": dict(lr=0.01, seed=0),
+    "NesterovStoSignSGD": dict(lr=0.01, seed=0),
+    "AlgebraicSoftSignum": dict(lr=0.01, tau=3.0, momentum=0.9),
 }
 
 

@@ -402,7 +402,7 @@ def run_benchmark(config: BenchConfig, out_dir: str | Path, *, progress: bool = 
     """
     from tqdm.auto import tqdm
 
-    from convexlab.optim import REGISTRY
+    from convexlab.optim import RECOMBINED, REGISTRY
 
     config.validate()
     problems, left_out = build_suite(config.mode, gpt=config.gpt)
@@ -410,7 +410,7 @@ def run_benchmark(config: BenchConfig, out_dir: str | Path, *, progress: bool = 
         for p in problems:
             p.budget = max(2, int(round(p.budget * config.budget_scale)))
             p.eval_every = max(1, p.budget // 20)
-    names = list(config.optimizers or REGISTRY)
+    names = list(config.optimizers or [n for n in REGISTRY if n not in RECOMBINED])
     for n in names:
         if n not in REGISTRY:
             raise ValueError(f"optimizers must be registry names ({sorted(REGISTRY)}), got {n!r}")

@@ -62,6 +62,11 @@ TAXONOMY_PLACEMENT: dict[str, Placement] = {
     "SoftMuon": Placement("matrix_based", ("sign_based",),
                           "soft polar factor: spectral soft sign that relaxes Muon toward momentum SGD"),
     "SFNorMuon": Placement("matrix_based", ("adaptive",), "NorMuon direction with schedule-free averaging"),
+    "NesterovStoSignSGD": Placement("sign_based", ("memory_efficient",),
+                                    "StoSignSGD's stochastic sign of a Nesterov look-ahead (a recombination)"),
+    "SFLion": Placement("sign_based", ("classical",), "Lion's sign with schedule-free averaging (a recombination)"),
+    "AlgebraicSoftSignum": Placement("sign_based", ("classical", "memory_efficient"),
+                                     "algebraic soft sign τm/√(1+τ²m²) of a momentum, fixed τ (a recombination)"),
 }
 
 

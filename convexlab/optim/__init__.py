@@ -13,6 +13,7 @@ from convexlab.optim.soft_sign import SoftSignum
 from convexlab.optim.spectral import Muon, NorMuon, SoftMuon
 from convexlab.optim.sf_normuon import SFNorMuon
 from convexlab.optim.routing import MatrixAndAdamW, is_matrix_param, split_params
+from convexlab.optim.recombined import AlgebraicSoftSignum, NesterovStoSignSGD, SFLion
 
 REGISTRY: dict[str, type] = {
     "SignSGD": SignSGD,
@@ -29,9 +30,18 @@ REGISTRY: dict[str, type] = {
     "NorMuon": NorMuon,
     "SoftMuon": SoftMuon,
     "SFNorMuon": SFNorMuon,
+    # recombinations of existing parts (convexlab.optim.recombined)
+    "NesterovStoSignSGD": NesterovStoSignSGD,
+    "SFLion": SFLion,
+    "AlgebraicSoftSignum": AlgebraicSoftSignum,
 }
 
+#: the registry entries that recombine existing parts (not algorithms of the papers); the comparison
+#: benchmark leaves them out by default
+RECOMBINED: tuple[str, ...] = ("NesterovStoSignSGD", "SFLion", "AlgebraicSoftSignum")
+
 __all__ = [
+    "RECOMBINED",
     "REGISTRY",
     "ComposedOptimizer",
     "GeneralOptimizer",

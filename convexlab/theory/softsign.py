@@ -162,26 +162,14 @@ def fixed_temperature_softsignum(params, tau: float, steps: int | None = None, c
     return cls(_as_params(params), tau=tau, **kw)
 
 
-class AlgebraicSoftSign(ComposedOptimizer):
-    r"""The relaxed step θ ← θ − δ∇V*(τm) of spec §7.2 with the algebraic V: ∇V*(y) = y/√(1+y²)
-    per coordinate, m the EMA m_k = βm_{k−1} + (1−β)g_k, m₀ = g₀ (geometry ``SoftSign(τ, "algebraic")``).
+def AlgebraicSoftSign(params, lr: float, tau: float, momentum: float = 0.0):
+    r"""The relaxed step θ ← θ − δ∇V*(τm) of spec §7.2 with the algebraic V, per coordinate: the
+    registry optimizer :class:`~convexlab.optim.AlgebraicSoftSignum` (EMA with m₁ = g₁, geometry
+    ``SoftSign(τ, "algebraic")``), the default subject of the algebraic-V checks; the tanh-V checks
+    run :class:`~convexlab.optim.SoftSignum` and the Euclidean-V ones ``torch.optim.SGD``."""
+    from convexlab.optim import AlgebraicSoftSignum
 
-    No registry optimizer applies the algebraic soft sign per coordinate (SoftMuon lifts it to
-    singular values), so this reference iteration is the default subject of the algebraic-V
-    checks; the tanh-V checks run the registry :class:`~convexlab.optim.SoftSignum` and the
-    Euclidean-V ones ``torch.optim.SGD``.
-    """
-
-    coordinatewise = True
-
-    def __init__(self, params, lr: float, tau: float, momentum: float = 0.0):
-        super().__init__(_as_params(params), dict(lr=lr, tau=float(tau), momentum=momentum))
-
-    def momentum(self, group):
-        return EMA("momentum", first="g1", key="m") if group["momentum"] else NoMomentum()
-
-    def geometry(self, group):
-        return SoftSign(group["tau"], "algebraic")
+    return AlgebraicSoftSignum(_as_params(params), lr=lr, tau=tau, momentum=momentum)
 
 
 def _tanh_softsignum(params, problem, cls=None):

@@ -131,7 +131,12 @@ def default_lr(name: str) -> float:
     """The ``lr`` default of the registry class ``name`` (the centre of its tuning grid)."""
     from convexlab.optim import REGISTRY
 
-    return float(inspect.signature(REGISTRY[name].__init__).parameters["lr"].default)
+    for klass in REGISTRY[name].__mro__:  # a schedule-free mixin's __init__ passes lr on in **kwargs
+        init = klass.__dict__.get("__init__")
+        p = inspect.signature(init).parameters.get("lr") if init is not None else None
+        if p is not None and p.default is not inspect.Parameter.empty:
+            return float(p.default)
+    raise ValueError(f"registry optimizer {name!r} has no default lr")
 
 
 def lr_grid(name: str, n: int) -> list[float]:

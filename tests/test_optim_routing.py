@@ -182,7 +182,7 @@ def test_schedule_free_parts_share_the_mode_switch():
     opt = MatrixAndAdamW.from_model(model, "SFNorMuon", matrix_kwargs=dict(warmup_steps=3, lr=0.01))
     assert isinstance(opt.matrix, SFNorMuon) and isinstance(opt.adamw, SFAdamW)
     g = opt.adamw.param_groups[0]
-    assert (g["lr"], g["sf_beta"], g["betas"][1], g["eps"], g["weight_decay"], g["warmup_steps"]) == (
+    assert (g["lr"], g["betas"][0], g["betas"][1], g["eps"], g["weight_decay"], g["warmup_steps"]) == (
         0.008, 0.95, 0.99, 1e-8, 0.0, 3)
     train(model, opt, 4)
     y = [p.detach().clone() for p in model.parameters()]

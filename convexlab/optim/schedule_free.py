@@ -9,15 +9,34 @@ D_t = lr_t·(d_t + λ·A_t) (A_t the iterate where weight decay acts: x, y or z)
     y_{t+1} = (1 − β) z_{t+1} + β x_{t+1}
 
 The parameter tensor holds y in train mode and x in eval mode; only z is stored. y is updated in
-closed form, y_{t+1} = (1 − c) y_t + c z_t − (1 − β + βc) D_t (SF-NorMuon spec §3.4 [I], the
-identity behind ``schedulefree``'s closed form). Averaging weights follow ``schedulefree`` 1.4.1
-(spec §2.4 [R]): lr_t = lr·min(1, (k+1)/warmup_steps), lr_max = max_k lr_k,
-w_k = (k+1)^r·lr_max^weight_lr_power, c_{k+1} = w_k/Σ_{i≤k} w_i. β = 1 is primal averaging (the
-gradient is taken at the average x); β = 0 is Polyak averaging of z (then x is stored explicitly,
-since y = z carries no information about it).
+closed form, y_{t+1} = (1 − c) y_t + c z_t − (1 − β + βc) D_t (SF-NorMuon spec §3.4 [I]; the same
+closed form as ``schedulefree``'s ``AdamWScheduleFree.step``, whose operation order the rule follows:
+u = d + λA, y ← lerp(y, z, c), y ← y + lr(β(1 − c) − 1)·u, z ← z − lr·u).
+
+Averaging weights and counters follow ``schedulefree`` 1.4.1 (spec §2.4 [R]), per param group:
+lr_t = lr·min(1, (k+1)/warmup_steps), lr_max = max_k lr_k, w_k = (k+1)^r·lr_max^weight_lr_power,
+c_{k+1} = w_k/Σ_{i≤k} w_i (0 while the sum is 0). As in ``schedulefree``, k, lr_max and the weight
+sum advance at every ``step()`` for every group, also for a group none of whose parameters has a
+gradient in that step; a parameter without a gradient (or skipped under ``nonfinite="skip"``) is
+left where it is (y, z and its other state untouched), and a parameter's z starts at its value at its
+first step with a gradient.
+
+β = 1 is primal averaging (the gradient is taken at the average x); β = 0 is Polyak averaging of z
+(then x is stored explicitly, since y = z carries no information about it; ``schedulefree`` divides
+by β there). β is read from the group at every step (an LR scheduler may cycle it, as ``OneCycleLR``
+does for ``betas[0]``); y stays what it is, so x = (y − (1 − β)z)/β is read with the current β, as in
+``schedulefree``. Whether x is stored is fixed at a parameter's first step: a group's β may not
+become 0, or leave 0, after that (``ValueError``).
+
+Speed: the rule runs in multi-tensor passes (``torch._foreach_*``) per device and dtype. On the CPU
+a group is taken in buckets of at most :data:`CPU_BUCKET` elements (large contiguous tensors cut
+into flat views), so that the temporaries are reused from one bucket to the next instead of being
+freshly page-faulted every step, and the several passes over a bucket run in cache; the arithmetic
+is elementwise, so the buckets change no result. Elsewhere a bucket is a whole device/dtype group.
 
 Differences from ``schedulefree``: the optimizer starts in train mode (``schedulefree`` raises
-until ``.train()`` is called); ``weight_decay_at`` names the decay placement ("y" is
+until ``.train()`` is called); a group added later starts in the optimizer's current mode
+(``schedulefree`` starts it in eval mode); ``weight_decay_at`` names the decay placement ("y" is
 ``schedulefree``'s, "z" is SF-NorMuon's, "x" the slow-iterate counterexample of spec §4.2).
 """
 
@@ -27,9 +46,23 @@ from contextlib import contextmanager
 
 import torch
 
-from convexlab.optim.base import check_beta, check_choice, check_int, check_nonneg, unhooked
+from convexlab.optim.base import (
+    ComposedOptimizer,
+    check_beta,
+    check_betas,
+    check_choice,
+    check_int,
+    check_nonneg,
+)
+from convexlab.optim.momentum import NoMomentum
 
 DECAY_AT = ("x", "y", "z")
+
+#: group entries the schedule-free rule writes itself (not hyperparameters)
+SF_INTERNAL_KEYS = ("k", "lr_max", "weight_sum", "train_mode", "scheduled_lr", "c")
+
+#: elements per multi-tensor bucket on the CPU (2^18: 1 MiB per float32 tensor of a bucket)
+CPU_BUCKET = 1 << 18
 
 
 @contextmanager
@@ -45,40 +78,135 @@ def evaluating(opt):
             opt.train()
 
 
+def _buckets(lists: list, limit: int | None):
+    """Split parallel tensor lists into buckets of at most ``limit`` elements (``None``: one bucket).
+
+    A row (the i-th tensor of every list) larger than ``limit`` is cut into flat views of ``limit``
+    elements when all its tensors are contiguous (else it forms a bucket of its own); zero-size rows
+    are dropped. Yields lists of views, parallel like the input."""
+    if limit is None:
+        if lists and lists[0]:
+            yield lists
+        return
+    cur = [[] for _ in lists]
+    size = 0
+    for row in zip(*lists):
+        numel = row[0].numel()
+        if numel == 0:
+            continue
+        if numel > limit and all(t.is_contiguous() for t in row):
+            pieces = zip(*(t.view(-1).split(limit) for t in row))
+        else:
+            pieces = (row,)
+        for piece in pieces:
+            m = piece[0].numel()
+            if size and size + m > limit:
+                yield cur
+                cur = [[] for _ in lists]
+                size = 0
+            for out, t in zip(cur, piece):
+                out.append(t)
+            size += m
+    if size:
+        yield cur
+
+
+def _by_device_dtype(params: list, *others: list):
+    """Group parallel lists by the (device, dtype) of ``params`` (as torch.optim's foreach paths do)."""
+    groups: dict = {}
+    for i, p in enumerate(params):
+        groups.setdefault((p.device, p.dtype), []).append(i)
+    for idx in groups.values():
+        yield [params[i] for i in idx], *([lst[i] for i in idx] for lst in others)
+
+
+def _like(ts: list, ref: list) -> list:
+    """``ts`` in the dtype of ``ref`` (a copy only where they differ)."""
+    return [t if t.dtype == r.dtype else t.to(r.dtype) for t, r in zip(ts, ref)]
+
+
 class ScheduleFreeMixin:
     r"""Mixin that replaces a :class:`ComposedOptimizer`'s plain iterate rule by schedule-free.
 
-    Keyword args (in addition to the base optimizer's):
+    Keyword args (in addition to the base optimizer's), each also accepted per param group (also
+    through ``add_param_group``) and validated like the constructor's, again at a step after a change:
         sf_beta: interpolation β ∈ [0, 1] between z and x (0.9 default).
         warmup_steps: linear learning-rate warmup length (integer ≥ 0).
-        r, weight_lr_power: averaging-weight exponents (0 and 2, as in ``schedulefree``).
+        r, weight_lr_power: averaging-weight exponents ≥ 0 (0 and 2, as in ``schedulefree``).
         weight_decay_at: ``"x"``, ``"y"`` or ``"z"``, where λ acts inside D_t.
+
+    The group entries ``k``, ``lr_max``, ``weight_sum``, ``train_mode``, ``scheduled_lr`` (lr_t) and
+    ``c`` (c_{k+1}) are the rule's own bookkeeping (:attr:`internal_keys`).
     """
 
     iterate = "schedule_free"
+    internal_keys = SF_INTERNAL_KEYS
+    #: the group entry holding β: ``"sf_beta"``, or ``None`` for ``betas[0]`` (:class:`SFAdamW`)
+    _beta_key: str | None = "sf_beta"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        keys: list = []
+        for klass in cls.__mro__:
+            keys.extend(vars(klass).get("internal_keys", ()))
+        cls.internal_keys = tuple(dict.fromkeys(keys))
 
     def __init__(self, params, *, sf_beta: float = 0.9, warmup_steps: int = 0, r: float = 0.0,
                  weight_lr_power: float = 2.0, weight_decay_at: str = "y", **kwargs):
-        check_beta(sf_beta, "sf_beta", allow_one=True)
-        check_int(warmup_steps, "warmup_steps")
-        check_nonneg(r, "r")
-        check_nonneg(weight_lr_power, "weight_lr_power")
-        check_choice(weight_decay_at, "weight_decay_at", DECAY_AT)
+        sf = {}
+        if self._beta_key == "sf_beta":
+            sf["sf_beta"] = check_beta(sf_beta, "sf_beta", allow_one=True)
+        sf.update(warmup_steps=check_int(warmup_steps, "warmup_steps"), r=check_nonneg(r, "r"),
+                  weight_lr_power=check_nonneg(weight_lr_power, "weight_lr_power"),
+                  weight_decay_at=check_choice(weight_decay_at, "weight_decay_at", DECAY_AT))
         if kwargs.get("box") is not None:
             raise ValueError("box projection is not defined for the schedule-free iterate rule; pass box=None")
+        self._sf_defaults = dict(sf, k=0, lr_max=-1.0, weight_sum=0.0, train_mode=True, scheduled_lr=0.0, c=0.0)
         super().__init__(params, **kwargs)
-        sf = dict(sf_beta=float(sf_beta), warmup_steps=warmup_steps, r=float(r), weight_lr_power=float(weight_lr_power),
-                  weight_decay_at=weight_decay_at, k=0, lr_max=-1.0, weight_sum=0.0, train_mode=True,
-                  scheduled_lr=0.0, c=0.0)
-        self.defaults.update(sf)
-        for group in self.param_groups:
-            for key, v in sf.items():
-                group.setdefault(key, v)
+        self.defaults.update(self._sf_defaults)
+
+    def add_param_group(self, param_group: dict) -> None:
+        defaults = getattr(self, "_sf_defaults", None)
+        if defaults is not None:
+            for key, v in defaults.items():
+                if key == "train_mode" and self.param_groups:
+                    v = self.training  # a new group starts in the optimizer's mode (no state yet: y = x = z)
+                param_group.setdefault(key, v)
+        super().add_param_group(param_group)
+
+    # -- per-group settings ----------------------------------------------------------------------
+    def _beta(self, group: dict) -> float:
+        """The interpolation β of ``group``."""
+        return float(group[self._beta_key]) if self._beta_key else float(group["betas"][0])
+
+    def _validate_group(self, group: dict) -> None:
+        super()._validate_group(group)
+        self._validate_schedule_free(group)
+
+    def _validate_schedule_free(self, group: dict) -> None:
+        """The schedule-free settings of one group (the constructor's checks and messages)."""
+        if self._beta_key:
+            check_beta(group[self._beta_key], self._beta_key, allow_one=True)
+        check_int(group["warmup_steps"], "warmup_steps")
+        check_nonneg(group["r"], "r")
+        check_nonneg(group["weight_lr_power"], "weight_lr_power")
+        check_choice(group["weight_decay_at"], "weight_decay_at", DECAY_AT)
+        if any(group is g for g in self.param_groups):  # not for a state_dict being checked
+            polyak = self._beta(group) == 0.0
+            for p in group["params"]:
+                st = self.state.get(p)
+                if st and "z" in st and ("x" in st) != polyak:
+                    name = self._beta_key or "betas[0]"
+                    raise ValueError(
+                        f"{name} of a param group must stay 0 (or stay > 0) once its parameters have stepped: "
+                        f"x is stored only when it is 0 at a parameter's first step; got {name}="
+                        f"{self._beta(group)!r} for a parameter whose state was made with "
+                        f"{name}{'=0' if 'x' in st else '>0'}")
 
     # -- modes -----------------------------------------------------------------------------------
     @property
     def training(self) -> bool:
-        return bool(self.param_groups[0]["train_mode"])
+        return all(bool(g["train_mode"]) for g in self.param_groups)
 
     @torch.no_grad()
     def _set_mode(self, train: bool):
@@ -86,10 +214,10 @@ class ScheduleFreeMixin:
         for group in self.param_groups:
             if group["train_mode"] == train:
                 continue
-            beta = group["sf_beta"]
+            beta = self._beta(group)
             for p in group["params"]:
-                st = self.state[p]
-                if "z" not in st:
+                st = self.state.get(p)
+                if not st or "z" not in st:
                     continue
                 if "x" in st:  # β = 0: y = z, and x is stored
                     p.copy_(st["z"] if train else st["x"])
@@ -110,55 +238,101 @@ class ScheduleFreeMixin:
         """``with opt.evaluating():`` evaluates at x, then returns to the previous mode."""
         return evaluating(self)
 
-    # -- the rule --------------------------------------------------------------------------------
-    def step(self, closure=None):
-        if not all(g["train_mode"] for g in self.param_groups):
+    # -- counters --------------------------------------------------------------------------------
+    def _prepare_step(self, plans):
+        super()._prepare_step(plans)
+        if not self.training:
             raise RuntimeError("step() called in eval mode: call opt.train() first (the parameters hold x, not y)")
-        return unhooked(super().step)(closure)
 
-    def _init_state(self, p, state, group):
-        super()._init_state(p, state, group)
-        state["z"] = p.detach().clone()
-        if group["sf_beta"] == 0.0:
-            state["x"] = p.detach().clone()
-
-    def _before_group(self, group):
-        super()._before_group(group)
-        k, warm = group["k"], group["warmup_steps"]
-        sched = (k + 1) / warm if k < warm else 1.0
-        lr = group["lr"] * sched
-        group["scheduled_lr"] = lr
-        group["lr_max"] = lr_max = max(lr, group["lr_max"])
-        w = ((k + 1) ** group["r"]) * (lr_max ** group["weight_lr_power"])
-        group["weight_sum"] += w
-        group["c"] = w / group["weight_sum"] if group["weight_sum"] > 0 else 0.0
-
-    def _after_group(self, group):
-        super()._after_group(group)
-        group["k"] += 1
+    def _advance(self):
+        """Per group, ``schedulefree``'s scalars of this step (every group, with gradients or not)."""
+        super()._advance()
+        for group in self.param_groups:
+            k, warm = group["k"], group["warmup_steps"]
+            sched = (k + 1) / warm if k < warm else 1.0
+            lr = group["lr"] * sched
+            if isinstance(lr, torch.Tensor):
+                lr = float(lr)
+            group["scheduled_lr"] = lr
+            group["lr_max"] = lr_max = max(lr, group["lr_max"])
+            weight = ((k + 1) ** group["r"]) * (lr_max ** group["weight_lr_power"])
+            group["weight_sum"] = weight_sum = group["weight_sum"] + weight
+            group["c"] = weight / weight_sum if weight_sum != 0 else 0.0
+            group["k"] = k + 1
 
     def _lr(self, p, state, group):
         return group["scheduled_lr"]
 
+    # -- state -----------------------------------------------------------------------------------
+    def _init_state(self, p, state, group):
+        super()._init_state(p, state, group)
+        self._init_iterates(p, state, group)
+
+    def _init_iterates(self, p, state, group):
+        """z_1 = y_1 (the parameter at its first step with a gradient); x_1 = z_1 stored when β = 0."""
+        state["z"] = p.detach().clone(memory_format=torch.preserve_format)
+        if self._beta(group) == 0.0:
+            state["x"] = p.detach().clone(memory_format=torch.preserve_format)
+
+    # -- the rule --------------------------------------------------------------------------------
+    def _bucket_limit(self, device: torch.device, group: dict) -> int | None:
+        return CPU_BUCKET if device.type == "cpu" else None
+
     def _apply(self, p, d, state, group):
-        beta, c, lr = group["sf_beta"], group["c"], group["scheduled_lr"]
+        self._apply_all(group, [p], [d], [state])
+
+    @torch.no_grad()
+    def _apply_all(self, group, params, ds, states):
+        r"""The schedule-free rule for a group: u = d + λA, then y ← lerp(y, z, c) + lr(β(1 − c) − 1)·u,
+        z ← z − lr·u (and x ← lerp(x, z, c) when x is stored). ``ds`` is only read."""
+        if not params:
+            return
+        zs = [st["z"] for st in states]
+        xs = [st.get("x") for st in states]
+        one_at_a_time = group.get("foreach", None) is False
+        for ys, zs_, ds_, xs_ in _by_device_dtype(params, zs, ds, xs):
+            ds_ = _like(ds_, ys)
+            stored = [x is not None for x in xs_]
+            rows = [ys, zs_, ds_] + ([xs_] if all(stored) else [])
+            if any(stored) and not all(stored):
+                raise RuntimeError("schedule-free state is inconsistent: x stored for some parameters only")
+            limit = self._bucket_limit(ys[0].device, group)
+            chunks = [[[t] for t in row] for row in zip(*rows)] if one_at_a_time else [rows]
+            for chunk in chunks:
+                for b in _buckets(chunk, limit):
+                    self._sf_update(group, b[0], b[1], b[2], b[3] if len(b) > 3 else None, owned=False)
+
+    def _sf_update(self, group, ys, zs, us, xs, *, owned: bool):
+        r"""One bucket: u ← u + λA (in place when ``owned``, else into a new list), then the closed form.
+
+        With x stored (β = 0) y is set to z_{t+1} (y = z exactly) and x ← lerp(x, z_{t+1}, c)."""
+        beta, c, lr = self._beta(group), group["c"], group["scheduled_lr"]
         wd = group.get("weight_decay", 0.0)
-        z = state["z"]
-        D = d.to(p.dtype).mul(lr)
         if wd:
             at = group["weight_decay_at"]
+            if at == "x" and xs is None and beta == 1.0:
+                at = "y"  # β = 1: x = y
             if at == "y":
-                A = p
+                A, alpha = [ys], [wd]
             elif at == "z":
-                A = z
-            else:  # x = (y − (1 − β) z)/β, or the stored x when β = 0
-                A = state["x"] if "x" in state else (p - (1.0 - beta) * z) / beta
-            D.add_(A, alpha=lr * wd)
-        p.lerp_(z, c)
-        p.add_(D, alpha=-(1.0 - beta + beta * c))
-        z.sub_(D)
-        if "x" in state:
-            state["x"].lerp_(z, c)
+                A, alpha = [zs], [wd]
+            elif xs is not None:
+                A, alpha = [xs], [wd]
+            else:  # x = (y − (1 − β) z)/β
+                A, alpha = [ys, zs], [wd / beta, -wd * (1.0 - beta) / beta]
+            if not owned:
+                us = torch._foreach_add(us, A[0], alpha=alpha[0])
+                A, alpha = A[1:], alpha[1:]
+            for a, w in zip(A, alpha):
+                torch._foreach_add_(us, a, alpha=w)
+        if xs is not None:
+            torch._foreach_sub_(zs, us, alpha=lr)
+            torch._foreach_copy_(ys, zs)
+            torch._foreach_lerp_(xs, zs, c)
+            return
+        torch._foreach_lerp_(ys, zs, c)
+        torch._foreach_add_(ys, us, alpha=lr * (beta * (1 - c) - 1))
+        torch._foreach_sub_(zs, us, alpha=lr)
 
 
 def schedule_free(cls, name: str | None = None):
@@ -187,26 +361,126 @@ def schedule_free(cls, name: str | None = None):
 _MADE: dict = {}
 
 
-from convexlab.optim.general import AdamW  # noqa: E402  (the base direction of SFAdamW)
+from convexlab.geometry.euclidean import Euclidean  # noqa: E402
+from convexlab.optim.general import AdamW  # noqa: E402  (the base of SFAdamW)
 
 
 class SFAdamW(ScheduleFreeMixin, AdamW):
     r"""Schedule-free AdamW (Defazio et al. 2024; ``schedulefree.AdamWScheduleFree`` 1.4.1, spec §2.4 [R]).
 
-    Direction u = g/(√(v/(1 − β2^k)) + ε) (no first moment: β = ``betas[0]`` is the schedule-free
-    interpolation), the schedule-free iterate rule with warmup and lr-weighted averaging, decay
-    at y by default. Equal to ``schedulefree.AdamWScheduleFree`` to float32 round-off (tested).
+    Per param group, with k the group's step count (``group["k"]``, advanced at every ``step()``)::
+
+        v ← β2·v + (1 − β2)·g²                              (state ``exp_avg_sq``, v_0 = 0)
+        σ = √(v/(1 − β2^k)) + ε                             (the AdamW metric; the bias correction
+                                                             uses the group's k, as schedulefree)
+        u = g/σ + λ·A                                       (A = y by default: ``weight_decay_at``)
+        y ← (1 − c)·y + c·z + lr_k(β(1 − c) − 1)·u,  z ← z − lr_k·u
+
+    with β = ``betas[0]``, β2 = ``betas[1]`` read from each group at every step (per-group betas, and
+    LR schedulers that cycle ``betas[0]`` such as ``OneCycleLR(cycle_momentum=True)``, act on the
+    interpolation exactly as in ``schedulefree``) and lr_k, c from :class:`ScheduleFreeMixin`.
+
+    Parts: momentum :class:`~convexlab.optim.momentum.NoMomentum` (AdamW with β1 = 0: ``betas[0]``
+    is the interpolation, not a first moment, so no ``exp_avg`` is kept); geometry
+    :class:`~convexlab.geometry.Euclidean` with the per-coordinate scale σ (:meth:`_scales`).
+    State per parameter: exactly ``z``, ``exp_avg_sq`` and ``step`` (8 bytes per float32
+    parameter, as ``schedulefree``; plus ``x`` when β = 0).
+
+    Exactness: the operations and their order are ``schedulefree``'s foreach path (v, σ = sqrt(v/bc)
+    + ε, g/σ, + λy, lerp, add, sub), so the trajectories agree bit for bit on the CPU (tested, float32
+    and float64, with decay, warmup, several groups, a group without gradients, a late parameter and
+    ``OneCycleLR``). Differences: ``p.grad`` is not overwritten (``schedulefree`` divides it by σ in
+    place); ε = 0 with a never-nonzero gradient coordinate gives 0/0 = NaN in both; the train/eval
+    and add_param_group differences of :class:`ScheduleFreeMixin`; β = 0 is accepted (Polyak
+    averaging, x stored) where ``schedulefree``'s ``eval()`` divides by zero.
 
     Args:
-        lr, betas=(β, β2), eps, weight_decay, warmup_steps, r, weight_lr_power: as ``schedulefree``.
+        lr, betas=(β, β2), eps, weight_decay, warmup_steps, r, weight_lr_power: as ``schedulefree``
+            (β ∈ [0, 1], β2 ∈ [0, 1), ε ≥ 0, λ ≥ 0; per group too).
         weight_decay_at: ``"y"`` (``schedulefree``), ``"z"`` or ``"x"``.
+        maximize, foreach, nonfinite, seed: see :class:`~convexlab.optim.base.ComposedOptimizer`.
     """
+
+    _beta_key = None
+    #: no per-tensor legacy direction: the AdamW base's ``_direction`` has a first moment (β1 = betas[0])
+    _direction = ComposedOptimizer._direction
 
     def __init__(self, params, lr: float = 0.0025, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
                  warmup_steps: int = 0, r: float = 0.0, weight_lr_power: float = 2.0, weight_decay_at: str = "y", **kw):
-        from convexlab.optim.base import check_betas
-
-        check_betas(betas, "betas", allow_one=(True, False))
-        super().__init__(params, sf_beta=betas[0], warmup_steps=warmup_steps, r=r, weight_lr_power=weight_lr_power,
-                         weight_decay_at=weight_decay_at, lr=lr, betas=(0.0, betas[1]), eps=eps,
+        if "sf_beta" in kw:
+            raise ValueError("SFAdamW takes its interpolation beta as betas[0], not sf_beta")
+        self._sf_betas = check_betas(betas, "betas", allow_one=(True, False))
+        # the AdamW base is given β1 = 0 (no first moment); the groups hold (β, β2) as schedulefree's
+        super().__init__(params, warmup_steps=warmup_steps, r=r, weight_lr_power=weight_lr_power,
+                         weight_decay_at=weight_decay_at, lr=lr, betas=(0.0, self._sf_betas[1]), eps=eps,
                          weight_decay=weight_decay, **kw)
+        self.defaults["betas"] = self._sf_betas
+
+    def add_param_group(self, param_group: dict) -> None:
+        param_group.setdefault("betas", self._sf_betas)
+        super().add_param_group(param_group)
+
+    def _validate_group(self, group):
+        # the AdamW base's check would refuse β = 1 (its β1 is a first moment; here it is the interpolation)
+        ComposedOptimizer._validate_group(self, group)
+        check_betas(group["betas"], "betas", allow_one=(True, False))
+        check_nonneg(group["eps"], "eps")
+        self._validate_schedule_free(group)
+
+    # -- the parts -------------------------------------------------------------------------------
+    def momentum(self, group):
+        """:class:`~convexlab.optim.momentum.NoMomentum`: u = g (AdamW at β1 = 0)."""
+        return NoMomentum()
+
+    def geometry(self, group):
+        """:class:`~convexlab.geometry.Euclidean`, scaled per coordinate by σ = √v̂ + ε."""
+        return Euclidean()
+
+    def _init_state(self, p, state, group):
+        state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        self._init_iterates(p, state, group)
+
+    def _second_moment(self, group):
+        beta2 = float(group["betas"][1])
+        return beta2, 1 - beta2 ** group["k"], float(group["eps"])
+
+    def _scales(self, group, params, us, states):
+        """v ← β2 v + (1 − β2) u², then σ = √(v/(1 − β2^k)) + ε (a new list)."""
+        beta2, bc2, eps = self._second_moment(group)
+        vs = [st["exp_avg_sq"] for st in states]
+        gs = _like(us, vs)
+        torch._foreach_mul_(vs, beta2)
+        torch._foreach_addcmul_(vs, gs, gs, value=1 - beta2)
+        den = torch._foreach_div(vs, bc2)
+        torch._foreach_sqrt_(den)
+        torch._foreach_add_(den, eps)
+        return den
+
+    @torch.no_grad()
+    def _group_step(self, group, params, grads, states):
+        """The fused step: :meth:`_scales`, u = g/σ, :meth:`ScheduleFreeMixin._apply_all`'s rule, per
+        bucket (module docstring), in ``schedulefree``'s operation order."""
+        beta2, bc2, eps = self._second_moment(group)
+        zs = [st["z"] for st in states]
+        vs = [st["exp_avg_sq"] for st in states]
+        xs = [st.get("x") for st in states]
+        one_at_a_time = group.get("foreach", None) is False
+        for ys, gs, zs_, vs_, xs_ in _by_device_dtype(params, grads, zs, vs, xs):
+            gs = _like(gs, ys)
+            rows = [ys, gs, zs_, vs_] + ([xs_] if xs_[0] is not None else [])
+            limit = self._bucket_limit(ys[0].device, group)
+            chunks = [[[t] for t in row] for row in zip(*rows)] if one_at_a_time else [rows]
+            for chunk in chunks:
+                for b in _buckets(chunk, limit):
+                    y, g, z, v = b[:4]
+                    torch._foreach_mul_(v, beta2)
+                    torch._foreach_addcmul_(v, g, g, value=1 - beta2)
+                    den = torch._foreach_div(v, bc2)
+                    torch._foreach_sqrt_(den)
+                    torch._foreach_add_(den, eps)
+                    u = torch._foreach_div(g, den)
+                    del den
+                    self._sf_update(group, y, z, u, b[4] if len(b) > 4 else None, owned=True)
+
+
+__all__ = ["DECAY_AT", "SF_INTERNAL_KEYS", "CPU_BUCKET", "ScheduleFreeMixin", "SFAdamW", "evaluating", "schedule_free"]

@@ -9,6 +9,9 @@ polar factor (τ → ∞) and τ·M (τ → 0). :func:`soft_polar` computes it e
 Gram matrix) or exactly as the official code does (bf16 coupled Newton–Schulz "RegNS", 5 steps), which
 is a coarse approximation for ill-conditioned inputs (spec §4.4).
 
+The ``*_kernel`` functions are the unvalidated forms the optimizers call on whole batches of
+same-shape matrices (no argument checks, no NaN scan, no host synchronisation).
+
 References
 ----------
 - D. Feoktistov et al., "Softsign: Smooth Sign in Your Optimizer For Better Parameter Heterogeneity
@@ -29,7 +32,13 @@ from torch import Tensor
 from convexlab import _validation
 from convexlab.linalg.polar_newton_schulz import ITERATION_DTYPES, _svd_dtype
 
-__all__ = ["SOFT_POLAR_METHODS", "coupled_inverse_sqrt", "soft_polar"]
+__all__ = [
+    "SOFT_POLAR_METHODS",
+    "coupled_inverse_sqrt",
+    "regularized_newton_schulz_kernel",
+    "soft_polar",
+    "soft_polar_exact_kernel",
+]
 
 SOFT_POLAR_METHODS = ("svd", "eigh", "push_through", "ns5_official")
 
@@ -142,8 +151,11 @@ def soft_polar(
     - ``"push_through"``: the same via eigh of the *other* (larger) Gram matrix on the other side; a
       genuinely different computation, used as a cross-check of the push-through identity.
     - ``"ns5_official"``: the official code's RegNS (spec §4.2): X = M cast to ``dtype``, transposed so
-      rows ≤ cols; A = XXᵀ + τ⁻²I; output :func:`coupled_inverse_sqrt` (A, ns_steps) @ X, transposed
-      back. With the official 5 steps this is far from Φ_τ for ill-conditioned M (spec §4.4).
+      rows ≤ cols; A = XXᵀ + I/τ², s = ‖A‖_F; Z = the coupled Newton–Schulz iterate of A/s
+      (:func:`coupled_inverse_sqrt`'s iteration, ``ns_steps`` steps); output (Z X)/√s in the official
+      order, transposed back (:func:`regularized_newton_schulz_kernel`; bit for bit the official
+      function in bfloat16). With the official 5 steps this is far from Φ_τ for ill-conditioned M
+      (spec §4.4).
 
     The eigh methods square the condition number: for rank-deficient or very ill-conditioned M at large
     τ, rounding in (near-)null directions is amplified by up to τ, so prefer ``"svd"`` there.
@@ -198,24 +210,13 @@ def soft_polar(
         work_dtype = _svd_dtype(M.dtype)
     else:
         work_dtype = _validation.one_of("dtype", dtype, (torch.float32, torch.float64))
-    X = M.to(work_dtype)
-    wide = X.size(-2) <= X.size(-1)
-    k = min(X.size(-2), X.size(-1))
-
-    if method == "svd":
-        U, S, Vh = torch.linalg.svd(X, full_matrices=False)
-        x = tau * S
-        # φ(x) = x/√(1+x²) via hypot: (τσ)² overflows float32 already at τσ ≈ 1.8e19.
-        out = (U * (x / torch.hypot(torch.ones_like(x), x)).unsqueeze(-2)) @ Vh
-    elif method == "eigh":
-        out = _gram_inverse_root(X @ X.mT, tau, k) @ X if wide else X @ _gram_inverse_root(X.mT @ X, tau, k)
-    else:  # push_through
-        out = X @ _gram_inverse_root(X.mT @ X, tau, k) if wide else _gram_inverse_root(X @ X.mT, tau, k) @ X
-    return out.to(M.dtype)
+    if M.numel() == 0:
+        return M.clone()
+    return soft_polar_exact_kernel(M.to(work_dtype), tau, method).to(M.dtype)
 
 
 def _regularized_newton_schulz(M: Tensor, tau: float, steps: int, dtype: torch.dtype) -> Tensor:
-    r"""Official RegNS (`muon_regularized_update`): coupled NS on XXᵀ + τ⁻²I in ``dtype``."""
+    r"""Official RegNS (`muon_regularized_update`) with its overflow guard, for :func:`soft_polar`."""
     n = min(M.size(-2), M.size(-1))
     try:
         inv_tau2 = tau**-2.0
@@ -227,13 +228,81 @@ def _regularized_newton_schulz(M: Tensor, tau: float, steps: int, dtype: torch.d
         raise ValueError(
             f"tau={tau!r} is too small for method='ns5_official' in {dtype}: tau**-2 overflows the working dtype"
         )
-    X = M.to(dtype)
-    transposed = M.size(-2) > M.size(-1)
-    if transposed:
-        X = X.mT
-    eye = torch.eye(X.size(-2), device=X.device, dtype=X.dtype)
-    A = X @ X.mT + eye * inv_tau2
-    out = coupled_inverse_sqrt(A, steps=steps) @ X
-    if transposed:
-        out = out.mT
-    return out.to(M.dtype)
+    if M.numel() == 0:
+        return M.clone()
+    rows, cols = M.shape[-2:]
+    X = M.reshape(-1, rows, cols) if M.ndim > 3 else M
+    return regularized_newton_schulz_kernel(X, tau, steps, dtype).to(M.dtype).reshape(M.shape)
+
+
+def regularized_newton_schulz_kernel(
+    X: Tensor, tau: float, steps: int = 5, dtype: torch.dtype = torch.bfloat16
+) -> Tensor:
+    r"""Unvalidated official RegNS: Φ_τ(X) ≈ (XXᵀ + τ⁻²I)^{−1/2} X by coupled Newton–Schulz, no host sync.
+
+    The official SoftMuon transition map (softsign@77526d8 ``muon_regularized_update``; Softsign spec
+    §4.2), operation for operation and in the official order, on one matrix (rows, cols) or a batch
+    (k, rows, cols) of one shape; the result is returned in the working ``dtype``::
+
+        X ← cast(X, dtype);  X ← Xᵀ if rows > cols                       (so X is m × n, m ≤ n)
+        A = X Xᵀ;  A ← A + I/τ²;  s = ‖A‖_F;  A ← A/s
+        Y₀ = A, Z₀ = I;  repeat ``steps`` times:  T = ½(3I − Z Y),  Y ← Y T,  Z ← T Z
+        out = (Z X)/√s,  transposed back.
+
+    Every product and sum is rounded as in the official code, so in bfloat16 the output equals the
+    official function bit for bit (tested); in particular the inverse root multiplies (Z X)/√s, not
+    (Z/√s) X (one bf16 ulp apart), and adds I/τ² (a division, rounded once) rather than I·τ⁻².
+    Three products are skipped because their result is known exactly: Z₀Y₀ = Y₀ and T₁Z₀ = T₁ (a
+    product with the identity is exact in any precision: one nonzero term per sum), and the last Y,
+    which nothing reads. So the kernel does 2 + 3·steps − 3 matrix products (14 for 5 steps) where
+    the official code does 2 + 3·steps (steps ≥ 1).
+
+    One guard the official code lacks: s is clamped below at the smallest normal number of ``dtype``.
+    It changes nothing unless A = 0, which happens only when X = 0 and I/τ² underflows (τ ≳ 1e19 in
+    bfloat16/float32); the official code returns NaN there, this kernel returns 0.
+
+    The caller guarantees: X floating with 2 or 3 dimensions, τ a finite float > 0 whose τ⁻² is finite
+    in ``dtype`` (see :func:`soft_polar`'s check), ``steps`` an integer ≥ 0.
+    """
+    W = X if X.dtype == dtype else X.to(dtype)
+    tall = X.size(-2) > X.size(-1)
+    if tall:
+        W = W.mT
+    eye = torch.eye(W.size(-2), device=W.device, dtype=dtype)
+    A = W @ W.mT
+    A = A + eye / (tau * tau)  # the official `I / (temp ** 2)`: τ² in float64, then one division
+    s = A.norm(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(dtype).tiny)
+    A = A / s
+    if steps == 0:
+        Z = eye
+    else:
+        # step 1 with Z₀ = I: Z₀Y₀ = Y₀ and T₁Z₀ = T₁ exactly
+        T = 0.5 * (3 * eye - A)
+        Z = T
+        Y = A @ T if steps > 1 else None
+        for k in range(2, steps + 1):
+            T = 0.5 * (3 * eye - Z @ Y)
+            if k < steps:  # the last Y is never read
+                Y = Y @ T
+            Z = T @ Z
+    out = (Z @ W) / s.sqrt()
+    return out.mT if tall else out
+
+
+def soft_polar_exact_kernel(X: Tensor, tau: float, method: str = "svd") -> Tensor:
+    r"""Unvalidated exact Φ_τ(X) = U diag(φ(τσ)) Vᵀ, φ(x) = x/√(1 + x²), in X's dtype (float32/float64).
+
+    ``method="svd"``: from torch.linalg.svd; ``"eigh"``: (G + τ⁻²I)^{−1/2} from eigh of the smaller Gram
+    matrix G; ``"push_through"``: eigh of the larger one (see :func:`soft_polar`, which validates and
+    calls this). X has 2 or more dimensions (leading ones a batch); τ is a finite float > 0.
+    """
+    wide = X.size(-2) <= X.size(-1)
+    k = min(X.size(-2), X.size(-1))
+    if method == "svd":
+        U, S, Vh = torch.linalg.svd(X, full_matrices=False)
+        x = tau * S
+        # φ(x) = x/√(1+x²) via hypot: (τσ)² overflows float32 already at τσ ≈ 1.8e19.
+        return (U * (x / torch.hypot(torch.ones_like(x), x)).unsqueeze(-2)) @ Vh
+    if method == "eigh":
+        return _gram_inverse_root(X @ X.mT, tau, k) @ X if wide else X @ _gram_inverse_root(X.mT @ X, tau, k)
+    return X @ _gram_inverse_root(X.mT @ X, tau, k) if wide else _gram_inverse_root(X @ X.mT, tau, k) @ X

@@ -29,11 +29,13 @@ from torch import Tensor
 from convexlab import _validation
 
 __all__ = [
+    "NS_FORMS",
     "NS_QUINTIC_JORDAN",
     "SpectrumAudit",
     "audit_spectral_map",
     "matrix_with_spectrum",
     "newton_schulz",
+    "newton_schulz_kernel",
     "newton_schulz_scalar_map",
     "polar_svd",
 ]
@@ -109,20 +111,94 @@ def polar_svd(M: Tensor) -> Tensor:
     return ((U * torch.sign(S).unsqueeze(-2)) @ Vh).to(M.dtype)
 
 
+def newton_schulz_kernel(
+    X: Tensor,
+    steps: int = 5,
+    coefficients: tuple[float, float, float] = NS_QUINTIC_JORDAN,
+    dtype: torch.dtype = torch.bfloat16,
+    eps: float = 1e-7,
+    form: str = "fused",
+) -> Tensor:
+    r"""Unvalidated NS5 for optimizers: no argument checks, no NaN scan, no host synchronisation.
+
+    The arithmetic of :func:`newton_schulz` (see there for the equations and the two ``form``\ s) on a
+    single matrix (rows, cols) or a batch (k, rows, cols) of matrices of one shape, which is computed
+    with one batched matmul per product (``torch.baddbmm``) instead of k calls. The result is returned
+    in the working ``dtype`` (the caller casts it), so a caller that stacks a group of matrices into one
+    batch pays one cast in and one cast out.
+
+    The caller guarantees: ``X`` has 2 or 3 dimensions and a floating dtype, ``steps`` is an integer ≥ 0,
+    ``coefficients`` are three floats, ``dtype`` is a floating dtype, ``eps`` > 0 and ``form`` is
+    ``"fused"`` or ``"reference"``. A NaN or inf in ``X`` propagates to the output (no error): the
+    optimizers check their gradients once per step instead of scanning each matrix.
+
+    Bit-level agreement (measured on CPU, torch 2.13, bfloat16; tested in tests/test_linalg.py):
+    ``form="fused"`` equals ``torch.optim._muon._zeropower_via_newtonschulz`` bit for bit on 2-D
+    inputs, and the batched call equals the per-matrix call bit for bit; ``form="reference"`` equals
+    KellerJordan/Muon ``zeropower_via_newtonschulz5`` and the official SoftMuon copy of it bit for bit.
+    The two forms differ from each other by bfloat16 rounding (about 95 % of the entries of a 64 × 128
+    output differ, by at most 2 bf16 ulps of 1); in float64 by ≤ 3e-15.
+    """
+    a, b, c = coefficients
+    W = X if X.dtype == dtype else X.to(dtype)
+    tall = X.size(-2) > X.size(-1)
+    if tall:
+        # the wide orientation keeps the Gram matrix X Xᵀ the smaller one (a view, as the references)
+        W = W.mT
+    W = W / (W.norm(dim=(-2, -1), keepdim=True) + eps)
+    if form == "reference":
+        for _ in range(steps):
+            A = W @ W.mT
+            # Python's `b * A + c * A @ A` is b·A + (c·A)·A: each product rounded on its own
+            B = b * A + (c * A) @ A
+            W = a * W + B @ W
+    elif W.ndim == 2:
+        for _ in range(steps):
+            A = W @ W.mT
+            B = torch.addmm(A, A, A, beta=b, alpha=c)  # b·A + c·A·A, one rounding
+            W = torch.addmm(W, B, W, beta=a)  # a·W + B·W
+    else:
+        for _ in range(steps):
+            A = torch.bmm(W, W.mT)
+            B = torch.baddbmm(A, A, A, beta=b, alpha=c)
+            W = torch.baddbmm(W, B, W, beta=a)
+    return W.mT if tall else W
+
+
+NS_FORMS = ("fused", "reference")
+
+
 def newton_schulz(
     M: Tensor,
     steps: int = 5,
     coefficients: tuple[float, float, float] = NS_QUINTIC_JORDAN,
     dtype: torch.dtype = torch.bfloat16,
     eps: float = 1e-7,
+    *,
+    form: str = "fused",
 ) -> Tensor:
     r"""Muon's quintic Newton–Schulz iteration ("NS5"), an approximate polar factor of each matrix.
 
-    Exactly the official Muon / SoftMuon sign-phase map (spec §4.2, NS5): with (a, b, c) = ``coefficients``,
+    The official Muon / SoftMuon sign-phase map (spec §4.2, NS5): with (a, b, c) = ``coefficients``,
 
         X ← cast(M, dtype);  X ← Xᵀ if rows > cols;  X ← X / (‖X‖_F + eps)
         repeat ``steps`` times:  A = X Xᵀ,  B = b A + c A²,  X ← a X + B X
         transpose back, cast to M.dtype.
+
+    ``form`` chooses how the two updates are rounded (the maths is the same):
+
+    - ``"fused"`` (default): B = addmm(A, A, A, β=b, α=c) and X = addmm(X, B, X, β=a), one rounding
+      per update, as ``torch.optim.Muon`` (PyTorch ≥ 2.9, ``_zeropower_via_newtonschulz``). In
+      bfloat16 on CPU the result equals torch's bit for bit (tested) whenever ‖X‖_F > 2.6e-5
+      (torch divides by max(‖X‖_F, eps), we by ‖X‖_F + eps; the two agree in bfloat16 above that
+      norm). Fewer passes over memory than ``"reference"`` (1.25× faster on a 2048 × 512 bf16 matrix
+      on a CPU with AVX512-BF16).
+    - ``"reference"``: B = b·A + (c·A)·A and X = a·X + B·X with every product rounded, exactly as
+      KellerJordan/Muon ``zeropower_via_newtonschulz5`` and the official SoftMuon code
+      (softsign@77526d8) write it; equal to them bit for bit in bfloat16 (tested).
+
+    The two forms differ by bfloat16 rounding (most entries, by ≤ 2 bf16 ulps of 1 after 5 steps), by
+    ≤ 5e-7 in float32 and ≤ 3e-15 in float64.
 
     On singular values the iteration is the odd polynomial p(x) = a x + b x³ + c x⁵ applied ``steps``
     times to σ_i/‖M‖_F (see :func:`newton_schulz_scalar_map`), so the output is U diag(p∘…∘p(σ/‖M‖_F)) Vᵀ:
@@ -130,19 +206,23 @@ def newton_schulz(
     σ/‖M‖_F ≥ 0.01 with Jordan's coefficients), not on 1. Singular values much smaller than
     ‖M‖_F/a^steps are not lifted into the band.
 
+    This is the validated user entry point (it scans ``M`` for NaN, one host synchronisation); the
+    optimizers call :func:`newton_schulz_kernel` on whole batches of same-shape matrices instead.
+
     Args:
         M: tensor of shape (..., rows, cols), floating dtype; leading dimensions are a batch.
         steps: number of iterations, an integer ≥ 0 (0 returns M/(‖M‖_F + eps)).
         coefficients: (a, b, c) of the quintic, finite floats. Default :data:`NS_QUINTIC_JORDAN`.
         dtype: working precision, one of bfloat16 (Muon's choice), float16, float32, float64.
         eps: guard added to the Frobenius norm so that a zero matrix maps to zero; finite > 0.
+        form: ``"fused"`` (torch.optim.Muon's arithmetic) or ``"reference"`` (KellerJordan/Muon's).
 
     Returns:
         Tensor of the shape and dtype of ``M``.
 
     Raises:
         ValueError: for a non-matrix or NaN input, ``steps`` not an integer ≥ 0, malformed
-            ``coefficients``, an unsupported ``dtype`` or a non-positive ``eps``.
+            ``coefficients``, an unsupported ``dtype``, a non-positive ``eps`` or an unknown ``form``.
 
     Examples:
         >>> import torch
@@ -152,28 +232,21 @@ def newton_schulz(
 
     References:
         K. Jordan et al., "Muon: An optimizer for hidden layers in neural networks", 2024.
+        PyTorch ``torch.optim.Muon`` (2.9+), ``torch/optim/_muon.py``.
         D. Feoktistov et al., "Softsign", arXiv 2605.31371, 2026 (SoftMuon sign phase).
     """
     M = _validation.tensor("M", M, min_ndim=2)
     steps = _validation.nonnegative_int("steps", steps)
-    a, b, c = _coefficients("coefficients", coefficients)
+    coefficients = _coefficients("coefficients", coefficients)
     _validation.one_of("dtype", dtype, ITERATION_DTYPES)
     eps = _validation.positive_finite("eps", eps)
-
-    X = M.to(dtype)
-    transposed = M.size(-2) > M.size(-1)
-    if transposed:
-        # Work on the wide orientation so that the Gram matrix X Xᵀ is the smaller one.
-        X = X.mT
-    X = X / (X.norm(dim=(-2, -1), keepdim=True) + eps)
-    for _ in range(steps):
-        A = X @ X.mT
-        # (c·A)·A, the reference code's operator order (`c * A @ A`), so bf16 results match it bit for bit
-        B = b * A + (c * A) @ A
-        X = a * X + B @ X
-    if transposed:
-        X = X.mT
-    return X.to(M.dtype)
+    _validation.one_of("form", form, NS_FORMS)
+    if M.numel() == 0:
+        return M.clone()
+    rows, cols = M.shape[-2:]
+    X = M.reshape(-1, rows, cols) if M.ndim > 3 else M
+    out = newton_schulz_kernel(X, steps, coefficients, dtype, eps, form)
+    return out.to(M.dtype).reshape(M.shape)
 
 
 def newton_schulz_scalar_map(x: Any, steps: int = 5, coefficients: tuple[float, float, float] = NS_QUINTIC_JORDAN):

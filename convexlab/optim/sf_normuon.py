@@ -54,13 +54,14 @@ class SFNorMuon(ScheduleFreeMixin, NorMuon):
     Diagnostics (``diagnostics=True``): after each step ``state["rho"]`` = ρ_t = RMS(z_t) and
     ``state["alpha"]`` = α_t = ⟨z_t, P̂_t⟩/(‖z_t‖_F ‖P̂_t‖_F) (0 if either vanishes) for the z_t the step
     started from (spec §4.3–4.4: λρ_t ≈ 0.1[−α_t + √(α_t² + 2ηλ)] at the quasi steady state); 0-d
-    tensors, no host synchronization. ``group["c"]`` is c_{t+1} and ``group["scheduled_lr"]`` is η_t.
+    tensors, no host synchronization (a zero-size parameter has ρ = α = 0). ``group["c"]`` is c_{t+1} and
+    ``group["scheduled_lr"]`` is η_t.
 
     Args:
         lr: η ≥ 0. sf_beta: β ∈ [0, 1]. momentum: μ ∈ [0, 1). beta2: β2 ∈ [0, 1). eps: ε ≥ 0.
         weight_decay: λ ≥ 0. weight_decay_at: ``"z"`` (default), ``"y"`` or ``"x"``.
         warmup_steps: T_w (integer ≥ 0). r, weight_lr_power: averaging exponents.
-        row_norm, polar, nesterov, ns_steps, ns_dtype: as :class:`~convexlab.optim.spectral.NorMuon`.
+        row_norm, polar, nesterov, ns_steps, ns_dtype, ns_form: as :class:`~convexlab.optim.spectral.NorMuon`.
         diagnostics: record ρ_t and α_t.
 
     >>> import torch
@@ -86,13 +87,14 @@ class SFNorMuon(ScheduleFreeMixin, NorMuon):
                          weight_decay=weight_decay, variant="paper", nesterov=nesterov, row_norm=row_norm, polar=polar,
                          ns_steps=ns_steps, ns_dtype=ns_dtype, **kw)
 
-    def _direction(self, p, g, state, group):
-        d = super()._direction(p, g, state, group)
+    def _directions(self, group, params, us, states, geo=None):
+        ds = super()._directions(group, params, us, states, geo)
         if self.diagnostics:
-            z = state["z"]
-            zn, dn = z.norm(), d.norm()
-            state["rho"] = zn / math.sqrt(z.numel())
-            ok = (zn > 0) & (dn > 0)
-            den = torch.where(ok, zn * dn, torch.ones_like(zn))
-            state["alpha"] = torch.where(ok, (z * d).sum() / den, torch.zeros_like(zn))
-        return d
+            for d, state in zip(ds, states):
+                z = state["z"]
+                zn, dn = z.norm(), d.norm()
+                state["rho"] = zn / math.sqrt(max(z.numel(), 1))
+                ok = (zn > 0) & (dn > 0)
+                den = torch.where(ok, zn * dn, torch.ones_like(zn))
+                state["alpha"] = torch.where(ok, (z * d).sum() / den, torch.zeros_like(zn))
+        return ds

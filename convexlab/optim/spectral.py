@@ -1,23 +1,44 @@
 r"""Spectral optimizers for hidden weight matrices: Muon, NorMuon and SoftMuon.
 
-All three share the momentum rule of the reference code (KellerJordan/Muon ``muon_update``)::
+Each step is the composed update of :mod:`convexlab.optim.base` with a matrix view and a post-map::
 
-    M_t = μ M_{t−1} + (1 − μ) g_t                 (EMA, M_0 = 0)
-    u_t = (1 − μ) g_t + μ M_t   (Nesterov)   or   u_t = M_t
+    u_t = momentum(g_t)                               EMA M_t = μ M_{t−1} + (1 − μ) g_t (M_0 = 0), then
+                                                      u_t = (1 − μ) g_t + μ M_t (Nesterov) or u_t = M_t
+    U_t = view(u_t)                                   the (shape[0], −1) matrix of the tensor
+    O_t = geometry(group).step_directions(U_t)        Spectral(g, solver): polar factor, Φ_τ, ...
+    d_t = post-map(O_t)                               Muon/SoftMuon: shape factor; NorMuon: row scaling
+    W_{t+1} = W_t (1 − ηλ) − η d_t
 
-and differ in the direction applied to u_t (viewed as an (m, n) matrix; tensors with more than two
-dimensions are reshaped to (shape[0], −1)):
-
-==========  ==========================================================  ===========================
-optimizer   direction                                                   geometry
-==========  ==========================================================  ===========================
-Muon        NS5(u) ≈ polar(u) = U Vᵀ, times a shape factor              ``Spectral(Sign())``
-NorMuon     polar(u) with per-row second-moment normalization,          ``Spectral(Sign())`` then
-            rescaled to a fixed RMS                                     ``RowNormalized``
+==========  ==========================================================  ==================================
+optimizer   direction                                                   geometry(group)
+==========  ==========================================================  ==================================
+Muon        NS5(u) ≈ polar(u) = U Vᵀ, times a shape factor              ``Spectral(Sign(), NewtonSchulz)``
+NorMuon     polar(u) with per-row second-moment normalization,          ``Spectral(Sign(), NewtonSchulz)``
+            rescaled to a fixed RMS                                     then the row post-map
 SoftMuon    NS5(u) until step S, then Φ_τ(u) = U φ(τΣ) Vᵀ,              ``Spectral(SoftSign(τ,
-            φ(x) = x/√(1+x²), τ from a schedule fitted once             "algebraic"))``
-==========  ==========================================================  ===========================
+            φ(x) = x/√(1+x²), τ from a schedule fitted once             "algebraic"), RegNS|eigh|svd)``
+==========  ==========================================================  ==================================
 
+``polar="svd"`` (Muon, NorMuon) and ``inv_root="eigh"|"svd"`` (SoftMuon) use exact solvers. No
+host synchronisation happens in the direction (the step's one synchronisation is the base class's
+gradient check). On an accelerator the geometry solves all matrices of one shape of a group in one
+batched call (one stack in the solver's working dtype, one batched matmul per product); on the CPU,
+where batched bf16 GEMMs measured slower, and with ``foreach=False`` it goes one matrix at a time
+(bit for bit the same results for the Newton–Schulz solvers; tested).
+
+Shapes: ONE rule for the three optimizers. A tensor with more than two dimensions is the
+(shape[0], −1) matrix (a conv weight (out, in, kh, kw) is out × in·kh·kw); its shape factor uses the
+rows and columns of that matrix. The references differ (each difference stated where it applies):
+
+- KellerJordan/Muon and the official SoftMuon code view 4-D tensors the same way but take the shape
+  factor from the last two dimensions of the original tensor (kh/kw for a conv weight: √max(1, 1/1)
+  = 1 on a (16, 2, 1, 1) weight, where we use √(16/2) = 2.83), and treat a 3-D tensor as a batch of
+  shape[0] matrices of shape (shape[1], shape[2]) (NS5 and its Frobenius scaling per matrix), where
+  we orthogonalize the one (shape[0], shape[1]·shape[2]) matrix.
+- ``torch.optim.Muon`` accepts 2-D parameters only (its factor uses shape[:2]).
+- zichongli5/NorMuon (the NorMuon reference code) views 4-D tensors like KellerJordan/Muon.
+
+A zero-size parameter ((m, 0), (0, n), ...) gets a zero-size (no-op) step and its momentum is kept.
 Every class is ``matrix_only``: 1-D gains and biases, embeddings and the output head belong to
 AdamW (see :mod:`convexlab.optim.routing`). The gradient ``p.grad`` is never written to (the
 reference implementations compute the Nesterov mix in place in ``p.grad``).
@@ -39,10 +60,13 @@ References
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
-from convexlab.linalg import NS_QUINTIC_JORDAN, newton_schulz, polar_svd, soft_polar
+from convexlab.geometry import Sign, SoftSign
+from convexlab.geometry.spectral import NewtonSchulz, RegularizedNewtonSchulz, Spectral
+from convexlab.linalg import NS_FORMS, NS_QUINTIC_JORDAN
 from convexlab.optim.base import (
     ComposedOptimizer,
     check_beta,
@@ -50,28 +74,36 @@ from convexlab.optim.base import (
     check_int,
     check_nonneg,
     check_positive,
-    unhooked,
 )
-from convexlab.optim.temperature import temperature_schedule
+from convexlab.optim.momentum import EMA, Nesterov
 
 #: AdamW RMS matching factor s: an update of RMS s·lr (Liu et al. 2025, arXiv 2502.16982, §2.2; NorMuon
 #: Alg. 1 uses the same 0.2).
 RMS_MATCH = 0.2
+#: the Frobenius-norm guard of NS5 (KellerJordan/Muon, torch.optim.Muon, official SoftMuon)
+NS_EPS = 1e-7
 
 POLARS = ("ns5", "svd")
 ADJUST_LR = ("original", "match_rms_adamw")
 NORMUON_VARIANTS = ("paper", "reference_code")
 INV_ROOTS = ("ns5_official", "eigh", "svd")
 NS_DTYPES = (torch.bfloat16, torch.float16, torch.float32, torch.float64)
+_BOOL = (False, True)
 
 
 def as_matrix(t: torch.Tensor) -> torch.Tensor:
-    """The (shape[0], −1) matrix view of a tensor with at least two dimensions."""
-    return t if t.ndim == 2 else t.reshape(t.shape[0], -1)
+    """The (shape[0], −1) matrix view of a tensor with at least two dimensions (zero-size safe:
+    a (3, 0, 2) tensor is a 3 × 0 matrix)."""
+    if t.ndim == 2:
+        return t
+    return t.reshape(t.shape[0], math.prod(t.shape[1:]))
 
 
-def _lr_scale(rows: int, cols: int, adjust_lr: str) -> float:
-    """Shape factor of the update: √max(1, m/n) (Jordan) or 0.2·√max(m, n) (Moonlight)."""
+def shape_factor(rows: int, cols: int, adjust_lr: str = "original") -> float:
+    """Shape factor of the update: √max(1, m/n) (Jordan) or 0.2·√max(m, n) (Moonlight); 1 for an
+    empty matrix (its update is empty)."""
+    if rows == 0 or cols == 0:
+        return 1.0
     if adjust_lr == "original":
         return math.sqrt(max(1.0, rows / cols))
     return RMS_MATCH * math.sqrt(max(rows, cols))
@@ -84,7 +116,7 @@ def _check_bool(value, name: str) -> bool:
 
 
 class _SpectralBase(ComposedOptimizer):
-    """Shared parts: matrix-only routing, the EMA/Nesterov momentum, the polar factor."""
+    """Shared parts: matrix-only routing, the EMA/Nesterov momentum, NS5, the batched group step."""
 
     matrix_only = True
 
@@ -94,23 +126,153 @@ class _SpectralBase(ComposedOptimizer):
         _check_bool(group["nesterov"], "nesterov")
         check_int(group["ns_steps"], "ns_steps")
         check_choice(group["ns_dtype"], "ns_dtype", NS_DTYPES)
+        check_choice(group["ns_form"], "ns_form", NS_FORMS)
 
-    def _init_state(self, p, state, group):
-        state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    # -- the parts -------------------------------------------------------------------------------
+    def momentum(self, group):
+        r""":class:`~convexlab.optim.momentum.EMA` (m_0 = 0, state ``momentum_buffer``), under
+        :class:`~convexlab.optim.momentum.Nesterov` when ``nesterov``: u = lerp(g, M, μ), the
+        ``torch.optim.Muon`` / KellerJordan form."""
+        inner = EMA("momentum", first="zero", key="momentum_buffer")
+        return Nesterov(inner) if group["nesterov"] else inner
 
-    def _momentum(self, g: torch.Tensor, state: dict, group: dict) -> torch.Tensor:
-        """M ← lerp(M, g, 1 − μ); return lerp(g, M, μ) (Nesterov) or M. Never writes into g."""
-        mu = group["momentum"]
-        M = state["momentum_buffer"]
-        g = g.to(M.dtype)
-        M.lerp_(g, 1.0 - mu)
-        return torch.lerp(g, M, mu) if group["nesterov"] else M
+    def _ns_geometry(self, group) -> Spectral:
+        """``Spectral(Sign(), NewtonSchulz(...))`` for ``polar="ns5"``, ``Spectral(Sign())`` (exact) else."""
+        key = ("sign", group.get("polar", "ns5"), group["ns_steps"], group["ns_dtype"], group["ns_form"])
+        cache = self.__dict__.setdefault("_geometry_cache", {})
+        geo = cache.get(key)
+        if geo is None:
+            if key[1] == "svd":
+                geo = Spectral(Sign())
+            else:
+                geo = Spectral(Sign(), NewtonSchulz(group["ns_steps"], NS_QUINTIC_JORDAN, group["ns_dtype"], NS_EPS,
+                                                    group["ns_form"]))
+            cache[key] = geo
+        return geo
 
+    def geometry(self, group):
+        """The spectral geometry whose ``step_directions`` the next step applies to the matrix views."""
+        return self._ns_geometry(group)
+
+    # -- the step --------------------------------------------------------------------------------
     @staticmethod
-    def _polar(X: torch.Tensor, group: dict) -> torch.Tensor:
-        if group.get("polar", "ns5") == "svd":
-            return polar_svd(X)
-        return newton_schulz(X, group["ns_steps"], NS_QUINTIC_JORDAN, dtype=group["ns_dtype"])
+    def _solve(geo, group, mats) -> list:
+        """geometry.solve on the matrix views: batched by shape, or one tensor at a time (foreach=False)."""
+        if group.get("foreach", None) is False:
+            return [geo.solve([m])[0] for m in mats]
+        return geo.solve(mats)
+
+    def _directions(self, group, params, us, states, geo=None) -> list:
+        """d_t for each parameter: post-map(geometry direction of view(u)), shaped and typed like the
+        parameter. (The plain rule of Muon and SoftMuon does not materialise d: see :meth:`_group_step`.)"""
+        geo = self.geometry(group) if geo is None else geo
+        os_ = self._solve(geo, group, [as_matrix(u) for u in us])
+        ds = self._post_map(group, params, os_, states)
+        return [d if d.shape == p.shape else d.reshape(p.shape) for d, p in zip(ds, params)]
+
+    def _factors(self, group, os_) -> list:
+        adjust = group.get("adjust_lr", "original")
+        return [shape_factor(O.shape[0], O.shape[1], adjust) for O in os_]
+
+    def _post_map(self, group, params, os_, states) -> list:
+        """Muon, SoftMuon: O ↦ s(m, n)·O with the shape factor of the matrix view, in the parameter's
+        dtype (``ns_form="reference"``: multiplied in the working dtype first, as the references)."""
+        out = []
+        reference = group["ns_form"] == "reference"
+        for O, p, s in zip(os_, params, self._factors(group, os_)):
+            if reference and s != 1.0:
+                O.mul_(s)  # the solvers return fresh tensors
+            d = O if O.dtype == p.dtype else O.to(p.dtype)
+            if not reference and s != 1.0:
+                d = d.mul_(s)
+            out.append(d)
+        return out
+
+    def _fused_add(self, group, params, states) -> bool:
+        """Whether the step may add the working-precision directions straight into the parameters
+        (plain rule, one η for the group, the shape-factor post-map, (shape[0], −1) views that alias
+        the parameters)."""
+        if self.iterate != "plain" or type(self)._post_map is not _SpectralBase._post_map:
+            return False
+        lr = self._lr(params[0], states[0], group)
+        if any(self._lr(p, st, group) != lr for p, st in zip(params, states)):
+            return False
+        return all(p.ndim == 2 or p.is_contiguous() for p in params)
+
+    def _group_step(self, group, params, grads, states, geo=None):
+        r"""u = momentum(g); then, for Muon and SoftMuon under the plain rule, per matrix::
+
+            W ← W(1 − ηλ);   view(W) ← view(W) − (η·s)·O,   O = geometry.solve(view(u)) in the working dtype
+
+        torch.optim.Muon's arithmetic and order: the shape factor folded into the step size, the
+        bfloat16 O added without a cast pass, and on the CPU (no batching) one matrix at a time —
+        Nesterov mix, Newton–Schulz, decay, add — so that one u is alive at a time and each matrix
+        is still in cache for its update. With ``ns_form="reference"``: O ← s·O in the working dtype
+        and W ← W − η·O, the KellerJordan/official arithmetic. When the geometry batches (an
+        accelerator), all u are formed first and each shape is solved in one batched call.
+        Otherwise (NorMuon, schedule-free, per-tensor η) d = :meth:`_directions` and the iterate rule
+        (:meth:`_apply_group`)."""
+        geo = self.geometry(group) if geo is None else geo
+        if not self._fused_add(group, params, states):
+            us = self.momentum(group).update(grads, states, group)
+            ds = self._directions(group, params, us, states, geo)
+            self._apply_group(group, params, ds, states)
+            return
+        part = self.momentum(group)
+        if isinstance(part, Nesterov):
+            # the Nesterov part's own arithmetic, lerp(g, M, μ), one tensor at a time
+            bufs, mu = part.inner.update(grads, states, group), float(group["momentum"])
+
+            def mix(g, b):
+                return torch.lerp(g if g.dtype == b.dtype else g.to(b.dtype), b, mu)
+        else:
+            bufs = part.update(grads, states, group)
+
+            def mix(g, b):
+                return b
+
+        lr, wd = self._lr(params[0], states[0], group), group.get("weight_decay", 0.0)
+        decay = 1.0 - lr * wd if wd and lr else None
+        reference = group["ns_form"] == "reference"
+        adjust = group.get("adjust_lr", "original")
+
+        def add(p, O):
+            s = shape_factor(O.shape[0], O.shape[1], adjust)
+            if reference and s != 1.0:
+                O.mul_(s)  # the solvers return fresh tensors
+            as_matrix(p).add_(O, alpha=-lr if reference else -lr * s)
+
+        batched = group.get("foreach", None) is not False and geo.batches(params[0].device)
+        if not batched:
+            for p, g, b in zip(params, grads, bufs):
+                O = geo.solve([as_matrix(mix(g, b))])[0]
+                if decay is not None:
+                    p.mul_(decay)
+                add(p, O)
+        else:
+            os_ = geo.solve([as_matrix(mix(g, b)) for g, b in zip(grads, bufs)])
+            if decay is not None:
+                torch._foreach_mul_(params, decay)
+            for p, O in zip(params, os_):
+                add(p, O)
+        self._project(params)
+
+    def _apply_group(self, group, params, ds, states, no_decay=frozenset()):
+        """Plain rule in two multi-tensor passes (x ← x(1 − ηλ), x ← x − η d) when every parameter has
+        the same η, else the iterate rule tensor by tensor (schedule-free, scheduled η). Parameters
+        whose id is in ``no_decay`` are not decayed (NorMuon's reference code, missing gradients)."""
+        lrs = [self._lr(p, st, group) for p, st in zip(params, states)]
+        if self.iterate != "plain" or any(lr != lrs[0] for lr in lrs):
+            self._apply_all(group, params, ds, states)
+            return
+        lr, wd = lrs[0], group.get("weight_decay", 0.0)
+        if wd and lr:
+            decayed = [p for p in params if id(p) not in no_decay] if no_decay else params
+            if decayed:
+                torch._foreach_mul_(decayed, 1.0 - lr * wd)
+        torch._foreach_add_(params, [d if d.dtype == p.dtype else d.to(p.dtype) for d, p in zip(ds, params)],
+                            alpha=-lr)
+        self._project(params)
 
 
 class Muon(_SpectralBase):
@@ -123,25 +285,38 @@ class Muon(_SpectralBase):
 
     with the shape factor s = √max(1, m/n) (``adjust_lr="original"``, Jordan) or 0.2·√max(m, n)
     (``"match_rms_adamw"``, Moonlight: update RMS ≈ 0.2·η, since an orthogonal m × n matrix has RMS
-    1/√max(m, n)); m, n are the rows and columns of the (shape[0], −1) matrix view. Decay is decoupled
-    and applied first, with the same η.
+    1/√max(m, n)); m, n are the rows and columns of the (shape[0], −1) matrix view (module
+    docstring: 3-D/4-D tensors differ from KellerJordan/Muon). Decay is decoupled and applied
+    first, with the same η.
 
-    Geometry ``Spectral(Sign())``: ψ = indicator of the spectral-norm unit ball, ψ* = nuclear norm,
-    ∇ψ* = U Vᵀ — Muon is steepest descent (an LMO step) in the spectral norm (Bernstein & Newhouse,
-    arXiv 2409.20325). NS5 = :func:`convexlab.linalg.newton_schulz` with Jordan's quintic, 5 steps,
-    Frobenius pre-scaling, in ``ns_dtype`` (bfloat16 as the reference); its singular values lie in a
-    band around 1, not on 1.
+    Geometry ``Spectral(Sign(), NewtonSchulz(ns_steps, dtype=ns_dtype, form=ns_form))``: ψ = indicator
+    of the spectral-norm unit ball, ψ* = nuclear norm, ∇ψ* = U Vᵀ — Muon is steepest descent (an LMO
+    step) in the spectral norm (Bernstein & Newhouse, arXiv 2409.20325). NS5 is Jordan's quintic,
+    5 steps, Frobenius pre-scaling (eps 1e-7), in ``ns_dtype`` (bfloat16 as the references); its
+    singular values lie in a band around 1, not on 1. On an accelerator all matrices of one shape in
+    a group are orthogonalized in one batched call (bit for bit the per-matrix result).
 
-    Equal to ``torch.optim.Muon`` (whose buffer update is the same lerp) for ``weight_decay`` and
-    ``adjust_lr_fn`` set alike, up to the NS arithmetic (torch fuses ``addmm``; tested).
+    Agreement with the references (tested):
+
+    - ``torch.optim.Muon`` (same lerp buffer, Nesterov lerp, decay W(1 − ηλ), step W − (η·s)·O with
+      the bfloat16 O added in float32): with the default ``ns_form="fused"`` (torch's ``addmm``
+      arithmetic) the trajectories are equal bit for bit in bfloat16 for wide, square and tall 2-D
+      weights and both ``adjust_lr`` (torch divides by max(‖X‖_F, 1e-7), we by ‖X‖_F + 1e-7: equal in
+      bfloat16 unless ‖u‖_F < 2.6e-5). torch.optim.Muon takes 2-D weights only.
+    - KellerJordan/Muon: bit for bit in bfloat16 with ``ns_form="reference"`` (its unfused
+      ``b*A + c*A@A``, and the shape factor multiplied into the bf16 update) for 2-D weights; the
+      default fused form differs from it by bfloat16 rounding of NS5 (≤ 2 bf16 ulps of 1 per entry
+      of O). Its p.grad is overwritten by the Nesterov mix, ours is not.
 
     Args:
         lr: η ≥ 0 (0.02). momentum: μ ∈ [0, 1) (0.95). nesterov: bool (True).
         weight_decay: λ ≥ 0 (0). ns_steps: integer ≥ 0 (5).
         ns_dtype: NS working precision: bfloat16 (reference), float16, float32, float64.
+        ns_form: ``"fused"`` (torch.optim.Muon's arithmetic, default) or ``"reference"``
+            (KellerJordan/Muon's); see :func:`convexlab.linalg.newton_schulz`.
         polar: ``"ns5"`` or ``"svd"`` (exact, in the parameter dtype or float32).
         adjust_lr: ``"original"`` or ``"match_rms_adamw"``.
-        nonfinite, seed: see :class:`~convexlab.optim.base.ComposedOptimizer`.
+        nonfinite, seed, maximize, foreach: see :class:`~convexlab.optim.base.ComposedOptimizer`.
 
     Raises:
         ValueError: for a parameter with fewer than 2 dimensions (route it to AdamW) or a bad
@@ -157,23 +332,15 @@ class Muon(_SpectralBase):
 
     def __init__(self, params, lr: float = 0.02, momentum: float = 0.95, nesterov: bool = True,
                  weight_decay: float = 0.0, *, ns_steps: int = 5, ns_dtype: torch.dtype = torch.bfloat16,
-                 polar: str = "ns5", adjust_lr: str = "original", **kw):
+                 ns_form: str = "fused", polar: str = "ns5", adjust_lr: str = "original", **kw):
         defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, ns_steps=ns_steps,
-                        ns_dtype=ns_dtype, polar=polar, adjust_lr=adjust_lr)
+                        ns_dtype=ns_dtype, ns_form=ns_form, polar=polar, adjust_lr=adjust_lr)
         super().__init__(params, defaults, **kw)
 
     def _validate_group(self, group):
         super()._validate_group(group)
         check_choice(group["polar"], "polar", POLARS)
         check_choice(group["adjust_lr"], "adjust_lr", ADJUST_LR)
-
-    def _direction(self, p, g, state, group):
-        X = as_matrix(self._momentum(g, state, group))
-        O = self._polar(X, group)
-        s = _lr_scale(X.shape[0], X.shape[1], group["adjust_lr"])
-        if s != 1.0:
-            O = O.mul(s)
-        return O.reshape(p.shape)
 
 
 class NorMuon(_SpectralBase):
@@ -201,17 +368,18 @@ class NorMuon(_SpectralBase):
     ``row_norm=False`` (Fig. 3 ablation) skips the row scaling (Ô = O, v is not updated); the paper
     variant is still RMS-matched.
 
-    Geometry: ``Spectral(Sign())`` (polar factor) followed by the ``RowNormalized`` post-map; the row
-    scaling leaves the spectral-LMO geometry (the update is no longer an orthogonal matrix).
-    Tensors with more than two dimensions use their (shape[0], −1) view throughout (the reference
-    code's 4-D handling differs).
+    Geometry: ``Spectral(Sign(), NewtonSchulz)`` (the polar factor, as :class:`Muon`, all matrices of
+    one shape in one batched call) followed by the row-normalization post-map in the optimizer; the
+    row scaling leaves the spectral-LMO geometry (the update is no longer an orthogonal matrix).
+    Tensors with more than two dimensions use their (shape[0], −1) view throughout (module
+    docstring); a zero-size parameter gets an empty step and its v is left at 0.
 
     Args:
         lr: η ≥ 0 (0.02, the reference code's default). momentum: μ ∈ [0, 1) (0.95). beta2: β2 ∈ [0, 1) (0.95).
         eps: ε ≥ 0; ``None`` → 1e-8 (paper) or 1e-10 (reference_code).
         weight_decay: λ ≥ 0, decoupled. variant: ``"paper"`` or ``"reference_code"``.
         nesterov: ``None`` → False (paper) or True (reference_code). row_norm: bool.
-        polar: ``"ns5"`` or ``"svd"``. ns_steps, ns_dtype: as :class:`Muon`.
+        polar: ``"ns5"`` or ``"svd"``. ns_steps, ns_dtype, ns_form: as :class:`Muon`.
 
     >>> import torch
     >>> w = torch.nn.Parameter(torch.zeros(3, 4, dtype=torch.float64))
@@ -224,16 +392,16 @@ class NorMuon(_SpectralBase):
     def __init__(self, params, lr: float = 0.02, momentum: float = 0.95, beta2: float = 0.95, eps: float | None = None,
                  weight_decay: float = 0.0, *, variant: str = "paper", nesterov: bool | None = None,
                  row_norm: bool = True, polar: str = "ns5", ns_steps: int = 5,
-                 ns_dtype: torch.dtype = torch.bfloat16, **kw):
+                 ns_dtype: torch.dtype = torch.bfloat16, ns_form: str = "fused", **kw):
         check_choice(variant, "variant", NORMUON_VARIANTS)
         self.variant = variant
         if eps is None:
             eps = 1e-8 if variant == "paper" else 1e-10
         if nesterov is None:
             nesterov = variant == "reference_code"
-        self._without_grad: set[int] = set()
+        self._without_grad: dict[int, set[int]] = {}
         defaults = dict(lr=lr, momentum=momentum, beta2=beta2, eps=eps, weight_decay=weight_decay, nesterov=nesterov,
-                        row_norm=row_norm, polar=polar, ns_steps=ns_steps, ns_dtype=ns_dtype)
+                        row_norm=row_norm, polar=polar, ns_steps=ns_steps, ns_dtype=ns_dtype, ns_form=ns_form)
         super().__init__(params, defaults, **kw)
 
     def _validate_group(self, group):
@@ -253,56 +421,132 @@ class NorMuon(_SpectralBase):
 
     def _active(self, group):
         params, grads = super()._active(group)
-        self._without_grad = set()
+        missing = set()
         if self.variant == "reference_code":
             # the reference steps every parameter, a missing gradient counting as zero (without decay)
             for p in group["params"]:
                 if p.grad is None:
                     params.append(p)
                     grads.append(torch.zeros_like(p))
-                    self._without_grad.add(id(p))
+                    missing.add(id(p))
+        self._without_grad[id(group)] = missing
         return params, grads
 
-    def _apply(self, p, d, state, group):
-        if id(p) not in self._without_grad:
-            return super()._apply(p, d, state, group)
-        wd = group["weight_decay"]
-        group["weight_decay"] = 0.0
-        try:
-            return super()._apply(p, d, state, group)
-        finally:
-            group["weight_decay"] = wd
+    def _apply_group(self, group, params, ds, states, no_decay=frozenset()):
+        missing = self._without_grad.get(id(group)) or no_decay
+        super()._apply_group(group, params, ds, states, no_decay=missing)
 
-    def _direction(self, p, g, state, group):
-        X = as_matrix(self._momentum(g, state, group))
-        m, n = X.shape
-        O = self._polar(X, group)
-        eps = group["eps"]
-        paper = self.variant == "paper"
-        if group["row_norm"]:
-            row_ms = O.square().mean(dim=1)
-            if paper:
-                v = state["v"]
-                v.lerp_(row_ms, 1.0 - group["beta2"])
-                O_hat = O / (v.sqrt() + eps).unsqueeze(1)
+    def _post_map(self, group, params, os_, states):
+        out = []
+        eps, paper = group["eps"], self.variant == "paper"
+        for O, p, st in zip(os_, params, states):
+            m, n = O.shape
+            O = O if O.dtype == p.dtype else O.to(p.dtype)
+            if O.numel() == 0:
+                out.append(O)
+                continue
+            if group["row_norm"]:
+                row_ms = O.square().mean(dim=1)
+                if paper:
+                    v = st["v"]
+                    v.lerp_(row_ms, 1.0 - group["beta2"])
+                    O_hat = O / (v.sqrt() + eps).unsqueeze(1)
+                else:
+                    v = st["second_momentum_buffer"]
+                    v.lerp_(row_ms.unsqueeze(1), 1.0 - group["beta2"])
+                    O_hat = O * (1.0 / (v.sqrt() + eps))
             else:
-                v = state["second_momentum_buffer"]
-                v.lerp_(row_ms.unsqueeze(1), 1.0 - group["beta2"])
-                O_hat = O * (1.0 / (v.sqrt() + eps))
-        else:
-            O_hat = O
-        norm_hat = O_hat.norm()
-        if paper:
-            # η̂/η = 0.2·√(mn)/‖Ô‖_F; a zero Ô (zero momentum) gives a zero step, never 0/0
-            c = torch.full_like(norm_hat, RMS_MATCH * math.sqrt(m * n))
-            scale = torch.where(norm_hat > 0, c / norm_hat, torch.zeros_like(norm_hat))
-            d = O_hat * scale
-        else:
-            d = O_hat * (O.norm() / (norm_hat + eps))
-            s = math.sqrt(max(1.0, m / n))
-            if s != 1.0:
-                d = d.mul(s)
-        return d.reshape(p.shape)
+                O_hat = O
+            norm_hat = O_hat.norm()
+            if paper:
+                # η̂/η = 0.2·√(mn)/‖Ô‖_F; a zero Ô (zero momentum) gives a zero step, never 0/0
+                c = torch.full_like(norm_hat, RMS_MATCH * math.sqrt(m * n))
+                scale = torch.where(norm_hat > 0, c / norm_hat, torch.zeros_like(norm_hat))
+                d = O_hat * scale
+            else:
+                d = O_hat * (O.norm() / (norm_hat + eps))
+                s = shape_factor(m, n)
+                if s != 1.0:
+                    d = d.mul(s)
+            out.append(d)
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# SoftMuon
+# ---------------------------------------------------------------------------------------------
+def softmuon_temperature_schedule(z: torch.Tensor, length: int, eps: float = 1e-4, newton_iters: int = 10,
+                                  tmax: float = 1e9) -> torch.Tensor:
+    r"""The official SoftMuon temperature schedule (softsign@77526d8 ``get_temperature_schedule``), in its
+    arithmetic.
+
+    From the singular values z of all raw gradients of a param group (in their own dtype: float32
+    for float32 gradients, as the official code's)::
+
+        μ̂ = median(z),  σ̂ = median(|z − μ̂|)                  (lower median, unscaled MAD; in z's dtype)
+        p_j = j/T,  j = 0..T−1                                  (float64)
+        q⁰_j = σ̂·tan(π((1 + p_j)/2 − ½)) + |μ̂|                 (the Cauchy(0, 1) icdf form)
+        N times:  z₁ = (q − μ̂)/(σ̂ + 1e-8),  z₂ = (−q − μ̂)/(σ̂ + 1e-8)      (σ̂ + 1e-8 in z's dtype)
+                  F = C(z₁) − C(z₂) − p,  C(x) = atan(x)/π + ½
+                  f = (exp(c₀ − log1p(z₁²)) + exp(c₀ − log1p(z₂²)))/σ̂,  c₀ = fl32(−ln π)
+                  q ← max(q − F/f, 0)
+        τ_j = clamp(c/q_j, 1, tmax),  c = y/√(1 − y²) evaluated in float32 at y = fl32(1 − ε)
+
+    so at ε = 1e-4 the saturation constant is c = 70.69774 (the float32 value the official code uses;
+    the float64 value 70.70537 of :func:`~convexlab.optim.temperature.saturation_point` is 1.08e-4
+    larger) and τ_j is c/q_j in float64 (q_j = 0 gives tmax). c₀ is −ln π rounded to float32 because
+    the official code evaluates the Cauchy density through ``torch.distributions.Cauchy(0, 1).log_prob``
+    with float32 loc and scale. The result equals the official function bit for bit given the same z
+    (tested against a transcription that calls ``torch.distributions.Cauchy``).
+
+    It is :func:`~convexlab.optim.temperature.temperature_schedule` (``kind="algebraic"``, float64) up
+    to these roundings: the constant (relative 1.08e-4), σ̂ in z's dtype (float32: relative ≤ 6e-8) and
+    the rounding of the quantile iteration (≤ 1e-15).
+
+    Args:
+        z: the sample (any shape; flattened), float32 or float64. length: T ≥ 1. eps: ε ∈ (0, 1).
+        newton_iters: integer ≥ 0. tmax: upper clamp ≥ 1.
+
+    Returns:
+        τ, float64 tensor of shape (T,) on z's device. An empty z (every parameter of the group has
+        zero size) gives τ_j = tmax (the official code fails there).
+
+    Raises:
+        ValueError: for an argument outside its range or a non-finite z (a warning is emitted when
+            σ̂ = 0: the schedule is then constant, as in the official code; Softsign spec Q6).
+    """
+    check_int(length, "length", minimum=1)
+    check_int(newton_iters, "newton_iters")
+    check_positive(eps, "eps")
+    if eps >= 1:
+        raise ValueError(f"eps must be in (0, 1), got {eps!r}")
+    check_positive(tmax, "tmax")
+    if tmax < 1:
+        raise ValueError(f"tmax must be >= 1 (τ is clamped to [1, tmax]), got {tmax!r}")
+    z = z.detach().reshape(-1)
+    if z.numel() == 0:
+        return torch.full((length,), float(tmax), dtype=torch.float64, device=z.device)
+    if not bool(torch.isfinite(z).all()):
+        raise ValueError("z contains non-finite entries; the temperature schedule cannot be fitted")
+    mu = torch.median(z)
+    sigma = torch.median((z - mu).abs())
+    if float(sigma) == 0.0:
+        warnings.warn("SoftMuon temperature schedule: the median absolute deviation of the singular values is 0 "
+                      "(more than half are equal), so the official schedule is constant (Softsign spec Q6)",
+                      RuntimeWarning, stacklevel=3)
+    p = torch.arange(length, dtype=torch.float64, device=z.device) / length
+    q = sigma * torch.tan(math.pi * ((1 + p) / 2 - 0.5)) + mu.abs()
+    guard = sigma + 1e-8
+    c0 = float(torch.tensor(-math.log(math.pi), dtype=torch.float32))
+    for _ in range(newton_iters):
+        z1 = (q - mu) / guard
+        z2 = (-q - mu) / guard
+        F = (torch.atan(z1) / math.pi + 0.5) - (torch.atan(z2) / math.pi + 0.5) - p
+        f = (torch.exp(c0 - torch.log1p(z1**2)) + torch.exp(c0 - torch.log1p(z2**2))) / sigma
+        q = torch.clamp(q - F / f, min=0.0)
+    y = torch.tensor(1.0 - eps, dtype=torch.float32)
+    c = (y / (1 - y**2) ** 0.5).to(z.device)
+    return (c / q).clamp(1.0, tmax)
 
 
 class SoftMuon(_SpectralBase):
@@ -311,37 +555,65 @@ class SoftMuon(_SpectralBase):
         M_t = μ M_{t−1} + (1 − μ) g_t;   u_t = (1 − μ) g_t + μ M_t          (EMA + Nesterov)
         O_t = NS5(u_t)                    for k ≤ S                          (Muon phase)
         O_t = Φ_{τ_k}(u_t) = U diag(τσ/√(1 + τ²σ²)) Vᵀ   for k > S          (soft polar)
-        W_{t+1} = W_t (1 − ηλ) − η · √max(1, rows/cols) · O_t
+        W_{t+1} = W_t (1 − ηλ) − η · √max(1, m/n) · O_t
 
-    k = 1, 2, … counts ``step()`` calls (``group["iteration"]``, shared by all groups as in the
-    official optimizer-wide counter). τ_k = schedule[min(max(k − S − 1, 0), T − 1)]: after S + T steps
-    the last τ is held (official). The schedule is computed **once**, at k = S + 1, per param group,
-    from the singular values of all **raw gradients** of the group (taken before this step's momentum
-    update; ``torch.linalg.svdvals`` in float32, or float64 for float64 gradients; a parameter without
-    a gradient contributes min(m, n) zeros, as the official code's zero gradient does) by
-    :func:`~convexlab.optim.temperature.temperature_schedule` with ``kind="algebraic"`` (φ⁻¹(1 − ε) =
-    70.705 at ε = 1e-4) in float64. It is stored in ``group["schedule"]`` and the current τ in
-    ``group["tau"]`` (``None`` in the Muon phase), so both are saved by ``state_dict``. The scale uses the
-    gradient's original last two dimensions (official); other tensors use the (shape[0], −1) view.
+    k = 1, 2, … counts ``step()`` calls (``group["iteration"]``, advanced for all groups once per step
+    after the step's checks, as the official optimizer-wide counter). τ_k = schedule[min(max(k − S − 1,
+    0), T − 1)]: after S + T steps the last τ is held (official). The schedule is computed **once**,
+    at k = S + 1, per param group, from the singular values of all **raw gradients** of the group
+    (before this step's momentum update; ``torch.linalg.svdvals`` in float32, float64 for float64
+    gradients; a parameter without a gradient contributes min(m, n) zeros, as the official code's
+    zero gradient does) by :func:`softmuon_temperature_schedule`, the official arithmetic (saturation
+    constant φ⁻¹(1 − ε) in float32: 70.69774 at ε = 1e-4). It is stored in ``group["schedule"]`` and
+    the τ of the last step in ``group["tau"]`` (``None`` in the Muon phase), so both are saved by
+    ``state_dict``.
 
-    ``inv_root`` picks Φ_τ's implementation: ``"ns5_official"`` (default) is the official RegNS —
-    5 coupled Newton–Schulz steps on XXᵀ + τ⁻²I in ``ns_dtype`` (bfloat16 officially; float32/64 for
-    CPU tests) — a coarse approximation of Φ_τ for ill-conditioned u (spec §4.4, Q7), with a jump
-    at the switch from NS5; ``"eigh"`` (exact, via eigh of the smaller Gram matrix) and ``"svd"``
-    (exact) compute Φ_τ in the update's dtype.
+    ``tau=τ`` (a finite float > 0, schedule off) steps with Φ_τ at every step: a constant
+    temperature, e.g. for the theory checks (``sign_iters`` and ``transition_iters`` must then be
+    None). ``tau=None`` with ``sign_iters=None`` and ``transition_iters=None`` is plain Muon (identical
+    to :class:`Muon` with the same ``ns_dtype``/``ns_form``, bit for bit; tested on a (16, 2, 1, 1)
+    weight). Setting only one of ``sign_iters``/``transition_iters`` is an error (the official code
+    silently runs Muon).
 
-    ``sign_iters=None`` and ``transition_iters=None`` give plain Muon (identical to :class:`Muon` with
-    the same ``ns_dtype``). Setting only one of them is an error (the official code silently runs Muon).
+    ``inv_root`` picks Φ_τ's solver: ``"ns5_official"`` (default) is the official RegNS —
+    5 coupled Newton–Schulz steps on XXᵀ + I/τ² in ``ns_dtype`` (bfloat16 officially; float32/64 for
+    CPU tests), output (Z X)/√s in the official order — a coarse approximation of Φ_τ for
+    ill-conditioned u (spec §4.4, Q7), with a jump at the switch from NS5; ``"eigh"`` (exact, via eigh
+    of the smaller Gram matrix) and ``"svd"`` (exact) compute Φ_τ in the update's dtype (float32 for
+    half-precision parameters).
 
-    Geometry: ``Spectral(SoftSign(τ, "algebraic"))``, ψ*_τ(M) = Σ_i (√(1 + τ²σ_i²) − 1)/τ and
-    ∇ψ*_τ = Φ_τ; τ → ∞ is Muon's ``Spectral(Sign())``, τ → 0 is momentum SGD with step η·τ.
+    Geometry: ``Spectral(SoftSign(τ, "algebraic"), RegularizedNewtonSchulz | "eigh" | None)`` for
+    k > S (or a fixed ``tau``), ψ*_τ(M) = Σ_i (√(1 + τ²σ_i²) − 1)/τ and ∇ψ*_τ = Φ_τ; Muon's
+    ``Spectral(Sign(), NewtonSchulz)`` for k ≤ S. τ → ∞ is the polar factor, τ → 0 is momentum SGD
+    with step η·τ.
+
+    Code-exact with the official code (tested): with ``ns_form="reference"`` (the official NS5 is
+    KellerJordan's unfused form) the trajectory equals the official ``SingleDeviceSoftMuon``
+    transcribed step by step bit for bit in bfloat16 through the Muon phase, the schedule fit and the
+    transition, and to 1e-9 in float64 (``ns_dtype=torch.float64``). With the default
+    ``ns_form="fused"`` the Muon-phase updates are torch.optim.Muon's (bfloat16 rounding apart from
+    the official ones); the transition map itself is the official arithmetic either way. Remaining
+    differences from the official code:
+
+    - singular values for the schedule: exact ``torch.linalg.svdvals`` where the official code uses
+      its approximate CANS SVD (``polar_svd.cans_svd``);
+    - shapes: the (shape[0], −1) rule of the module docstring (official: 3-D tensors are a batch of
+      matrices and the shape factor uses the original last two dimensions);
+    - a parameter without a gradient is not stepped (official: stepped as if its gradient were 0,
+      momentum decay, direction and weight decay included); ``p.grad`` is never written (official:
+      the Nesterov mix is written into ``p.grad``, and missing gradients are set to zeros);
+    - RegNS clamps ‖A‖_F below at the smallest normal number: a zero momentum at τ ≳ 1e19 gives a zero
+      step where the official code gives NaN;
+    - a zero-size parameter gets an empty step (official: fails in its SVD).
 
     Args:
         lr: η ≥ 0 (0.02). weight_decay: λ ≥ 0 (0). momentum: μ ∈ [0, 1) (0.95).
         sign_iters: S ≥ 0 or None. transition_iters: T ≥ 1 or None.
         eps: saturation tolerance ε ∈ (0, 1) (1e-4). newton_iters: quantile Newton steps ≥ 0 (10).
-        tmax: upper clamp of τ, ≥ 1 (1e9). nesterov: bool (True, hard-coded officially).
+        tmax: upper clamp of τ, ≥ 1 (1e9). tau: None or a fixed temperature τ > 0 (finite).
+        nesterov: bool (True, hard-coded officially).
         ns_steps: NS5 and RegNS steps (5). ns_dtype: their working precision (bfloat16).
+        ns_form: NS5's arithmetic, ``"fused"`` or ``"reference"`` (official).
         inv_root: ``"ns5_official"``, ``"eigh"`` or ``"svd"``.
 
     >>> import torch
@@ -354,14 +626,22 @@ class SoftMuon(_SpectralBase):
     (torch.Size([4]), True)
     """
 
+    internal_keys = ("iteration", "schedule")
+
     def __init__(self, params, lr: float = 0.02, weight_decay: float = 0.0, momentum: float = 0.95,
                  sign_iters: int | None = None, transition_iters: int | None = None, eps: float = 1e-4,
-                 newton_iters: int = 10, tmax: float = 1e9, *, nesterov: bool = True, ns_steps: int = 5,
-                 ns_dtype: torch.dtype = torch.bfloat16, inv_root: str = "ns5_official", **kw):
+                 newton_iters: int = 10, tmax: float = 1e9, *, tau: float | None = None, nesterov: bool = True,
+                 ns_steps: int = 5, ns_dtype: torch.dtype = torch.bfloat16, ns_form: str = "fused",
+                 inv_root: str = "ns5_official", **kw):
+        if tau is not None and (sign_iters is not None or transition_iters is not None):
+            raise ValueError(f"tau (a fixed temperature) turns the schedule off: sign_iters and transition_iters must "
+                             f"be None with it, got tau={tau!r}, sign_iters={sign_iters!r}, "
+                             f"transition_iters={transition_iters!r}")
         defaults = dict(lr=lr, weight_decay=weight_decay, momentum=momentum, sign_iters=sign_iters,
                         transition_iters=transition_iters, eps=eps, newton_iters=newton_iters, tmax=tmax,
-                        nesterov=nesterov, ns_steps=ns_steps, ns_dtype=ns_dtype, inv_root=inv_root,
-                        iteration=0, schedule=None, tau=None)
+                        nesterov=nesterov, ns_steps=ns_steps, ns_dtype=ns_dtype, ns_form=ns_form, inv_root=inv_root,
+                        iteration=0, schedule=None, tau=tau)
+        self._host_schedules: dict = {}
         super().__init__(params, defaults, **kw)
 
     def _validate_group(self, group):
@@ -373,6 +653,8 @@ class SoftMuon(_SpectralBase):
         if S is not None:
             check_int(S, "sign_iters")
             check_int(T, "transition_iters", minimum=1)
+        if group["tau"] is not None:
+            check_positive(group["tau"], "tau")
         check_positive(group["eps"], "eps")
         if group["eps"] >= 1:
             raise ValueError(f"eps must be in (0, 1), got {group['eps']!r}")
@@ -382,49 +664,66 @@ class SoftMuon(_SpectralBase):
             raise ValueError(f"tmax must be >= 1 (τ is clamped to [1, tmax]), got {group['tmax']!r}")
         check_choice(group["inv_root"], "inv_root", INV_ROOTS)
 
-    @torch.no_grad()
-    def step(self, closure=None):
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        self._host_schedules = {}
+
+    # -- the counter and the temperature ---------------------------------------------------------
+    def _advance(self):
         for group in self.param_groups:
             group["iteration"] += 1
-        return unhooked(super().step)(closure)
+
+    def _tau_at(self, group: dict, j: int) -> float:
+        """schedule[min(max(j, 0), T − 1)] as a Python float (the schedule is copied to the host once)."""
+        sched = group["schedule"]
+        host = self._host_schedules.get(id(sched))
+        if host is None or host[0] is not sched:
+            host = self._host_schedules[id(sched)] = (sched, sched.tolist())
+        values = host[1]
+        return values[min(max(j, 0), len(values) - 1)]
+
+    def _temperature(self, group: dict, k: int) -> float | None:
+        """τ of step k: the fixed ``tau`` with the schedule off; None (Muon) for k ≤ S or before the fit."""
+        S = group["sign_iters"]
+        if S is None:
+            return group["tau"]
+        if k <= S or group["schedule"] is None:
+            return None
+        return self._tau_at(group, k - S - 1)
+
+    def geometry(self, group, k: int | None = None):
+        r"""The geometry of step ``k`` (default: the next step): Muon's ``Spectral(Sign(), NewtonSchulz)``
+        in the Muon phase (also at k = S + 1 before the schedule is fitted, when called from outside
+        ``step``), else ``Spectral(SoftSign(τ_k, "algebraic"), solver)`` with the ``inv_root`` solver."""
+        k = group["iteration"] + 1 if k is None else k
+        tau = self._temperature(group, k)
+        if tau is None:
+            return self._ns_geometry(group)
+        root = group["inv_root"]
+        solver = RegularizedNewtonSchulz(group["ns_steps"], group["ns_dtype"]) if root == "ns5_official" else root
+        return Spectral(SoftSign(tau, "algebraic"), solver)
 
     @staticmethod
     def _raw_singular_values(group, params, grads) -> torch.Tensor:
+        """Singular values of every gradient of the group (zeros for a parameter without one), float32
+        (float64 if a gradient is float64), on the (shape[0], −1) view."""
+        dtype = torch.float64 if any(g.dtype == torch.float64 for g in grads) else torch.float32
         by_id = {id(p): g for p, g in zip(params, grads)}
         out = []
         for p in group["params"]:
             g = by_id.get(id(p))
             if g is None:  # no (finite) gradient: the official code's zero gradient
-                out.append(torch.zeros(min(as_matrix(p).shape), dtype=torch.float64, device=p.device))
-                continue
-            G = as_matrix(g.detach())
-            G = G.to(torch.float64 if G.dtype == torch.float64 else torch.float32)
-            out.append(torch.linalg.svdvals(G).to(torch.float64))
+                out.append(torch.zeros(min(as_matrix(p).shape), dtype=dtype, device=p.device))
+            else:
+                out.append(torch.linalg.svdvals(as_matrix(g.detach()).to(dtype)))
         return torch.cat(out)
 
     def _group_step(self, group, params, grads, states):
-        S, T, k = group["sign_iters"], group["transition_iters"], group["iteration"]
-        tau = None
-        if S is not None and k > S:
-            if group["schedule"] is None:  # k == S + 1 (or the first later step with gradients)
+        S, k = group["sign_iters"], group["iteration"]
+        if S is not None:
+            if k > S and group["schedule"] is None:  # k == S + 1 (or the first later step with gradients)
                 z = self._raw_singular_values(group, params, grads)
-                group["schedule"] = temperature_schedule(z, T, group["eps"], group["newton_iters"], group["tmax"],
-                                                         kind="algebraic", dtype=torch.float64)
-            sched = group["schedule"]
-            tau = float(sched[min(max(k - S - 1, 0), sched.numel() - 1)])
-        group["tau"] = tau
-        super()._group_step(group, params, grads, states)
-
-    def _direction(self, p, g, state, group):
-        X = as_matrix(self._momentum(g, state, group))
-        tau = group["tau"]
-        if tau is None:
-            O = newton_schulz(X, group["ns_steps"], NS_QUINTIC_JORDAN, dtype=group["ns_dtype"])
-        elif group["inv_root"] == "ns5_official":
-            O = soft_polar(X, tau, "ns5_official", ns_steps=group["ns_steps"], dtype=group["ns_dtype"])
-        else:
-            O = soft_polar(X, tau, group["inv_root"])
-        s = math.sqrt(max(1.0, g.shape[-2] / g.shape[-1]))
-        if s != 1.0:
-            O = O.mul(s)
-        return O.reshape(p.shape)
+                group["schedule"] = softmuon_temperature_schedule(z, group["transition_iters"], group["eps"],
+                                                                  group["newton_iters"], group["tmax"])
+            group["tau"] = self._temperature(group, k)
+        super()._group_step(group, params, grads, states, self.geometry(group, k))

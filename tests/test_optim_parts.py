@@ -7,6 +7,7 @@ rebuilt here by hand from the docstring equations, in float32 and float64; and e
 registry optimizer declares is one the identity checks certify (convexlab check, geometry.*)."""
 
 import copy
+import math
 
 import pytest
 import torch
@@ -41,10 +42,20 @@ def _setup(name, dtype, warm=6):
     return opt, params, grads
 
 
+#: approximate solvers and the audit check that certifies each against the exact map
+SOLVER_AUDITS = {"NewtonSchulz": "newton_schulz.quintic_band", "RegularizedNewtonSchulz": "newton_schulz.regns_table"}
+
+
 def _label(geo) -> str:
-    """The identity-check label of a declared geometry (temperatures and solvers aside)."""
+    """The identity-check label of a declared geometry (temperatures aside); an approximate solver
+    is named after ``+``."""
     if isinstance(geo, Spectral):
-        return f"Spectral({_label(geo.g)})"
+        solver = getattr(geo, "solver", None)
+        if solver in (None, "svd"):
+            return f"Spectral({_label(geo.g)})"
+        if solver == "eigh":
+            return f"Spectral({_label(geo.g)}, eigh)"
+        return f"Spectral({_label(geo.g)})+{type(solver).__name__}"
     if isinstance(geo, SoftSign):
         return f"SoftSign({geo.kind})"
     if isinstance(geo, StochasticSign):
@@ -54,7 +65,12 @@ def _label(geo) -> str:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_declared_geometries_are_certified_by_the_identity_checks(name):
+    from convexlab.theory.registry import REGISTRY as CHECKS
+
     certified = set(identities.standard_geometries())
+    for solver, audit in SOLVER_AUDITS.items():  # an approximate map: its exact map and its audit
+        if audit in CHECKS:
+            certified |= {f"{label}+{solver}" for label in set(certified) if label.startswith("Spectral(")}
     opt, params, grads = _setup(name, torch.float64, warm=0)
     seen = set()
     for k in range(8):  # through SoftSignum's / SoftMuon's transition (KWARGS: S = 3)
@@ -136,3 +152,104 @@ def test_one_step_is_momentum_then_geometry_then_iterate_then_decay(name, dtype)
     eps = torch.finfo(dtype).eps
     for p, w in zip(params, want):
         torch.testing.assert_close(p.detach(), w, rtol=0 if exact else 8 * eps, atol=0 if exact else 8 * eps)
+
+
+# ---- the spectral family: u → view → declared geometry → post-map → W(1 − ηλ) − η·s·d ----------
+def _spectral_family(opt, group, old, states, us, grads):
+    from convexlab.optim.spectral import as_matrix, shape_factor
+
+    geo = opt.geometry(group)
+    out = []
+    for o, st, u in zip(old, states, us):
+        X = as_matrix(u)
+        O = geo.direction(X)
+        m, n = X.shape
+        if type(opt).__name__ in ("Muon", "SoftMuon"):
+            d = shape_factor(m, n, group.get("adjust_lr", "original")) * O
+        else:  # NorMuon, paper variant (SF-NorMuon spec §2.3): row second moment, RMS matched to 0.2
+            O = O.to(u.dtype)
+            v = o["v"] + (1 - group["beta2"]) * (O.square().mean(1) - o["v"])
+            O_hat = O / (v.sqrt() + group["eps"]).unsqueeze(1)
+            d = 0.2 * math.sqrt(m * n) / O_hat.norm() * O_hat
+        out.append(d.reshape(u.shape).to(u.dtype))
+    return out
+
+
+SPECTRAL = {"Muon": dict(lr=0.02), "SoftMuon": dict(lr=0.02, tau=4.0), "NorMuon": dict(lr=0.02, polar="svd")}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("name", sorted(SPECTRAL))
+def test_spectral_step_is_momentum_then_geometry_then_iterate_then_decay(name, dtype):
+    cls = REGISTRY[name]
+    gen = torch.Generator().manual_seed(4)
+    shapes = [(6, 4), (3, 5), (4, 2, 3)]
+    params = [torch.nn.Parameter(torch.randn(s, generator=gen, dtype=dtype)) for s in shapes]
+    opt = cls(params, weight_decay=0.1, **SPECTRAL[name])
+    for _ in range(3):
+        for p in params:
+            p.grad = torch.randn(p.shape, generator=gen, dtype=dtype)
+        opt.step()
+    grads = [torch.randn(p.shape, generator=gen, dtype=dtype) for p in params]
+    want = _plain_reference(opt, params, grads, _spectral_family)
+    for p, g in zip(params, grads):
+        p.grad = g
+    opt.step()
+    # Muon-like steps fold the shape factor into the step size (as torch.optim.Muon): round-off only
+    tol = 4 * torch.finfo(dtype).eps
+    for p, w in zip(params, want):
+        torch.testing.assert_close(p.detach(), w, rtol=tol, atol=tol)
+
+
+# ---- the schedule-free rule: z ← z − lr(d + λA), y ← (1 − c)y + cz − (1 − β + βc)·lr(d + λA) -----
+def _sf_directions(opt, group, old, states, us, grads):
+    name = type(opt).__name__
+    if name == "SFAdamW":
+        beta2 = group["betas"][1]
+        out = []
+        for o, st, g in zip(old, states, grads):
+            v = beta2 * o["exp_avg_sq"] + (1 - beta2) * g * g
+            out.append(opt.geometry(group).direction(g / ((v / (1 - beta2 ** st["step"])).sqrt() + group["eps"])))
+        return out
+    if name == "SFLion":
+        return [opt.geometry(group).direction(u) for u in us]
+    return _spectral_family(opt, group, old, states, us, grads)
+
+
+SCHEDULE_FREE = {"SFAdamW": dict(lr=0.01, warmup_steps=3), "SFLion": dict(lr=0.01, warmup_steps=3),
+                 "SFNorMuon": dict(lr=0.01, warmup_steps=3, polar="svd")}
+
+
+@pytest.mark.parametrize("decay_at", ["x", "y", "z"])
+@pytest.mark.parametrize("name", sorted(SCHEDULE_FREE))
+def test_schedule_free_step_is_momentum_then_geometry_then_the_schedule_free_rule(name, decay_at):
+    dtype = torch.float64
+    cls = REGISTRY[name]
+    gen = torch.Generator().manual_seed(6)
+    shapes = [(6, 4), (3, 5)]
+    params = [torch.nn.Parameter(torch.randn(s, generator=gen, dtype=dtype)) for s in shapes]
+    opt = cls(params, weight_decay=0.1, weight_decay_at=decay_at, **SCHEDULE_FREE[name])
+    for _ in range(2):  # inside the warmup: the scheduled lr differs from the group lr
+        for p in params:
+            p.grad = torch.randn(p.shape, generator=gen, dtype=dtype)
+        opt.step()
+    group = opt.param_groups[0]
+    beta = group["betas"][0] if name == "SFAdamW" else group["sf_beta"]
+    grads = [torch.randn(p.shape, generator=gen, dtype=dtype) for p in params]
+    old = [copy.deepcopy(opt.state[p]) for p in params]
+    states = copy.deepcopy(old)
+    for st in states:
+        st["step"] += 1
+    us = opt.momentum(group).update([g.clone() for g in grads], states, group)
+    ds = _sf_directions(opt, group, old, states, us, grads)
+    ys = [p.detach().clone() for p in params]
+    for p, g in zip(params, grads):
+        p.grad = g
+    opt.step()
+    lr, c, wd = group["scheduled_lr"], group["c"], 0.1  # the values this step used
+    for p, y, o, d in zip(params, ys, old, ds):
+        z = o["z"]
+        A = {"y": y, "z": z, "x": (y - (1 - beta) * z) / beta}[decay_at]
+        D = lr * (d + wd * A)
+        torch.testing.assert_close(opt.state[p]["z"], z - D, rtol=1e-13, atol=1e-13)
+        torch.testing.assert_close(p.detach(), (1 - c) * y + c * z - (1 - beta + beta * c) * D, rtol=1e-13, atol=1e-13)

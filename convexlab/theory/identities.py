@@ -65,6 +65,8 @@ def standard_geometries() -> dict[str, Geometry]:
         "Spectral(Clip)": Spectral(Clip()),
         "Spectral(SoftSign(tanh))": Spectral(SoftSign(TAU, "tanh")),
         "Spectral(SoftSign(algebraic))": Spectral(SoftSign(TAU, "algebraic")),
+        # SoftMuon's exact transition map with inv_root="eigh" (the eigh solver of the same ∇ψ*)
+        "Spectral(SoftSign(algebraic), eigh)": Spectral(SoftSign(TAU, "algebraic"), "eigh"),
     }
 
 

@@ -16,7 +16,9 @@ from typing import Callable
 
 import torch
 
-from convexlab.linalg import audit_spectral_map, matrix_with_spectrum, newton_schulz, soft_polar
+from convexlab.geometry import Sign, SoftSign, Spectral
+from convexlab.geometry.spectral import NewtonSchulz, RegularizedNewtonSchulz
+from convexlab.linalg import audit_spectral_map, matrix_with_spectrum, soft_polar
 from convexlab.theory.registry import Check, CheckContext, CheckResult, identity_result, register, upper_result
 
 DT = torch.float64
@@ -34,7 +36,8 @@ TABLE_TOL = 1e-3
 
 
 def _official_regns(M: torch.Tensor, tau: float) -> torch.Tensor:
-    return soft_polar(M, tau, method="ns5_official", dtype=DT)
+    # the map SoftMuon declares in its transition (its geometry with the official solver), in float64
+    return Spectral(SoftSign(tau, "algebraic"), RegularizedNewtonSchulz(dtype=DT)).direction(M)
 
 
 def _exact(M: torch.Tensor, tau: float) -> torch.Tensor:
@@ -71,7 +74,8 @@ def quintic_band(ns: Callable[[torch.Tensor], torch.Tensor], ctx: CheckContext) 
 
 
 def _jordan_ns5(X: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    return newton_schulz(X, steps=5, dtype=dtype)
+    # the map Muon, NorMuon and SoftMuon's Muon phase declare: Spectral(Sign()) with the NS5 solver
+    return Spectral(Sign(), NewtonSchulz(steps=5, dtype=dtype)).direction(X)
 
 
 register(Check(

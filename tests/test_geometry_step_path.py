@@ -19,13 +19,21 @@ def test_every_deterministic_standard_geometry_has_a_passing_step_path_check():
     assert run_check("geometry.step_path.sample[StochasticSign.mean]", CTX).passed
 
 
+class ScratchCorruptingSign(Sign):
+    def add_direction_(self, xs, ms, alpha, *, scales=None, generator=None, scratch=False):
+        if scratch:  # wrong only on the scratch path: adds sign(m) twice
+            torch._foreach_add_(xs, torch._foreach_sign(ms), alpha=2 * alpha)
+        else:
+            super().add_direction_(xs, ms, alpha, scales=scales, generator=generator)
+
+
 class HalfSign(Sign):
     def step_directions(self, ms, *, scales=None, generator=None):
         return [0.5 * d for d in super().step_directions(ms)]
 
 
 class ScaleIgnoringEuclidean(Euclidean):
-    def add_direction_(self, xs, ms, alpha, *, scales=None, generator=None):
+    def add_direction_(self, xs, ms, alpha, *, scales=None, generator=None, scratch=False):
         torch._foreach_add_(xs, ms, alpha=alpha)  # forgets the metric σ
 
 
@@ -45,7 +53,7 @@ class BiasedStochasticSign(StochasticSign):
         return super().step_directions(ms, scales=[0.5 * s for s in scales], generator=generator)
 
 
-@pytest.mark.parametrize("geo", [HalfSign(), ScaleIgnoringEuclidean(), ColdSoftSign(3.0), TransposedSpectral(Sign())],
+@pytest.mark.parametrize("geo", [HalfSign(), ScratchCorruptingSign(), ScaleIgnoringEuclidean(), ColdSoftSign(3.0), TransposedSpectral(Sign())],
                          ids=lambda g: type(g).__name__)
 def test_step_path_check_fails_on_a_path_that_departs_from_the_map(geo):
     # where ``direction`` itself runs the multi-tensor path, the departure reaches the certified map

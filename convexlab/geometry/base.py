@@ -76,9 +76,11 @@ class Geometry:
         return [self._direction(m) for m in ms]
 
     def add_direction_(self, xs: list, ms: list, alpha: float, *, scales: list | None = None,
-                       generator: torch.Generator | None = None) -> None:
+                       generator: torch.Generator | None = None, scratch: bool = False) -> None:
         r"""x ← x + α·∇ψ_σ*(m) in place for every pair (x, m) (see :meth:`step_directions`), fused
-        where the geometry allows it (for example one ``addcdiv`` for a scaled Euclidean step)."""
+        where the geometry allows it (for example one ``addcdiv`` for a scaled Euclidean step).
+        ``scratch=True`` says that ``ms`` are temporaries of the caller (a Lion interpolation, a
+        Nesterov look-ahead): a geometry may then compute its direction in their storage."""
         ds = self.step_directions(ms, scales=scales, generator=generator)
         torch._foreach_add_(xs, [d if d.dtype == x.dtype else d.to(x.dtype) for d, x in zip(ds, xs)], alpha=alpha)
 

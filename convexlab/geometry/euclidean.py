@@ -33,7 +33,7 @@ class Euclidean(SeparableGeometry):
             return list(ms)  # ∇ψ* is the identity: m itself (aliased; see Geometry.step_directions)
         return torch._foreach_div(ms, scales)
 
-    def add_direction_(self, xs, ms, alpha, *, scales=None, generator=None):
+    def add_direction_(self, xs, ms, alpha, *, scales=None, generator=None, scratch=False):
         if scales is None:
             torch._foreach_add_(xs, ms, alpha=alpha)
         else:  # x + α·m/σ in one pass, no temporary

@@ -34,6 +34,12 @@ class Sign(SeparableGeometry):
         # sign(m/σ) = sign(m) for σ > 0: the scale changes nothing
         return torch._foreach_sign(ms)
 
+    def add_direction_(self, xs, ms, alpha, *, scales=None, generator=None, scratch=False):
+        if not scratch or any(m.dtype != x.dtype for m, x in zip(ms, xs)):
+            return super().add_direction_(xs, ms, alpha, scales=scales, generator=generator)
+        torch._foreach_sign_(ms)  # the caller's temporaries: no new full-size tensor
+        torch._foreach_add_(xs, ms, alpha=alpha)
+
     def __repr__(self) -> str:
         return "Sign()"
 

@@ -120,5 +120,12 @@ class SoftSign(SeparableGeometry):
         torch._foreach_tanh_(ds)
         return ds
 
+    def add_direction_(self, xs, ms, alpha, *, scales=None, generator=None, scratch=False):
+        if not scratch or scales is not None or self.kind != "tanh" or any(m.dtype != x.dtype for m, x in zip(ms, xs)):
+            return super().add_direction_(xs, ms, alpha, scales=scales, generator=generator)
+        torch._foreach_mul_(ms, self.tau)  # the caller's temporaries: tanh(τm) in their storage
+        torch._foreach_tanh_(ms)
+        torch._foreach_add_(xs, ms, alpha=alpha)
+
     def __repr__(self) -> str:
         return f"SoftSign(tau={self.tau:g}, kind={self.kind!r})"

@@ -334,7 +334,7 @@ class Spectral(Geometry):
             raise ValueError("scales must be None for a Spectral geometry (no per-coordinate scale), got a list")
         return [d if d.dtype == m.dtype else d.to(m.dtype) for d, m in zip(self.solve(ms), ms)]
 
-    def add_direction_(self, xs, ms, alpha, *, scales=None, generator=None) -> None:
+    def add_direction_(self, xs, ms, alpha, *, scales=None, generator=None, scratch=False) -> None:
         r"""x ← x + α·∇ψ*(m) in place for each pair, adding the working-precision result directly.
 
         ``torch.Tensor.add_`` of the :meth:`solve` output (for example bfloat16) into x (for example

@@ -493,7 +493,8 @@ class ComposedOptimizer(torch.optim.Optimizer):
             for p, g, st in zip(params, grads, states):
                 self._apply(p, self._direction(p, g, st, group), st, group)
             return
-        us = self.momentum(group).update(grads, states, group)
+        part = self.momentum(group)
+        us = part.update(grads, states, group)
         scales = self._scales(group, params, us, states)
         geo = self.geometry(group)
         gen = self.generator(params[0].device) if geo.stochastic else None
@@ -503,7 +504,7 @@ class ComposedOptimizer(torch.optim.Optimizer):
             wd = group.get("weight_decay", 0.0)
             if wd and lr:
                 torch._foreach_mul_(params, 1.0 - lr * wd)
-            self._add_direction(geo, params, us, -lr, scales, gen, group)
+            self._add_direction(geo, params, us, -lr, scales, gen, group, scratch=part.fresh)
             self._project(params)
             return
         ds = self._step_directions(geo, us, scales, gen, group)
@@ -517,8 +518,11 @@ class ComposedOptimizer(torch.optim.Optimizer):
     def _step_directions(self, geo, us, scales, gen, group) -> list:
         return geo.step_directions(us, scales=scales, generator=gen)
 
-    def _add_direction(self, geo, params, us, alpha, scales, gen, group) -> None:
-        geo.add_direction_(params, us, alpha, scales=scales, generator=gen)
+    def _add_direction(self, geo, params, us, alpha, scales, gen, group, scratch: bool = False) -> None:
+        if scratch:
+            geo.add_direction_(params, us, alpha, scales=scales, generator=gen, scratch=True)
+        else:
+            geo.add_direction_(params, us, alpha, scales=scales, generator=gen)
 
     def _apply_all(self, group: dict, params: list, ds: list, states: list) -> None:
         """The iterate rule for a whole group (default: :meth:`_apply` per tensor)."""

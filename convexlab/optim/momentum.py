@@ -61,6 +61,9 @@ class MomentumPart:
 
     #: names of the per-parameter state entries this part owns
     state_keys: tuple[str, ...] = ()
+    #: whether ``update`` returns new tensors (not buffers, not the gradients) that the caller may
+    #: overwrite (then a geometry computes its direction in their storage)
+    fresh: bool = False
 
     def init(self, p: torch.Tensor, state: dict, group: dict) -> None:
         """Allocate this part's buffers for parameter ``p`` (nothing for a stateless part)."""
@@ -172,6 +175,7 @@ class Nesterov(MomentumPart):
             raise ValueError(f"inner must be an EMA or a HeavyBall part, got {inner!r}")
         self.inner = inner
         self.state_keys = inner.state_keys
+        self.fresh = True
 
     def init(self, p, state, group):
         self.inner.init(p, state, group)
@@ -196,6 +200,7 @@ class LionInterpolation(MomentumPart):
     def __init__(self, betas: str = "betas", key: str = "exp_avg"):
         self.betas, self.key = betas, key
         self.state_keys = (key,)
+        self.fresh = True
 
     def init(self, p, state, group):
         state[self.key] = torch.zeros_like(p, memory_format=torch.preserve_format)

@@ -223,7 +223,8 @@ class SoftSignum(ComposedOptimizer):
         self._k += 1
 
     def _group_step(self, group, params, grads, states):
-        us = self.momentum(group).update(grads, states, group)
+        part = self.momentum(group)
+        us = part.update(grads, states, group)
         j = self._k - 1 - group["sign_iters"]  # index into the schedule; < 0 in the sign phase
         if group["tau"] is None and j >= 0 and group["schedule"] is None:
             # k = S + 1 (or the group's first later step with gradients): fit the schedule on all of u
@@ -237,7 +238,7 @@ class SoftSignum(ComposedOptimizer):
         if wd and lr:
             torch._foreach_mul_(params, 1.0 - lr * wd)  # decay with δ, not δ_eff (official, spec Q13)
         if not (group["normalized"] or group["sign_norm"]):
-            geo.add_direction_(params, us, -lr)
+            geo.add_direction_(params, us, -lr, scratch=part.fresh)
         else:
             ndtype = torch.float32  # at least float32 for low-precision u; float64 stays float64
             for u in us:

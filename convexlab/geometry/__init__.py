@@ -9,6 +9,7 @@ Clip()                 Σ Huber(m_i)                               clip(m, −1,
 SoftSign(τ, "tanh")    Σ ln cosh(τ m_i)/τ                         tanh(τm) (SoftSignum)
 SoftSign(τ, "algebraic") Σ (√(1+τ²m_i²) − 1)/τ                    τm/√(1+τ²m²)
 StochasticSign(G)      Σ G_i·Huber(m_i/G_i)                       E = clip(m/G); sample sign(m + G⊙n)
+LatticeStochasticSign  as StochasticSign                          n on a 16-bit lattice (bias < 2^-15)
 Spectral(g)            Σ g*(σ_i(M))                               U g'(Σ) Vᵀ (Muon, SoftMuon)
 =====================  =========================================  ===============================
 """
@@ -18,7 +19,7 @@ from convexlab.geometry.euclidean import Euclidean
 from convexlab.geometry.sign import Clip, Huber, Sign, huber
 from convexlab.geometry.soft_sign import SoftSign, log_cosh
 from convexlab.geometry.spectral import Spectral
-from convexlab.geometry.stochastic_sign import StochasticSign
+from convexlab.geometry.stochastic_sign import LatticeStochasticSign, StochasticSign
 
 __all__ = [
     "Geometry",
@@ -31,5 +32,6 @@ __all__ = [
     "SoftSign",
     "log_cosh",
     "StochasticSign",
+    "LatticeStochasticSign",
     "Spectral",
 ]

@@ -17,7 +17,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from convexlab.geometry import Clip, Euclidean, Geometry, Sign, SoftSign, Spectral, StochasticSign
+from convexlab.geometry import Clip, Euclidean, Geometry, LatticeStochasticSign, Sign, SoftSign, Spectral, StochasticSign
 from convexlab.geometry.base import SeparableGeometry
 from convexlab.theory.registry import (
     Check,
@@ -367,7 +367,7 @@ def _source_for(label: str, stem: str) -> tuple[str, str]:
     regularizer) are [THR] in the Softsign spec; the other closed forms, the strong-convexity
     constants and the spectral inheritance are [DER] (reconstructed); the stochastic sign's
     conjugate pair is derived here [DER] from StoSignSGD Prop. 1."""
-    if label.startswith("StochasticSign"):
+    if "StochasticSign" in label:
         return f"{STOSIGN} Prop. 1; pair derived in proofs_checks.huber_clip", "DER"
     sec = "§6.1" if stem.startswith("fenchel_young.equality") else "§6.2"
     src = f"{SOFTSIGN} {sec}" + (" + Lewis 1996" if label.startswith("Spectral") else "")
@@ -421,3 +421,15 @@ def _register_geometry_checks() -> None:
 
 
 _register_geometry_checks()
+
+
+def _register_lattice_draw() -> None:
+    # StoSignSGD's and SignConverted's default draw: StochasticSign's maps (certified above) with the
+    # noise on a 16-bit lattice; what differs, the draw, is certified here
+    src, tag = _source_for("LatticeStochasticSign", "step_path.sample")
+    register(Check("geometry.step_path.sample[LatticeStochasticSign]", src, tag, "upper",
+                   "the optimizers' 16-bit-lattice draws are signs with mean ∇ψ*(m) (|z| ≤ 5); "
+                   "LatticeStochasticSign(G)", partial(step_path_sample_is_unbiased, LatticeStochasticSign(_envelope()))))
+
+
+_register_lattice_draw()

@@ -255,3 +255,28 @@ def test_schedule_free_step_is_momentum_then_geometry_then_the_schedule_free_rul
         D = lr * (d + wd * A)
         torch.testing.assert_close(opt.state[p]["z"], z - D, rtol=1e-13, atol=1e-13)
         torch.testing.assert_close(p.detach(), (1 - c) * y + c * z - (1 - beta + beta * c) * D, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("name", ["SignSGD", "Signum", "Lion", "SoftSignum", "AlgebraicSoftSignum"])
+def test_cpu_blocks_take_the_same_steps_as_whole_tensors(name, monkeypatch):
+    """The default step runs in CPU blocks of 2^18 elements (big tensors cut into views): bit for bit
+    the whole-tensor step, through SoftSignum's transition."""
+    from convexlab.optim import base
+
+    cls = REGISTRY[name]
+    shapes = [(base.CPU_BLOCK + 5,), (300, 7), (3,), (2, base.CPU_BLOCK // 2 + 1)]
+    kw = dict(_kw(name), **({"sign_iters": 2, "transition_iters": 5} if name == "SoftSignum" else {}))
+    runs = []
+    for blocked in (True, False):
+        if not blocked:
+            monkeypatch.setattr(cls, "_blockable", lambda self, group, params, geo: False)
+        gen = torch.Generator().manual_seed(8)
+        params = [torch.nn.Parameter(torch.randn(s, generator=gen)) for s in shapes]
+        opt = cls(params, **kw)
+        for _ in range(6):
+            for p in params:
+                p.grad = torch.randn(p.shape, generator=gen)
+            opt.step()
+        runs.append([p.detach().clone() for p in params])
+    for a, b in zip(*runs):
+        assert torch.equal(a, b)

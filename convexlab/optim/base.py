@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import torch
 
-from convexlab.geometry.base import Geometry
+from convexlab.geometry.base import Geometry, SeparableGeometry
 from convexlab.optim.momentum import MomentumPart, NoMomentum
 
 _NONFINITE = ("raise", "skip")
@@ -494,9 +494,18 @@ class ComposedOptimizer(torch.optim.Optimizer):
                 self._apply(p, self._direction(p, g, st, group), st, group)
             return
         part = self.momentum(group)
+        geo = self.geometry(group)
+        if self._blockable(group, params, geo):
+            lr = group["lr"]
+            wd = group.get("weight_decay", 0.0)
+            for ps, gs, sts in cpu_blocks(params, grads, states, part.state_keys):
+                us = part.update(gs, sts, group)
+                if wd and lr:
+                    torch._foreach_mul_(ps, 1.0 - lr * wd)
+                self._add_direction(geo, ps, us, -lr, None, None, group, scratch=part.fresh)
+            return
         us = part.update(grads, states, group)
         scales = self._scales(group, params, us, states)
-        geo = self.geometry(group)
         gen = self.generator(params[0].device) if geo.stochastic else None
         lrs = [self._lr(p, st, group) for p, st in zip(params, states)]
         if self.iterate == "plain" and all(lr == lrs[0] for lr in lrs):
@@ -509,6 +518,13 @@ class ComposedOptimizer(torch.optim.Optimizer):
             return
         ds = self._step_directions(geo, us, scales, gen, group)
         self._apply_all(group, params, ds, states)
+
+    def _blockable(self, group: dict, params: list, geo) -> bool:
+        """Whether the default step may run in CPU blocks (:func:`cpu_blocks`): a plain, unprojected,
+        unscaled, deterministic, coordinate-wise step with the group lr on CPU tensors."""
+        return (params[0].device.type == "cpu" and self.iterate == "plain" and self._box is None
+                and isinstance(geo, SeparableGeometry) and not geo.stochastic
+                and type(self)._scales is ComposedOptimizer._scales and type(self)._lr is ComposedOptimizer._lr)
 
     def _scales(self, group: dict, params: list, us: list, states: list) -> list | None:
         """The per-coordinate scales σ of the geometry (see ``Geometry.step_directions``); None
@@ -566,6 +582,44 @@ class ComposedOptimizer(torch.optim.Optimizer):
             p.mul_(1.0 - lr * wd)
         p.add_(d.to(p.dtype), alpha=-lr)
         self._project([p])
+
+
+#: elements per block of the default step on a CPU: 2^18 (1 MiB of float32 per tensor), so that the
+#: few tensors a block touches stay in cache and its temporaries are small reused allocations
+#: instead of full-size ones that the C allocator returns to the system (and page-faults back in)
+#: at every step
+CPU_BLOCK = 1 << 18
+
+
+def cpu_blocks(params: list, grads: list, states: list, keys: tuple, limit: int = CPU_BLOCK):
+    """Yield (params, grads, states) lists of at most ``limit`` elements (one tensor may exceed it only
+    where it cannot be cut). A contiguous tensor larger than ``limit`` whose gradient and buffers
+    ``keys`` are contiguous too is cut into flat views, with a state dict of views (``step`` and the
+    buffers); elementwise arithmetic on the views is the arithmetic on the whole tensors. A tensor
+    with a missing buffer (momentum switched on later) keeps its own state dict."""
+    cur: tuple = ([], [], [])
+    size = 0
+    for p, g, st in zip(params, grads, states):
+        n = p.numel()
+        bufs = [st.get(k) for k in keys]
+        whole = (n <= limit or any(b is None for b in bufs)
+                 or not all(x.is_contiguous() for x in (p, g, *bufs)))
+        if whole:
+            pieces = [(p, g, st)]
+        else:
+            views = [b.view(-1).split(limit) for b in bufs]
+            pieces = [(pp, gg, {"step": st["step"], **{k: v[i] for k, v in zip(keys, views)}})
+                      for i, (pp, gg) in enumerate(zip(p.view(-1).split(limit), g.view(-1).split(limit)))]
+        for piece in pieces:
+            m = piece[0].numel()
+            if size and size + m > limit:
+                yield cur
+                cur, size = ([], [], []), 0
+            for out, x in zip(cur, piece):
+                out.append(x)
+            size += m
+    if size:
+        yield cur
 
 
 def _check_off(name: str, value: Any, allowed: tuple) -> None:

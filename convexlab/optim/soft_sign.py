@@ -13,7 +13,7 @@ import warnings
 import torch
 
 from convexlab.geometry import Sign, SoftSign
-from convexlab.optim.base import ComposedOptimizer, check_beta, check_choice, check_int, check_positive
+from convexlab.optim.base import ComposedOptimizer, check_beta, check_choice, check_int, check_positive, cpu_blocks
 from convexlab.optim.momentum import EMA, HeavyBall, Nesterov, NoMomentum
 from convexlab.optim.temperature import temperature_schedule
 
@@ -224,9 +224,21 @@ class SoftSignum(ComposedOptimizer):
 
     def _group_step(self, group, params, grads, states):
         part = self.momentum(group)
-        us = part.update(grads, states, group)
         j = self._k - 1 - group["sign_iters"]  # index into the schedule; < 0 in the sign phase
-        if group["tau"] is None and j >= 0 and group["schedule"] is None:
+        fit = group["tau"] is None and j >= 0 and group["schedule"] is None
+        pooled = fit or group["normalized"] or group["sign_norm"]
+        if not pooled and self._blockable(group, params, Sign()):
+            # nothing pooled over the group: the step runs in CPU blocks (as the default step)
+            geo = self.geometry(group, self._k)
+            wd, lr = group["weight_decay"], group["lr"]
+            for ps, gs, sts in cpu_blocks(params, grads, states, part.state_keys):
+                us = part.update(gs, sts, group)
+                if wd and lr:
+                    torch._foreach_mul_(ps, 1.0 - lr * wd)
+                geo.add_direction_(ps, us, -lr, scratch=part.fresh)
+            return
+        us = part.update(grads, states, group)
+        if fit:
             # k = S + 1 (or the group's first later step with gradients): fit the schedule on all of u
             z = torch.cat([u.reshape(-1) for u in us])
             group["schedule"] = temperature_schedule(

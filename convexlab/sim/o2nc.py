@@ -15,9 +15,11 @@ The learner: ``learner="registry"`` (default) is the registry optimizer
 GPT harness use): its anytime step D∞/√(2n) with D∞ = 2D is exactly η_n, and the restart is a
 fresh optimizer state (step count 0, envelope 0) with Δ reset to 0. ``learner="direct"`` is the
 same Alg. 1 written out in a few tensor operations — the same sampling kernel, the same generator
-seed and the same arithmetic, so the two give identical runs (tested bit for bit), but 3–7× faster
-per step: the registry class's per-step bookkeeping (non-finite-gradient policy, state lookup,
-generator lookup) costs a few hundred µs against ~20 µs for the arithmetic. The theory checks use
+seed and the same arithmetic, so the two give identical runs (tested bit for bit, for every
+variant switch), but about 2.5× faster: the registry class's per-step bookkeeping (its checks of
+every group and gradient before anything changes, state and generator lookup) costs about 150 µs
+per step against the arithmetic's tens of µs (measured: 1.18 s against 0.46 s for N = 500, K = 8,
+64 runs of d = 12, one thread). The theory checks use
 ``"direct"`` for the registry learner and a factory for any other.
 
 ``learner`` may also be any factory ``(params, problem) -> torch.optim.Optimizer`` (the subject

@@ -280,3 +280,37 @@ def test_cpu_blocks_take_the_same_steps_as_whole_tensors(name, monkeypatch):
         runs.append([p.detach().clone() for p in params])
     for a, b in zip(*runs):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_nesterov_stosignsgd_is_the_stochastic_sign_of_the_look_ahead(dtype):
+    """The recombination in expectation mode: x ← x(1 − ηλ) − η·clip(u/G), u = (1 − β1)g + β1 m_t,
+    G = max(β2 G, |u|); and its stochastic steps are ±η (plus decay) with that mean's sign support."""
+    cls = REGISTRY["NesterovStoSignSGD"]
+    gen = torch.Generator().manual_seed(9)
+    params = [torch.nn.Parameter(torch.randn(s, generator=gen, dtype=dtype)) for s in [(6, 4), (5,)]]
+    opt = cls(params, lr=0.01, betas=(0.9, 0.99), weight_decay=0.1, mode="expectation")
+    m = [None, None]
+    G = [torch.zeros_like(p) for p in params]
+    x = [p.detach().clone() for p in params]
+    for _ in range(5):
+        gs = [torch.randn(p.shape, generator=gen, dtype=dtype) for p in params]
+        for i, (p, g) in enumerate(zip(params, gs)):
+            p.grad = g
+            m[i] = g.clone() if m[i] is None else 0.9 * m[i] + 0.1 * g
+            u = 0.1 * g + 0.9 * m[i]
+            G[i] = torch.maximum(0.99 * G[i], u.abs())
+            d = torch.where(G[i] > 0, u / torch.where(G[i] > 0, G[i], torch.ones_like(G[i])), torch.zeros_like(u))
+            x[i] = x[i] * (1 - 0.01 * 0.1) - 0.01 * d.clamp(-1, 1)
+        opt.step()
+    eps = 16 * torch.finfo(dtype).eps
+    for p, w in zip(params, x):
+        torch.testing.assert_close(p.detach(), w, rtol=eps, atol=eps)
+    # the plain StoSignSGD (no look-ahead) takes a different step from the same state
+    plain = REGISTRY["StoSignSGD"]([torch.nn.Parameter(torch.zeros(3, dtype=dtype))], lr=0.01, mode="expectation")
+    nest = cls([torch.nn.Parameter(torch.zeros(3, dtype=dtype))], lr=0.01, mode="expectation")
+    for g in (torch.tensor([1.0, -1.0, 0.5], dtype=dtype), torch.tensor([-1.0, 0.2, 0.5], dtype=dtype)):
+        for o in (plain, nest):
+            o.param_groups[0]["params"][0].grad = g
+            o.step()
+    assert not torch.equal(plain.param_groups[0]["params"][0], nest.param_groups[0]["params"][0])

@@ -266,12 +266,3 @@ def test_sizes_match_their_documented_parameter_counts():
 
 def test_doctests():
     assert doctest.testmod(optim_speed).failed == 0
-
-
-def test_allocator_option_is_recorded_and_validated(tmp_path, capsys):
-    out = tmp_path / "b.json"
-    assert optim_speed.main(["--size", "tiny", "--only", "SignSGD", "--repeats", "1", "--no-progress", "--allocator",
-                   "default", "--json", str(out)]) == 0
-    assert json.loads(out.read_text())["config"]["allocator"] == "default"
-    with pytest.raises(SystemExit):
-        optim_speed.main(["--allocator", "never"])

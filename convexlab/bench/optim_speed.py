@@ -925,8 +925,7 @@ def format_markdown(runs: list[dict[str, Any]], config: dict[str, Any]) -> str:
         out += [
             f"Optimizer step time, state memory, host syncs and ATen ops per step ({config['description']}; "
             f"median of {config['repeats']} round-robin steps after {config['warmup']} warm-up, {config['device']}, "
-            f"threads={run['threads']}, torch {config['torch']}, allocator: {config.get('allocator', 'default')}; "
-            f"{_matmul_line(run['matmul'])}).",
+            f"threads={run['threads']}, torch {config['torch']}; {_matmul_line(run['matmul'])}).",
             "",
             "| " + " | ".join(HEADER) + " |",
             "|" + "---|" * len(HEADER),
@@ -970,10 +969,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch.set_num_threads(N) for the run; several values (e.g. --threads 1 2) repeat the "
                         "whole run at each, fresh parameters and optimizers each time (default: torch's current)")
     p.add_argument("--seed", type=_positive_int(0), default=0, help="seed of the parameters and gradients")
-    p.add_argument("--allocator", choices=["keep", "default"], default="keep",
-                   help="keep: the C allocator keeps freed memory, so that implementations with full-size "
-                        "temporaries (the torch references) are not page-faulted every step (default); "
-                        "default: the allocator's own policy")
     p.add_argument("--json", metavar="PATH", help="also write config and rows as JSON")
     p.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown (for the README)")
     p.add_argument("--no-progress", action="store_true", help="do not print one line per round on stderr")
@@ -1045,31 +1040,6 @@ def _build_cases(names: list[str], registry: dict[str, type], params: Parameters
     return cases
 
 
-#: glibc mallopt parameters (malloc.h): M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-
-
-def keep_freed_memory() -> bool:
-    r"""Ask the C allocator (glibc) to keep freed memory in the process: no return of the heap top to
-    the system (``M_TRIM_THRESHOLD`` 4 GiB) and heap allocation up to 32 MiB (``M_MMAP_THRESHOLD``,
-    glibc's maximum). An implementation that allocates full-size temporaries every step (the torch
-    references do) otherwise page-faults them back in at every step, and its time then depends on the
-    allocator's state: measured on this project's CPU, ``torch.optim.AdamW(foreach=True)`` on the small
-    shapes takes 110.6 ms per step at one thread and 65.0 ms at two by default, 64.8 and 31.8 ms with
-    freed memory kept, while convexlab's AdamW (CPU blocks, reused scratch) takes 48 and 32 ms either
-    way. The benchmark keeps freed memory by default (``--allocator keep``), which times every
-    implementation at its best. Returns whether the calls succeeded (False off glibc)."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        ok = libc.mallopt(_M_TRIM_THRESHOLD, 4 << 30) == 1
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20) == 1 and ok)
-    except (OSError, AttributeError):
-        return False
-
-
 def _run_once(args, names: list[str], registry: dict[str, type], device: torch.device, threads: int | None):
     old_threads = torch.get_num_threads()
     if threads is not None:
@@ -1119,9 +1089,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--device cuda: no CUDA device is available")
     device = torch.device(args.device)
     shape = SIZES[args.size]
-    allocator = "default"
-    if args.allocator == "keep":
-        allocator = "keep freed memory (glibc mallopt)" if keep_freed_memory() else "default (mallopt unavailable)"
     runs, sizes = [], None
     for threads in (args.threads or [None]):
         run, sizes = _run_once(args, names, REGISTRY, device, threads)
@@ -1135,14 +1102,13 @@ def main(argv: list[str] | None = None) -> int:
         matrix_layers=args.matrix_layers or shape.layers, description=description, repeats=args.repeats,
         warmup=args.warmup, device=args.device, threads=[r["threads"] for r in runs], torch=torch.__version__,
         python=platform.python_version(), machine=platform.machine(), processor=platform.processor() or None,
-        seed=args.seed, weight_decay=WEIGHT_DECAY, allocator=allocator,
+        seed=args.seed, weight_decay=WEIGHT_DECAY,
         timer="time.perf_counter around opt.step(), round-robin, median",
         counts="one untimed step under convexlab.bench.optim_speed.count_step after the timed steps",
     )
     for run in runs:
         print(f"{description}\nmedian of {args.repeats} round-robin steps after {args.warmup} warm-up; "
-              f"{args.device}, threads={run['threads']}, torch {torch.__version__}, allocator: {allocator}\n"
-              f"{_matmul_line(run['matmul'])}\n")
+              f"{args.device}, threads={run['threads']}, torch {torch.__version__}\n{_matmul_line(run['matmul'])}\n")
         print(format_table(run["rows"]) + "\n")
     if args.json:
         atomic_write(args.json, json.dumps(dict(config=config, runs=runs), indent=2) + "\n")

@@ -60,7 +60,22 @@ def _is_algebraic(g) -> bool:
     return isinstance(g, SoftSign) and g.kind == "algebraic"
 
 
-class NewtonSchulz:
+class _IterativeSolver:
+    """What the iterative solvers share: their working precision and where they batch."""
+
+    dtype: torch.dtype
+    batch: bool | None = None
+
+    def batches(self, device: torch.device) -> bool:
+        """Whether :meth:`solve` stacks same-shape matrices on ``device`` (``batch``, or by default on
+        every device but the CPU)."""
+        return self.batch if self.batch is not None else torch.device(device).type != "cpu"
+
+    def work_dtype(self, dtype: torch.dtype) -> torch.dtype:
+        return self.dtype
+
+
+class NewtonSchulz(_IterativeSolver):
     r"""Muon's quintic Newton–Schulz iteration as the solver of ``Spectral(Sign())`` (approximate).
 
     :func:`convexlab.linalg.newton_schulz_kernel`: X/(‖X‖_F + eps), then ``steps`` times
@@ -91,14 +106,6 @@ class NewtonSchulz:
     def supports(self, g) -> bool:
         return isinstance(g, Sign)
 
-    def batches(self, device: torch.device) -> bool:
-        """Whether :meth:`solve` stacks same-shape matrices on ``device`` (``batch``, or by default on
-        every device but the CPU)."""
-        return self.batch if self.batch is not None else torch.device(device).type != "cpu"
-
-    def work_dtype(self, dtype: torch.dtype) -> torch.dtype:
-        return self.dtype
-
     def __call__(self, X: torch.Tensor, g) -> torch.Tensor:
         return newton_schulz_kernel(X, self.steps, self.coefficients, self.dtype, self.eps, self.form)
 
@@ -116,7 +123,7 @@ class NewtonSchulz:
                 f"eps={self.eps:g}, form={self.form!r})")
 
 
-class RegularizedNewtonSchulz:
+class RegularizedNewtonSchulz(_IterativeSolver):
     r"""The official SoftMuon RegNS as the solver of ``Spectral(SoftSign(τ, "algebraic"))`` (approximate).
 
     :func:`convexlab.linalg.regularized_newton_schulz_kernel`: A = XXᵀ + I/τ², s = ‖A‖_F, ``steps``
@@ -136,14 +143,6 @@ class RegularizedNewtonSchulz:
 
     def supports(self, g) -> bool:
         return _is_algebraic(g)
-
-    def batches(self, device: torch.device) -> bool:
-        """Whether :meth:`solve` stacks same-shape matrices on ``device`` (``batch``, or by default on
-        every device but the CPU)."""
-        return self.batch if self.batch is not None else torch.device(device).type != "cpu"
-
-    def work_dtype(self, dtype: torch.dtype) -> torch.dtype:
-        return self.dtype
 
     def __call__(self, X: torch.Tensor, g) -> torch.Tensor:
         return regularized_newton_schulz_kernel(X, g.tau, self.steps, self.dtype)

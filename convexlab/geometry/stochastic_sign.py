@@ -119,7 +119,7 @@ class StochasticSign(SeparableGeometry):
         m = V.tensor("m", m)
         return stochastic_sign_sample(m, self._G(m), generator, self.noise_scale)
 
-    def step_directions(self, ms, *, scales=None, generator=None, noise: torch.Tensor | None = None):
+    def step_directions(self, ms, *, scales=None, generator=None, noise: torch.Tensor | None = None, stream=None):
         r"""Draw sign(m + noise_scale·G⊙n), n ~ U[−1, 1) i.i.d., for every tensor of ``ms``, with G the
         matching entry of ``scales`` (or this geometry's envelope).
 
@@ -136,17 +136,23 @@ class StochasticSign(SeparableGeometry):
         if noise is None or noise.numel() < total or noise.dtype != work or noise.device != ms[0].device:
             noise = torch.empty(total, dtype=work, device=ms[0].device)
         flat = noise[:total]
-        flat.uniform_(-1.0, 1.0, generator=generator)
-        ns, off = [], 0
-        for m in ms:
-            ns.append(flat[off:off + m.numel()].view(m.shape))
-            off += m.numel()
+        self._fill(flat, generator, stream)
+        ns = _views(flat, ms)
         if self.noise_scale != 1.0:
             torch._foreach_mul_(ns, self.noise_scale)
-        torch._foreach_mul_(ns, [G if G.dtype == work else G.to(work) for G in scales])
-        torch._foreach_add_(ns, [m if m.dtype == work else m.to(work) for m in ms])
+        self._combine(ns, ms, scales, work)
         torch._foreach_sign_(ns)
         return [n if n.dtype == m.dtype else n.to(m.dtype) for n, m in zip(ns, ms)]
+
+    def _fill(self, flat: torch.Tensor, generator, stream) -> None:
+        """The noise n ~ U[−1, 1), all of the call in one draw."""
+        flat.uniform_(-1.0, 1.0, generator=generator)
+
+    @staticmethod
+    def _combine(ns: list, ms: list, scales: list, work: torch.dtype) -> None:
+        """n ← m + G·n in place (two multi-tensor passes)."""
+        torch._foreach_mul_(ns, [G if G.dtype == work else G.to(work) for G in scales])
+        torch._foreach_add_(ns, [m if m.dtype == work else m.to(work) for m in ms])
 
     def __repr__(self) -> str:
         if self.envelope is None:
@@ -244,30 +250,18 @@ class LatticeStochasticSign(StochasticSign):
     < 2^-16 + 2^-16 = 2^-15 (0 at a tie point).
     """
 
-    def step_directions(self, ms, *, scales=None, generator=None, noise: torch.Tensor | None = None,
-                        stream: LatticeNoise | None = None):
-        r"""Draw sign(m + G⊙n), n uniform on L, for every tensor of ``ms`` (G the matching entry of
-        ``scales``, or this geometry's envelope); the values are computed in ``noise`` (a 1-D float
-        buffer of at least the total size, of ``m``'s dtype promoted to float32) or in a fresh buffer,
-        and the noise is the next part of ``stream`` (a fresh :class:`LatticeNoise` on ``generator``
-        when None: one call draws like one flat draw over all tensors, in order)."""
-        if not ms:
-            return []
-        if scales is None:
-            scales = [self._G(m) for m in ms]
-        work = torch.promote_types(ms[0].dtype, torch.float32)
-        total = sum(m.numel() for m in ms)
-        if noise is None or noise.numel() < total or noise.dtype != work or noise.device != ms[0].device:
-            noise = torch.empty(total, dtype=work, device=ms[0].device)
-        flat = noise[:total]
-        (stream or LatticeNoise(generator, ms[0].device)).fill(flat)
-        ns = _views(flat, ms)
-        if self.noise_scale != 1.0:
-            torch._foreach_mul_(ns, self.noise_scale)
-        for n, m, G in zip(ns, ms, scales):  # n ← m + G·n, one pass
+    # step_directions is StochasticSign's: sign(m + G⊙n) for every tensor of ``ms`` (G the matching
+    # entry of ``scales``, or this geometry's envelope), computed in ``noise`` or a fresh buffer, with
+    # the noise the next part of ``stream`` (a fresh :class:`LatticeNoise` on ``generator`` when None:
+    # one call draws like one flat draw over all tensors, in order)
+
+    def _fill(self, flat, generator, stream) -> None:
+        (stream or LatticeNoise(generator, flat.device)).fill(flat)
+
+    @staticmethod
+    def _combine(ns, ms, scales, work) -> None:
+        for n, m, G in zip(ns, ms, scales):  # n ← m + G·n, one fused pass (the bias proof's "fused" case)
             torch.addcmul(m if m.dtype == work else m.to(work), G if G.dtype == work else G.to(work), n, out=n)
-        torch._foreach_sign_(ns)
-        return [n if n.dtype == m.dtype else n.to(m.dtype) for n, m in zip(ns, ms)]
 
     def sample(self, m: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         r"""Draw sign(m + noise_scale·G⊙n), n uniform on L (the optimizers' draw)."""

@@ -256,3 +256,28 @@ def test_a_raising_step_leaves_both_parts_untouched():
         opt.step()
     assert torch.equal(W.detach(), before[0]) and torch.equal(b.detach(), before[1])
     assert torch.equal(opt.matrix.state[W]["momentum_buffer"], buf)
+
+
+def test_split_params_finds_the_output_layer_of_a_plain_mlp_and_says_so():
+    from torch import nn
+
+    from convexlab.optim import split_params
+
+    mlp = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3))
+    with pytest.warns(UserWarning, match=r"the last nn.Linear, '4' \(weight \(3, 16\)\)"):
+        mat, other = split_params(mlp, names=True)
+    assert [n for n, _ in mat] == ["0.weight", "2.weight"]
+    assert [n for n, _ in other] == ["0.bias", "2.bias", "4.weight", "4.bias"]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an explicit choice, or a conventionally named head: no warning
+        assert [n for n, _ in split_params(mlp, names=True, head="4")[1]] == ["0.bias", "2.bias", "4.weight", "4.bias"]
+        assert [n for n, _ in split_params(mlp, names=True, head=mlp[4])[1]][-2:] == ["4.weight", "4.bias"]
+        assert [n for n, _ in split_params(mlp, names=True, head=False)[0]] == ["0.weight", "2.weight", "4.weight"]
+        named = nn.ModuleDict({"body": nn.Linear(4, 4), "head": nn.Linear(4, 2)})
+        assert [n for n, _ in split_params(named, names=True)[0]] == ["body.weight"]
+    with pytest.raises(ValueError, match="head must name a submodule"):
+        split_params(mlp, head="decoder")
+    with pytest.raises(ValueError, match="head must be 'auto'"):
+        split_params(mlp, head=3)

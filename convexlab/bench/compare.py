@@ -179,11 +179,13 @@ def build_optimizer(name: str, module: torch.nn.Module, lr: float, budget: int, 
     cls = REGISTRY[name]
     kw = bench_kwargs(name, budget, seed)
     if getattr(cls, "matrix_only", False):
-        mat, other = split_params(module)
+        # the suite names its output layers "head" and means every other 2-D weight as hidden (the
+        # softmax regression's W included), so no structural guess: head=False
+        mat, other = split_params(module, head=False)
         if not mat:
             raise ValueError("matrix_only optimizer: the problem has no hidden 2-D weight")
         aux = dict(lr=AUX_LR, weight_decay=0.0)
-        return MatrixAndAdamW.from_model(module, name, matrix_kwargs=dict(lr=lr, **kw), adamw_kwargs=aux)
+        return MatrixAndAdamW.from_model(module, name, head=False, matrix_kwargs=dict(lr=lr, **kw), adamw_kwargs=aux)
     return cls(module.parameters(), lr=lr, **kw)
 
 
@@ -192,7 +194,7 @@ def skip_reason(name: str, problem: BenchProblem) -> str:
     from convexlab.optim import REGISTRY, split_params
 
     if getattr(REGISTRY[name], "matrix_only", False):
-        mat, _ = split_params(problem.make_task(0, "val").module)
+        mat, _ = split_params(problem.make_task(0, "val").module, head=False)
         if not mat:
             return "matrix-only optimizer; the problem has no 2-D weight (vector parameter)"
     return ""

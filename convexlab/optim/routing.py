@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Callable, Iterable
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -80,13 +82,52 @@ def is_matrix_param(name: str, p: torch.Tensor, embedding_ids: frozenset | set =
     return not any(part in HEAD_NAMES for part in low.split("."))
 
 
-def split_params(model_or_named_params, *, names: bool = False) -> tuple[list, list]:
+def _output_layer(model: nn.Module, head) -> tuple[str | None, set[int]]:
+    """The output layer's name and parameter ids for ``head`` (see :func:`split_params`)."""
+    if head is False:
+        return None, set()
+    if isinstance(head, nn.Module):
+        for name, mod in model.named_modules():
+            if mod is head:
+                return name, {id(q) for q in mod.parameters()}
+        raise ValueError("head must be a submodule of the model, a module name, 'auto' or False; the module given "
+                         "is not in the model")
+    if isinstance(head, str) and head != "auto":
+        mods = dict(model.named_modules())
+        if head not in mods:
+            raise ValueError(f"head must name a submodule of the model (e.g. {next(reversed(mods), '')!r}), 'auto' "
+                             f"or False, got {head!r}")
+        return head, {id(q) for q in mods[head].parameters()}
+    if head != "auto":
+        raise ValueError(f"head must be 'auto', False, a module name or a submodule, got {head!r}")
+    if any(name.split(".")[-1].lower() in HEAD_NAMES for name, _ in model.named_modules()):
+        return None, set()  # named by convention (tied or not): the name rule already routes it
+    last = None
+    for name, mod in model.named_modules():
+        if isinstance(mod, nn.Linear):
+            last = (name, mod)
+    if last is None:
+        return None, set()
+    name, mod = last
+    warnings.warn(f"split_params: no module is named 'head' or 'lm_head', so the last nn.Linear, {name!r} (weight "
+                  f"{tuple(mod.weight.shape)}), is taken as the output layer and routed to AdamW; pass head=<name or "
+                  "module> to choose it, or head=False to route every hidden 2-D weight to the matrix optimizer",
+                  UserWarning, stacklevel=3)
+    return name, {id(q) for q in mod.parameters()}
+
+
+def split_params(model_or_named_params, *, names: bool = False, head="auto") -> tuple[list, list]:
     r"""Split parameters into (matrix_params, other_params) (module docstring).
 
     Args:
         model_or_named_params: an ``nn.Module`` (its ``nn.Embedding`` weights are recognised by type
             as well as by name) or an iterable of (name, parameter) pairs.
         names: return (name, parameter) pairs instead of parameters.
+        head: the output layer, routed to AdamW (for an ``nn.Module``): ``"auto"`` (default) uses a
+            module named ``head`` / ``lm_head`` if there is one, else takes the last ``nn.Linear``
+            of the model (in registration order) **with a warning** that names it; a module name or
+            the submodule itself chooses it without a warning; ``False`` detects nothing beyond the
+            names. Pairs of (name, parameter) are routed by name only.
 
     Returns:
         Two lists, disjoint by identity, in registration order; a tensor shared by several names
@@ -94,17 +135,21 @@ def split_params(model_or_named_params, *, names: bool = False) -> tuple[list, l
         are left out.
 
     >>> from torch import nn
-    >>> model = nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 4), nn.LayerNorm(4))
-    >>> mat, other = split_params(model, names=True)
+    >>> model = nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 10))
+    >>> mat, other = split_params(model, names=True, head="3")
     >>> [n for n, _ in mat], [n for n, _ in other]
-    (['1.weight'], ['0.weight', '1.bias', '2.weight', '2.bias'])
+    (['1.weight'], ['0.weight', '1.bias', '3.weight', '3.bias'])
     """
     pairs, embedding_ids = _named(model_or_named_params)
+    head_ids: set[int] = set()
+    if isinstance(model_or_named_params, nn.Module):
+        _, head_ids = _output_layer(model_or_named_params, head)
     matrix, other = [], []
     for name, p in pairs:
         if not p.requires_grad:
             continue
-        (matrix if is_matrix_param(name, p, embedding_ids) else other).append((name, p) if names else p)
+        hidden = id(p) not in head_ids and is_matrix_param(name, p, embedding_ids)
+        (matrix if hidden else other).append((name, p) if names else p)
     return matrix, other
 
 
@@ -163,8 +208,8 @@ class MatrixAndAdamW(torch.optim.Optimizer):
             or ``aux``; a < 2-D parameter in ``matrix_params`` (from the matrix optimizer).
 
     >>> from torch import nn
-    >>> model = nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 4), nn.LayerNorm(4))
-    >>> opt = MatrixAndAdamW.from_model(model, "Muon", matrix_kwargs=dict(lr=0.02))
+    >>> model = nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 10))
+    >>> opt = MatrixAndAdamW.from_model(model, "Muon", head="3", matrix_kwargs=dict(lr=0.02))
     >>> [len(g["params"]) for g in opt.param_groups]
     [1, 4]
     """
@@ -211,9 +256,10 @@ class MatrixAndAdamW(torch.optim.Optimizer):
         self._patch_step_function()
 
     @classmethod
-    def from_model(cls, model: nn.Module, matrix="Muon", **kwargs) -> "MatrixAndAdamW":
-        """Split ``model`` with :func:`split_params` and check every trainable parameter is routed once."""
-        mat, other = split_params(model)
+    def from_model(cls, model: nn.Module, matrix="Muon", *, head="auto", **kwargs) -> "MatrixAndAdamW":
+        """Split ``model`` with :func:`split_params` (``head`` as there) and check every trainable
+        parameter is routed once."""
+        mat, other = split_params(model, head=head)
         trainable = [p for p in model.parameters() if p.requires_grad]
         return cls(mat, other, matrix, all_params=trainable, **kwargs)
 

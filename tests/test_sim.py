@@ -339,3 +339,19 @@ class _Away(torch.optim.Optimizer):
     def step(self, closure=None):
         for q in self.param_groups[0]["params"]:
             q.add_(torch.sign(q), alpha=self.param_groups[0]["lr"])
+
+
+def test_to_frame_gives_tidy_rows_and_summaries():
+    import torch
+
+    from convexlab.sim.run import SimResult
+
+    res = SimResult([1, 5], {"f": torch.tensor([[1.0, 3.0], [0.5, 1.5]]), "grad_l1": torch.zeros(2, 2)})
+    df = res.to_frame()
+    assert list(df.columns) == ["seed", "step", "metric", "value"] and len(df) == 8
+    assert df[(df.metric == "f") & (df.step == 5) & (df.seed == 1)].value.item() == 1.5
+    sm = res.to_frame(summary=True)
+    assert list(sm.columns) == ["step", "metric", "mean", "stderr", "min", "max"]
+    assert sm[(sm.metric == "f") & (sm.step == 1)]["mean"].item() == 2.0
+    with pytest.raises(ValueError, match="name must be a recorded metric"):
+        res.summary("gap_avg")

@@ -77,8 +77,29 @@ class SimResult:
                     out.append(dict(seed=s, step=t, metric=name, value=value))
         return out
 
+    def to_frame(self, summary: bool = False):
+        """The results as a ``pandas.DataFrame``: the tidy rows (columns ``seed``, ``step``,
+        ``metric``, ``value``; :data:`METRICS` describes each metric), or with ``summary=True`` the
+        per-step summaries of every metric (``step``, ``metric``, ``mean``, ``stderr``, ``min``, ``max``).
+
+        >>> import torch
+        >>> res = SimResult([1, 2], {"f": torch.tensor([[1.0, 3.0], [0.5, 1.5]])})
+        >>> res.to_frame().shape, list(res.to_frame(summary=True)["mean"])
+        ((4, 4), [2.0, 1.0])
+        """
+        import pandas as pd
+
+        if summary:
+            return pd.DataFrame([r for name in self.metrics for r in self.summary(name)],
+                                columns=["step", "metric", "mean", "stderr", "min", "max"])
+        return pd.DataFrame(self.rows(), columns=["seed", "step", "metric", "value"])
+
     def summary(self, name: str) -> list[dict]:
-        """Per recorded step: mean over seeds, its standard error, min and max."""
+        """Per recorded step of metric ``name`` (one of :data:`METRICS` that was recorded): a list of
+        dicts with keys ``step``, ``metric``, ``mean`` (over seeds), ``stderr`` (its standard error),
+        ``min`` and ``max``. Raises ``ValueError`` naming the recorded metrics for another name."""
+        if name not in self.metrics:
+            raise ValueError(f"name must be a recorded metric, one of {sorted(self.metrics)}, got {name!r}")
         v = self.metrics[name]
         S = v.shape[1]
         out = []

@@ -4,9 +4,14 @@ A notebook records its verdict on a claim with :func:`record` (when its ``CLAIMS
 is set, as ``convexlab reproduce`` does); ``convexlab check`` verdicts are the other source of
 evidence. ``convexlab reproduce`` merges both into ``results/CLAIMS.md``.
 
-Status vocabulary (:data:`STATUSES`): ``supported`` (the evidence at our scale agrees with the
-claim), ``not supported`` (it disagrees), ``inconclusive`` (the evidence is too weak either way, or
-the claim is out of reach at our scale).
+Status vocabulary. A notebook records one of :data:`STATUSES`: ``supported`` (the evidence at our
+scale agrees with the claim), ``not supported`` (it disagrees), ``inconclusive`` (the evidence is
+too weak either way, or the claim is out of reach at our scale). The claims table adds a fourth,
+:data:`NOT_RUN` (``not run``): none of the claim's notebooks or checks ran in this run (a partial
+``convexlab reproduce``: ``--fast``, ``--only``, ``--no-checks``, ...), so the run says nothing
+about it. A claim that no notebook or check tests at all is ``inconclusive`` (out of reach at our
+scale), and one whose notebook ran but recorded no verdict (it failed first) is ``inconclusive``
+too. The merge rule is :func:`status_of` (reconstructed: convexlab's own convention).
 """
 
 from __future__ import annotations
@@ -17,6 +22,10 @@ from pathlib import Path
 from convexlab._io import atomic_write
 
 STATUSES = ("supported", "not supported", "inconclusive")
+#: The claims-table status of a claim none of whose evidence was produced in the run.
+NOT_RUN = "not run"
+#: Every status the claims table can show.
+TABLE_STATUSES = STATUSES + (NOT_RUN,)
 
 
 def record(path: str | Path | None, claim_id: str, status: str, numbers: str) -> dict:
@@ -55,9 +64,28 @@ def _matching(patterns, checks: dict) -> list:
     return [outcome for name, outcome in checks.items() if name_matches(name, patterns)]
 
 
-def status_of(claim: Claim, records: dict, checks: dict) -> tuple[str, list[str]]:
-    """Merge a claim's evidence: any contrary notebook verdict or failing check → "not supported";
-    any inconclusive verdict, or no evidence at all → "inconclusive"; else "supported"."""
+def notebook_ran(prefix: str, ran_notebooks) -> bool:
+    """Whether a notebook named by its number ``prefix`` (``"04"``) is among the ``ran_notebooks``
+    stems (``"04_signsgd_fails_nonsmooth"``)."""
+    return any(stem == prefix or stem.startswith(prefix + "_") for stem in ran_notebooks)
+
+
+def status_of(claim: Claim, records: dict, checks: dict, ran_notebooks=()) -> tuple[str, list[str]]:
+    """Merge the evidence for ``claim`` produced in one run into a status and evidence notes.
+
+    ``records``: claim id → the verdicts the notebooks of this run recorded; ``checks``: the check
+    outcomes of this run (name → outcome); ``ran_notebooks``: the stems of the notebooks executed in
+    this run (whether they passed or not). Rule, in order:
+
+    * any contrary notebook verdict or failing check → ``not supported``;
+    * else any inconclusive verdict → ``inconclusive``; else some evidence, all agreeing → ``supported``;
+    * no evidence produced: no notebook or check tests the claim → ``inconclusive`` (out of reach at
+      our scale); one of its notebooks ran but recorded nothing → ``inconclusive``; none of its
+      notebooks or checks ran → :data:`NOT_RUN`.
+
+    When only part of the claim's evidence ran, the status rests on that part and a note names the
+    notebooks and check patterns that did not run.
+    """
     notes, statuses = [], []
     for rec in records.get(claim.id, []):
         statuses.append(rec["status"])
@@ -73,8 +101,21 @@ def status_of(claim: Claim, records: dict, checks: dict) -> tuple[str, list[str]
                          f"{'bound' if o.check.kind in ('upper', 'lower') else 'expected'} {r.expected:.3g}{extra})")
         else:
             notes.append(f"check {o.check.name}: error ({o.error})")
+    nb_ran = [n for n in claim.notebooks if notebook_ran(n, ran_notebooks)]
+    nb_missing = [n for n in claim.notebooks if n not in nb_ran]
+    from convexlab.theory.registry import name_matches
+
+    ck_missing = [p for p in claim.checks if not any(name_matches(name, (p,)) for name in checks)]
     if not statuses:
-        return "inconclusive", ["no evidence was produced in this run"]
+        if not claim.notebooks and not claim.checks:
+            return "inconclusive", ["no notebook or check tests this claim at our scale"]
+        if nb_ran:
+            return "inconclusive", [f"notebook {', '.join(nb_ran)} ran but recorded no verdict"]
+        sources = [f"notebook {n}" for n in claim.notebooks] + [f"check {p}" for p in claim.checks]
+        return NOT_RUN, ["not run in this run: " + ", ".join(sources)]
+    missing = [f"notebook {n}" for n in nb_missing] + [f"check {p}" for p in ck_missing]
+    if missing:
+        notes.append("not run in this run: " + ", ".join(missing))
     if "not supported" in statuses:
         return "not supported", notes
     if "inconclusive" in statuses:
@@ -82,17 +123,24 @@ def status_of(claim: Claim, records: dict, checks: dict) -> tuple[str, list[str]
     return "supported", notes
 
 
-def claims_markdown(records: dict, checks: dict, notebooks: list[dict], fast: bool = False) -> str:
-    """``results/CLAIMS.md``: every claim of :data:`CLAIMS`, its evidence and status at our scale."""
+def claims_markdown(records: dict, checks: dict, notebooks: list[dict], fast: bool = False,
+                    partial: str | None = None) -> str:
+    """``CLAIMS.md``: every claim of :data:`CLAIMS`, its evidence in this run and its status at our
+    scale (:func:`status_of`; the notebooks that ran are the ``notebooks`` rows). ``partial``: a
+    description of a partial run's selection (``"--fast --only 04"``), stated in the header."""
     esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-    lines = ["# Claims of the three method papers, tested at our scale", "",
-             f"Generated by `convexlab reproduce`{' --fast' if fast else ''}: "
-             f"{len(notebooks)} notebooks, {len(checks)} checks. Status: supported / not supported / inconclusive "
-             "(see convexlab/claims.py for the rule). Provenance tags as in the specs (P paper, R reconstructed, ...).",
-             "", "| claim | paper, where | provenance | status | evidence |", "|---|---|---|---|---|"]
-    counts = {s: 0 for s in STATUSES}
+    ran = [r["notebook"] for r in notebooks]
+    head = (f"Generated by `convexlab reproduce{' ' + partial if partial else ''}`: "
+            f"{len(notebooks)} notebooks, {len(checks)} checks. Status: supported / not supported / inconclusive / "
+            "not run (see convexlab/claims.py for the rule). Provenance tags as in the specs (P paper, R reconstructed, ...).")
+    lines = ["# Claims of the three method papers, tested at our scale", "", head]
+    if partial:
+        lines += ["", "**Partial run**: only the evidence produced in this run is shown; a claim none of whose "
+                  "notebooks or checks ran is *not run*. The committed results/CLAIMS.md comes from a full run."]
+    lines += ["", "| claim | paper, where | provenance | status | evidence |", "|---|---|---|---|---|"]
+    counts = {s: 0 for s in TABLE_STATUSES}
     for c in CLAIMS:
-        status, notes = status_of(c, records, checks)
+        status, notes = status_of(c, records, checks, ran)
         counts[status] += 1
         lines.append(f"| **{esc(c.id)}**: {esc(c.statement)} | {esc(c.paper)}, {esc(c.where)} | {esc(c.provenance)} | "
                      f"{status} | {'<br>'.join(esc(n) for n in notes)} |")

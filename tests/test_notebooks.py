@@ -109,16 +109,17 @@ def test_reproduce_writes_results_and_claims(tmp_path, capsys, monkeypatch):
     assert "04_demo: supported — f = 1.5 vs bound 0.3" in md
     assert "check stosignsgd.figure1_signsgd_stalls: pass" in md
     assert (out / "checks" / "checks.csv").exists()
-    # a partial rerun keeps the other notebook's row and the stored check evidence
+    # a rerun into the same directory reports only its own evidence: the checks it skipped are "not run"
     assert reproduce(["--notebooks", str(nbdir), "--out", "results", "--figures-dir", "gallery", "--no-progress",
                       "--only", "04", "--no-checks"]) == 0
     md = (out / "CLAIMS.md").read_text()
-    assert "| 05_broken |" in md and "check stosignsgd.figure1_signsgd_stalls: pass" in md
+    assert "| 05_broken |" not in md and "check stosignsgd.figure1_signsgd_stalls" not in md
+    assert "04_demo: supported — f = 1.5 vs bound 0.3<br>not run in this run: check stosignsgd.figure1" in md
 
 
 def test_claim_status_merges_the_evidence():
     c = claims.Claim("x.y", "P", "Thm 1", "P", "a claim", checks=("no.such",))
-    assert claims.status_of(c, {}, {})[0] == "inconclusive"
+    assert claims.status_of(c, {}, {})[0] == "not run"
     rec = {"x.y": [dict(notebook="01", status="supported", numbers="1 < 2")]}
     assert claims.status_of(c, rec, {})[0] == "supported"
     rec["x.y"].append(dict(notebook="02", status="not supported", numbers="3 > 2"))

@@ -1,8 +1,11 @@
 r"""Command line: ``convexlab check | reproduce | train | experiment | plot | bench optim|sim|compare|gpt``.
 
 ``convexlab check`` runs every registered check (``convexlab.theory``) at the default, CPU-sized
-settings, shows a progress bar, then prints one table: name, source, provenance, kind,
-expected/bound, measured, margin, verdict. The exit status is 1 if any check fails or errors.
+settings, shows a progress bar, then prints one table laid out for the terminal's width
+(``--width``): verdict, name, kind, expected/bound, measured, 3σ interval, margin, measured/bound,
+provenance tag, source (the long text shortened or wrapped, never the verdict); then a summary per
+family and a closing line saying what was verified and where the details are. ``--markdown``,
+``--json`` and ``--out`` keep the full text. The exit status is 1 if any check fails or errors.
 """
 
 from __future__ import annotations
@@ -53,14 +56,207 @@ def slack_ratio(outcome) -> float | None:
 
 HEADER = ["check", "source", "provenance", "kind", "expected/bound", "measured", "margin", "measured/bound", "verdict"]
 
+#: ``--width`` below this is laid out at this width (the verdict, the bound, the measurement and
+#: measured/bound of every check need about this much on one line)
+MIN_WIDTH = 80
+#: the narrowest the wrapped check-name column gets, and the narrowest source column worth showing
+_NAME_MIN, _SOURCE_MIN = 20, 16
+_SEP = "  "
+_KIND_SHORT = {"counterexample": "counterex."}
 
-def format_table(outcomes, max_source: int = 44) -> str:
-    rows = [[r[0], r[1] if len(r[1]) <= max_source else r[1][: max_source - 1] + "…", *r[2:]] for r in _rows(outcomes)]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(HEADER)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    out = [line(HEADER), line(["-" * w for w in widths])]
-    out += [line(r) for r in rows]
+
+def _wrap_name(name: str, width: int, indent: str = "  ") -> list[str]:
+    """``name`` in lines of at most ``width`` characters, the continuation lines indented by
+    ``indent``, broken after ``.`` and before ``[`` where that suffices, else also after ``,`` and
+    before ``(``, else anywhere (a check name is the handle for ``--only``: it is wrapped, never
+    shortened)."""
+    import re
+
+    if len(name) <= width:
+        return [name]
+    # break before "[" and after "." where that suffices; before "(" and after "," only where needed
+    tokens = [t for t in re.findall(r"\[?[^.;\s\[]*[.;\s]?", name) if t]
+    if max(map(len, tokens)) > width - len(indent):
+        tokens = re.findall(r"[\[(]?[^.,;\s\[(]*[.,;\s]?", name)
+    lines, cur = [], ""
+    for tok in tokens:
+        if not tok:
+            continue
+        limit = width if not lines else width - len(indent)
+        if cur and len(cur) + len(tok) > limit:
+            lines.append(cur)
+            cur, limit = "", width - len(indent)
+        cur += tok
+        while len(cur) > limit:  # a piece longer than the column: split it hard
+            lines.append(cur[:limit])
+            cur, limit = cur[limit:], width - len(indent)
+    if cur:
+        lines.append(cur)
+    return [lines[0], *(indent + s for s in lines[1:])]
+
+
+def _short_source(source: str) -> str:
+    """The source without its arXiv number, which the full outputs keep."""
+    import re
+
+    return re.sub(r"\s*\(arXiv [^)]*\)", "", source)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def _terminal_cells(o) -> dict:
+    c, r = o.check, o.result
+    measured = "-" if r is None else _fmt(r.measured)
+    return {
+        "verdict": o.verdict.upper() if o.verdict != "pass" else "pass",
+        "check": c.name,
+        "kind": _KIND_SHORT.get(c.kind, c.kind),
+        "bound": "-" if r is None else (_fmt(r.expected) if c.kind != "zscore" else f"|z| ≤ {_fmt(r.tolerance)}"),
+        "measured": measured,
+        "interval": "-" if r is None or r.ci is None else f"[{_fmt(r.ci[0])}, {_fmt(r.ci[1])}]",
+        "margin": "-" if r is None else _fmt(r.margin),
+        "ratio": _fmt(slack_ratio(o)),
+        "prov": c.provenance,
+        "source": _short_source(c.source),
+    }
+
+
+#: terminal columns in display order: key, header
+_TERMINAL_COLUMNS = [("verdict", "verdict"), ("check", "check"), ("kind", "kind"), ("bound", "exp./bound"),
+                     ("measured", "measured"), ("interval", "3σ interval"), ("margin", "margin"),
+                     ("ratio", "meas/bound"), ("prov", "prov"), ("source", "source")]
+#: what goes first when the line is too narrow, in order (the verdict, the check, the bound, the
+#: measurement, measured/bound and the provenance tag always stay)
+_DROP_ORDER = ["interval", "margin", "kind"]
+
+
+def format_table(outcomes, width: int | None = None) -> str:
+    """The ``convexlab check`` table for a terminal ``width`` columns wide (None: no limit, full text).
+
+    One line per check carries its verdict (first column), the bound, the measurement, measured/bound
+    and the provenance tag; a check name longer than its column continues on the next lines
+    (wrapped, never shortened); the source is shortened (its arXiv number dropped, then cut with
+    "…") and left out below 16 columns; then the 3σ interval, the margin and the kind are left out,
+    in that order, until the line fits. Widths below :data:`MIN_WIDTH` are laid out at
+    ``MIN_WIDTH``. ``--markdown``, ``--json`` and ``--out`` keep the full text.
+    """
+    cells = [_terminal_cells(o) for o in outcomes]
+    cols = [k for k, _ in _TERMINAL_COLUMNS]
+    head = dict(_TERMINAL_COLUMNS)
+    if cells and all(c["interval"] == "-" for c in cells):
+        cols.remove("interval")
+    if cells and all(c["ratio"] == "-" for c in cells):
+        cols.remove("ratio")
+    natural = {k: max(len(head[k]), *(len(c[k]) for c in cells)) if cells else len(head[k]) for k in cols}
+    widths = dict(natural)
+    if width is not None:
+        width = max(int(width), MIN_WIDTH)
+
+        def fixed(columns):
+            return sum(widths[k] for k in columns if k not in ("check", "source")) + len(_SEP) * (len(columns) - 1)
+
+        # the source takes what the full check names leave; then the names wrap; then columns go
+        room = width - fixed(cols) - natural["check"]
+        if room >= _SOURCE_MIN:
+            widths["source"] = min(natural["source"], room)
+        else:
+            cols.remove("source")
+            for key in [None, *_DROP_ORDER]:
+                if key is not None and key in cols:
+                    cols.remove(key)
+                if width - fixed(cols) >= min(natural["check"], 36):
+                    break
+            widths["check"] = max(min(natural["check"], width - fixed(cols)), _NAME_MIN)
+    line = lambda parts: _SEP.join(p.ljust(widths[k]) for k, p in zip(cols, parts)).rstrip()  # noqa: E731
+    out = [line([head[k] for k in cols]), line(["-" * widths[k] for k in cols])]
+    for c in cells:
+        names = _wrap_name(c["check"], widths["check"])
+        out.append(line([names[0] if k == "check" else _clip(c[k], widths[k]) for k in cols]))
+        out += [line([n if k == "check" else "" for k in cols]) for n in names[1:]]
     return "\n".join(out)
+
+
+def provenance_legend(outcomes, width: int | None = None) -> str:
+    """One line (wrapped to ``width``) naming the provenance tags the table shows."""
+    import textwrap
+
+    from convexlab.theory.registry import PROVENANCE
+
+    tags = list(dict.fromkeys(o.check.provenance for o in outcomes))
+    if not tags:
+        return ""
+    text = "prov: " + "; ".join(f"{t} {PROVENANCE[t]}" for t in tags)
+    return text if width is None else textwrap.fill(text, max(int(width), MIN_WIDTH), subsequent_indent="      ")
+
+
+def family(name: str) -> str:
+    """A check's family: its name up to the first dot (``geometry``, ``stosignsgd``, ...)."""
+    return name.split(".", 1)[0]
+
+
+_KIND_PLURAL = {"identity": "identities", "upper": "upper bounds", "lower": "lower bounds", "zscore": "z-tests",
+                "tight": "tight values", "counterexample": "counterexamples", "rate": "rates"}
+
+
+def _kinds_text(outcomes, short: bool = False) -> str:
+    """How many checks of each kind, most frequent first: "80 identities, 44 upper bounds, ..." (or,
+    ``short``, with the kind names of the table: "80 identity, 44 upper, ...")."""
+    from collections import Counter
+
+    counts = Counter(o.check.kind for o in outcomes)
+    return ", ".join(f"{n} {k if short or n == 1 else _KIND_PLURAL.get(k, k)}" for k, n in counts.most_common())
+
+
+def format_family_summary(outcomes, width: int | None = None) -> str:
+    """One line per family (in order of first appearance): checks, passed, failed, errors (a column
+    only when some check errored), seconds and what kinds of statement it holds."""
+    groups: dict[str, list] = {}
+    for o in outcomes:
+        groups.setdefault(family(o.check.name), []).append(o)
+    rows = [["family", "checks", "passed", "failed", "errors", "seconds", "kinds"]]
+    for fam, members in groups.items():
+        rows.append([fam, str(len(members)), str(sum(o.verdict == "pass" for o in members)),
+                     str(sum(o.verdict == "fail" for o in members)), str(sum(o.verdict == "error" for o in members)),
+                     f"{sum(o.seconds for o in members):.1f}", _kinds_text(members, short=True)])
+    if not any(r[4] != "0" for r in rows[1:]):  # no errors: no column for them
+        rows = [r[:4] + r[5:] for r in rows]
+    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [_SEP.join([r[0].ljust(w[0]), *(x.rjust(w[i]) for i, x in enumerate(r[1:-1], 1)), r[-1]]) for r in rows]
+    if width is not None:
+        lines = [_clip(s, max(int(width), MIN_WIDTH)) for s in lines]
+    return "\n".join(lines)
+
+
+def closing_line(outcomes, *, total_checks: int, seconds: float, full: bool, seed: int,
+                 details: list[str] | None = None, width: int | None = None, registered: int | None = None) -> str:
+    """The last line of ``convexlab check`` (wrapped to ``width``): how many passed, what was
+    verified and where the details are (the files written, else the options that write them).
+    ``total_checks``: how many were selected (more than ran after Ctrl-C); ``registered``: how many
+    exist, when ``--only`` selected fewer."""
+    import textwrap
+
+    failed = [o for o in outcomes if o.verdict != "pass"]
+    n, fams = len(outcomes), len({family(o.check.name) for o in outcomes})
+    head = (f"{n - len(failed)} passed, {len(failed)} failed  ({seconds:.1f} s, {'full' if full else 'default'} "
+            f"size, seed {seed})")
+    scope = f"{n} checks" if n == total_checks else f"{n} of {total_checks} checks"
+    if registered is not None and registered > total_checks:
+        scope += f" selected by --only (of {registered})"
+    if not outcomes:
+        what = f"none of the {total_checks} checks finished"
+    elif not failed:
+        what = f"all {scope} in {fams} {'family' if fams == 1 else 'families'} hold ({_kinds_text(outcomes)})"
+    else:
+        errors = sum(o.verdict == "error" for o in failed)
+        what = (f"{len(failed)} of {scope} did not hold ({len(failed) - errors} failed, {errors} errors; "
+                "listed below)")
+    where = ("; details: " + ", ".join(details)) if details else (
+        "; details: convexlab check --list (what each check states), --markdown FILE (full table), "
+        "--out DIR (CSV, data series, figures)")
+    text = f"{head}: {what}{where}"
+    return text if width is None else textwrap.fill(text, max(int(width), MIN_WIDTH), break_on_hyphens=False)
 
 
 def format_markdown(outcomes) -> str:
@@ -106,22 +302,32 @@ def cmd_check(args) -> int:
         interrupted = True
     finally:
         torch.set_num_threads(old_threads)
-    print(format_table(outcomes))
+    width = terminal_width(args.width)
+    print(format_table(outcomes, width))
+    if outcomes:
+        print(provenance_legend(outcomes, width))
     failed = [o for o in outcomes if o.verdict != "pass"]
     total = sum(o.seconds for o in outcomes)
-    print(f"\n{len(outcomes) - len(failed)} passed, {len(failed)} failed  ({total:.1f} s, "
-          f"{'full' if args.full else 'default'} size, seed {args.seed})")
-    for o in failed:
-        msg = o.error or ", ".join(f"{k}={_fmt(v)}" for k, v in o.result.details.items())
-        print(f"  {o.verdict.upper()}: {o.check.name}: {msg}")
+    print("\n" + format_family_summary(outcomes, width))
+    details = []
     if args.json:
         payload = {"version": __version__, "full": args.full, "seed": args.seed, "checks": [o.as_dict() for o in outcomes]}
         atomic_write(args.json, json.dumps(payload, indent=2, default=float) + "\n")
+        details.append(f"{args.json} (JSON)")
     if args.markdown:
         atomic_write(args.markdown, format_markdown(outcomes))
+        details.append(f"{args.markdown} (full table)")
     if args.out:
         paths = write_outputs(args.out, outcomes, full=args.full, seed=args.seed)
         print(f"wrote {len(paths)} files under {args.out}")
+        details.append(f"{args.out} (CSV, data series, figures)")
+    from convexlab.theory.registry import REGISTRY
+
+    print("\n" + closing_line(outcomes, total_checks=len(checks), seconds=total, full=args.full, seed=args.seed,
+                              details=details, width=width, registered=len(REGISTRY)))
+    for o in failed:
+        msg = o.error or ", ".join(f"{k}={_fmt(v)}" for k, v in o.result.details.items())
+        print(f"  {o.verdict.upper()}: {o.check.name}: {msg}")
     if interrupted:
         print(f"interrupted after {len(outcomes)} of {len(checks)} checks: the table above and the files written "
               "hold the finished ones", file=sys.stderr)
@@ -261,6 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--threads", type=_positive_int, default=1,
                    help="torch threads while the checks run (default 1: the checks' tensors are small)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c.add_argument("--width", type=_width, default=None, metavar="N",
+                   help=f"lay the table out for N columns (an integer >= {MIN_WIDTH}, or 0 for no limit and full "
+                   "text; default: the terminal's width, 100 when it is unknown)")
     c.add_argument("--power", action="store_true",
                    help="run the panel of broken algorithms (convexlab.theory.mutants) against every selected check "
                    "that judges an algorithm and print the detection matrix (with --out: power.csv, power.png)")
@@ -320,6 +529,27 @@ def _int_at_least(option: str, low: int):
 
 _positive_int = _int_at_least("--threads", 1)
 _seed = _int_at_least("--seed", 0)
+
+
+def _width(text: str) -> int:
+    """``--width``: 0 (no limit) or an integer >= :data:`MIN_WIDTH`."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = None
+    if v is None or (v != 0 and v < MIN_WIDTH):
+        raise argparse.ArgumentTypeError(f"--width must be 0 (no limit) or an integer >= {MIN_WIDTH}, got {text!r}")
+    return v
+
+
+def terminal_width(requested: int | None) -> int | None:
+    """The width the table is laid out for: ``requested`` (0 means no limit, None), else the
+    terminal's (``shutil.get_terminal_size``, which reads ``COLUMNS`` first; 100 when unknown)."""
+    import shutil
+
+    if requested is not None:
+        return requested or None
+    return shutil.get_terminal_size(fallback=(100, 24)).columns
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -482,8 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("experiment", help="run a GPT experiment preset (fp8 | anytime | softstar) and summarise it",
                    add_help=False)
     sub.add_parser("plot", help="figures from GPT experiment directories", add_help=False)
-    r = sub.add_parser("reproduce", help="execute every notebook (full mode), run the checks, write results/ and "
-                       "results/CLAIMS.md", add_help=False)
+    r = sub.add_parser("reproduce", help="execute the notebooks and run the checks; a full default run writes "
+                       "results/ (results/CLAIMS.md) and docs/figures/, a partial run (--fast, --only, --no-checks, "
+                       "--check-only, --notebooks) writes results/partial/<timestamp>/ or --out DIR", add_help=False)
     r.add_argument("args", nargs=argparse.REMAINDER, help="options (see `convexlab reproduce --help`)")
     r.set_defaults(func=cmd_reproduce)
     b = sub.add_parser("bench", help="benchmarks that print ratios against a reference measured in the same run")

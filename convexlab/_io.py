@@ -51,3 +51,26 @@ def csv_text(rows: list[dict], columns: list[str] | None = None) -> str:
     for r in rows:
         w.writerow(r)
     return buf.getvalue()
+
+
+def provenance() -> dict:
+    """Where a result came from: the git commit of the package's checkout (None outside a git
+    checkout) and the versions of Python, the platform and the main packages."""
+    import platform
+    import subprocess
+    import sys
+    from importlib import metadata
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        commit = out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for pkg in ("convexlab", "torch", "numpy", "scipy", "sympy", "cvxpy", "schedulefree"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {"git_commit": commit, "versions": versions}

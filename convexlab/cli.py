@@ -437,7 +437,10 @@ def write_outputs(out_dir: str, outcomes, *, full: bool, seed: int) -> list[str]
                "ci_high", "tolerance", "margin", "slack_ratio", "seconds", "error"]
     atomic_write(root / "checks.csv", csv_text(check_rows(outcomes), columns))
     written.append(str(root / "checks.csv"))
-    payload = {"version": __version__, "full": full, "seed": seed, "checks": [o.as_dict() for o in outcomes]}
+    from convexlab._io import provenance
+
+    payload = {"version": __version__, **provenance(), "full": full, "seed": seed,
+               "checks": [o.as_dict() for o in outcomes]}
     atomic_write(root / "summary.json", json.dumps(payload, indent=2, default=float) + "\n")
     written.append(str(root / "summary.json"))
     for o in outcomes:

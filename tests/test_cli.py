@@ -274,3 +274,17 @@ def test_ctrl_c_before_the_first_check_prints_an_empty_table_and_says_so(monkeyp
     out = capsys.readouterr().out
     assert out.startswith("verdict  check") and "prov:" not in out
     assert "0 passed, 0 failed" in out and "none of the 5 checks finished" in out
+
+
+def test_version_and_summary_provenance(tmp_path, capsys):
+    import json
+
+    from convexlab import __version__, cli
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"convexlab {__version__}"
+    out = tmp_path / "o"
+    assert cli.main(["check", "--only", "geometry.step_path[Sign]", "--no-progress", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary) >= {"git_commit", "versions"} and summary["versions"]["torch"]

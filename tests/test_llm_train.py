@@ -253,6 +253,9 @@ def test_nonfinite_loss_stops_and_keeps_the_checkpoint(tmp_path):
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     # continue with an absurd learning rate: the weights explode, the loss becomes NaN
     bad = apply_overrides(cfg, {"resume": True, "max_steps": 12, "lr": 1e30, "schedule": "constant"})
+    with pytest.raises(ValueError, match=r"resume: lr \(saved 0.001, now 1e\+30\), schedule .* --resume_allow=lr,schedule"):
+        train(bad)  # a changed lr on resume needs the explicit allowance
+    bad = apply_overrides(bad, {"resume_allow": "lr,schedule"})
     with pytest.raises(NonFiniteLossError) as err:
         train(bad)
     e = err.value
@@ -264,7 +267,8 @@ def test_nonfinite_loss_stops_and_keeps_the_checkpoint(tmp_path):
     assert summary["status"] == "nonfinite" and summary["step"] == e.step
     assert read_log(run)[-1]["event"] == "nonfinite"
     assert main([f"--out_dir={tmp_path}", "--run_name=nan", "--resume", "--max_steps=12", "--lr=1e30",
-                 "--schedule=constant", *[f"--{k}={v}" for k, v in TINY.items() if k != "max_steps"]]) == 1
+                 "--schedule=constant", "--resume_allow=lr,schedule",
+                 *[f"--{k}={v}" for k, v in TINY.items() if k != "max_steps"]]) == 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -349,3 +353,53 @@ def test_logged_lr_is_the_applied_one(tmp_path):
                                schedule="constant", eval_every=0, opt_kwargs={"ns_dtype": "float32"})))[1:]
     for r in recs:
         assert r["lr"] == 0.02 and r["lrs"] == {"matrix": 0.02, "adamw": 1e-3}
+
+
+# -- issue 13: user errors of `convexlab train` are one line and exit 2 ---------------------------
+def _main(args):
+    from convexlab.llm.train import main
+
+    return main([str(a) for a in args])
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    ([], "already holds a run; pass --resume"),
+    (["--data=/nonexistent/file.txt"], "missing: ['/nonexistent/file.txt']"),
+    (["--data={short}"], "needs at least block_size + 1 = 17 tokens"),
+    (["--vocab_size=10"], "vocab_size must exceed the largest token id"),
+    (["--n_head=3"], "n_embd must be divisible by n_head=3"),
+    (["--opt_kwargs={\"momentum\": 0.9}"], "opt_kwargs has an unknown key 'momentum' for optimizer AdamW"),
+    (["--optimizer=Muon", "--aux_kwargs={\"foo\": 1}"], "aux_kwargs has an unknown key 'foo'"),
+])
+def test_cli_user_errors_are_one_line(tmp_path, capsys, extra, fragment):
+    short = tmp_path / "short.txt"
+    short.write_bytes(b"abc")
+    common = ["--device=cpu", "--num_threads=1", "--progress=false", "--block_size=16", "--batch_size=2",
+              "--max_steps=1", "--eval_batches=1", f"--out_dir={tmp_path}"]
+    assert _main(common + ["--run_name=exists"]) == 0
+    capsys.readouterr()
+    name = "exists" if not extra else "new"
+    assert _main(common + [f"--run_name={name}"] + [e.replace("{short}", str(short)) for e in extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and fragment in err, err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cli_cuda_without_a_gpu_is_one_line(tmp_path, capsys):
+    assert _main(["--device=cuda", "--progress=false", f"--out_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: device must be 'cpu' or 'auto' on a machine without CUDA, got 'cuda'\n"
+
+
+def test_toy_model_defaults_to_one_thread_on_cpu(tmp_path):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        run = train(_cfg(tmp_path, run_name="t", max_steps=1, num_threads=0))
+        assert torch.get_num_threads() == 1
+        assert json.loads((run / "meta.json").read_text())["num_threads"] == 1
+        torch.set_num_threads(2)
+        run = train(_cfg(tmp_path, run_name="u", max_steps=1, num_threads=2))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

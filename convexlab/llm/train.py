@@ -47,9 +47,30 @@ The loop (design guide §7; issue 6):
 * **run directory** ``out_dir/run_name``: ``config.json`` (resolved), ``meta.json`` (git commit,
   package versions, device), ``log.jsonl``, ``ckpt.pt`` (:mod:`convexlab.llm.checkpoint`),
   ``table12_step<N>.json``, ``summary.json``;
-* **reliability**: checkpoints every ``checkpoint_every`` steps, atomic; ``--resume`` restores
-  model, optimizer (with its random generators and schedule-free state), data position, global
-  RNGs and step, and drops log lines after the checkpoint; a non-finite loss (or gradient) raises
+* **reliability**: checkpoints every ``checkpoint_every`` steps, atomic, sha256-verified on load,
+  the previous one kept as ``ckpt.prev.pt`` and used (with a warning) when the latest fails to
+  verify; stale ``.ckpt.pt.*.tmp`` files of killed saves are removed at the start of a run;
+  ``--resume`` restores model, optimizer (with its random generators and schedule-free state),
+  data position, global RNGs and step, and drops log lines after the checkpoint (a torn last line
+  of ``log.jsonl`` is dropped with a warning);
+* **resume restores the config**: on the command line, ``--resume`` starts from the run's saved
+  ``config.json`` (a preset's values yield to it) and applies only the ``--key=value`` given on
+  the command line; a change of a field outside :data:`RESUME_SAFE` is refused with one line
+  naming it (exit 2), both there and in :func:`train` (against the checkpoint's config), unless
+  ``resume_allow`` lists it (e.g. ``--resume_allow=lr,schedule``: an explicit choice). A new
+  ``max_steps`` (≥ the checkpoint's step) is allowed: the schedule is rebuilt for the new horizon
+  and evaluated at the resumed step, so a cosine or WSD multiplier continues on the new curve
+  (the lr jumps from the old curve's value to the new one's at that step; a constant schedule,
+  or a WSD run still before its decay on both horizons, is unaffected). The changes are recorded
+  in ``meta.json`` (``resume_changes``);
+* **threads**: on a CPU, ``num_threads=0`` means one torch thread for the models in
+  :data:`ONE_THREAD_MODELS` (the toy preset: on a shared 2-core machine two contended threads
+  made it many times slower, issue 13) and torch's default otherwise;
+* **command-line errors** (:func:`main`): a user error (an existing run directory, a missing or
+  too-short data file, a vocabulary too small, ``n_head`` not dividing the width, a CUDA device
+  without a GPU, an unknown ``opt_kwargs`` key, an unusable checkpoint) prints one line
+  ``error: ...`` and exits 2; Ctrl-C prints the last checkpoint's step and the command that
+  resumes the run, and exits 130; a non-finite loss (or gradient) raises
   :class:`NonFiniteLossError` naming the step and the parameter groups (and parameters) holding
   non-finite weights or gradients; the last good checkpoint is left as it was;
 * **scale-out**: under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) the process group is
@@ -106,6 +127,15 @@ PEAK_FLOPS: tuple[tuple[str, float], ...] = (
 )
 
 PRECISIONS = ("fp32", "bf16", "fp8")
+
+#: fields that may differ from the saved config on ``--resume``: the horizon (the schedule is
+#: rebuilt for it, module docstring) and what does not enter the training arithmetic's definition
+#: (where and how fast it runs, how often it logs and saves). ``out_dir``/``run_name`` locate the run.
+RESUME_SAFE = frozenset({"max_steps", "resume", "resume_allow", "overwrite", "progress", "num_threads", "device", "compile",
+                         "log_every", "checkpoint_every", "peak_flops", "out_dir", "run_name"})
+
+#: model presets that run on one torch thread on a CPU unless ``num_threads`` is given
+ONE_THREAD_MODELS = ("toy",)
 SCHEDULE_CHOICES = ("auto",) + SCHEDULES
 
 
@@ -159,10 +189,13 @@ class TrainConfig:
     seed: int = _f(1337, "seed of the model init, the data order and the optimizer's generator (every rank)", _GE0)
     device: str = _f("auto", "'auto' (cuda if available), 'cpu', 'cuda' or 'cuda:N'",
                      (_device_ok, "'auto', 'cpu', 'cuda' or 'cuda:N'"))
-    num_threads: int = _f(0, "torch intra-op threads (0: torch's default)", _GE0)
+    num_threads: int = _f(0, "torch intra-op threads (0: one on a CPU for the toy model, else torch's default)", _GE0)
     progress: bool = _f(True, "show a tqdm progress bar (rank 0)")
-    resume: bool = _f(False, "continue from the run directory's checkpoint (starts fresh if there is none)")
+    resume: bool = _f(False, "continue from the run directory's checkpoint with its saved config (starts fresh if "
+                      "there is none); only max_steps and the fields of RESUME_SAFE may change")
     overwrite: bool = _f(False, "replace an existing run directory's log and checkpoint instead of refusing")
+    resume_allow: str = _f("", "comma-separated further fields that may differ from the saved config on resume "
+                           "(e.g. 'lr,schedule'; recorded in meta.json)")
     # -- model -------------------------------------------------------------------------------
     model: str = _f("toy", "model preset of convexlab.llm.model.PRESETS", _model_presets)
     vocab_size: Optional[int] = _f(None, "override the preset's vocabulary size", _GE1)
@@ -230,6 +263,10 @@ class TrainConfig:
             self.run_name = f"{self.optimizer}-{self.model}-s{self.seed}"
         if "/" in self.run_name or self.run_name in (".", ".."):
             raise ValueError(f"run_name must be a plain directory name, got {self.run_name!r}")
+        names = set(field_names())
+        unknown = [k for k in self.resume_allow.split(",") if k.strip() and k.strip() not in names]
+        if unknown:
+            raise ValueError(f"resume_allow must list config fields (comma-separated), got unknown {unknown!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -375,6 +412,12 @@ def parse_args(argv: list[str]) -> tuple[list[TrainConfig], bool]:
 
     A bare ``--flag`` sets a bool field to true. Returns (configs, help_requested).
     """
+    configs, want_help, _ = _parse(argv)
+    return configs, want_help
+
+
+def _parse(argv: list[str]) -> tuple[list[TrainConfig], bool, dict]:
+    """:func:`parse_args` plus the command line's own ``--key=value`` overrides (field → string)."""
     preset, picks, overrides = None, None, {}
     args = list(argv)
     i = 0
@@ -382,7 +425,7 @@ def parse_args(argv: list[str]) -> tuple[list[TrainConfig], bool]:
     while i < len(args):
         a = args[i]
         if a in ("-h", "--help"):
-            return [], True
+            return [], True, {}
         if not a.startswith("--"):
             raise ValueError(f"arguments must look like --key=value, got {a!r}")
         key, eq, value = a[2:].partition("=")
@@ -417,7 +460,7 @@ def parse_args(argv: list[str]) -> tuple[list[TrainConfig], bool]:
     for run in runs:
         cfg = apply_overrides(None, {**base, **run})
         configs.append(apply_overrides(cfg, overrides))
-    return configs, False
+    return configs, False, overrides
 
 
 def usage() -> str:
@@ -562,6 +605,23 @@ def _opt_kwargs(kwargs: dict) -> dict:
 
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    r"""The optimizer of ``cfg`` (:func:`_build_optimizer`); an unknown ``opt_kwargs`` or
+    ``aux_kwargs`` key raises a one-line ``ValueError`` naming the field and the key."""
+    import re
+
+    try:
+        return _build_optimizer(model, cfg)
+    except TypeError as err:
+        m = re.search(r"unexpected keyword argument '([^']+)'", str(err))
+        if m is None:
+            raise
+        key = m.group(1)
+        where = "opt_kwargs" if key in cfg.opt_kwargs else "aux_kwargs" if key in cfg.aux_kwargs else "opt_kwargs"
+        raise ValueError(f"{where} has an unknown key {key!r} for optimizer {cfg.optimizer} "
+                         f"({' '.join(str(err).split())})") from None
+
+
+def _build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     r"""The optimizer of ``cfg`` for ``model`` with the routing of the module docstring.
 
     Param groups carry ``name`` ("matrix", "adamw", "decay", "no_decay") and ``param_names``.
@@ -583,6 +643,7 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opt
         if cfg.aux_lr is not None:
             akw["lr"] = cfg.aux_lr
         akw.setdefault("seed", cfg.seed)
+        _check_kwargs(cls, "opt_kwargs", kw)
         return MatrixAndAdamW([mgroup], ogroups, cls, matrix_kwargs=dict(lr=cfg.lr, weight_decay=cfg.weight_decay, **kw),
                               adamw_kwargs=akw, all_params=[p for p in model.parameters() if p.requires_grad])
     seen, decay, no_decay = set(), [], []
@@ -593,7 +654,31 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opt
         (decay if p.ndim >= 2 else no_decay).append((n, p))
     groups = [{"params": [p for _, p in ps], "param_names": [n for n, _ in ps], "name": name, "weight_decay": wd}
               for name, ps, wd in (("decay", decay, cfg.weight_decay), ("no_decay", no_decay, 0.0)) if ps]
-    return cls(groups, lr=cfg.lr, **kw)
+    return _construct(cls, "opt_kwargs", groups, lr=cfg.lr, **kw)
+
+
+def _construct(cls, field_name: str, *args, **kw):
+    """``cls(*args, **kw)`` after :func:`_check_kwargs`."""
+    _check_kwargs(cls, field_name, kw)
+    return cls(*args, **kw)
+
+
+def _check_kwargs(cls, field_name: str, kw: dict) -> None:
+    """An unknown keyword argument of ``cls`` raises a one-line ``ValueError`` naming
+    ``field_name``, the key and the keywords ``cls`` accepts (instead of a ``TypeError`` traceback)."""
+    import inspect
+
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):  # pragma: no cover - no introspectable signature
+        sig = None
+    if sig is not None and not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        names = [n for n, p in sig.parameters.items() if n not in ("self", "params")
+                 and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        unknown = sorted(set(kw) - set(names))
+        if unknown:
+            raise ValueError(f"{field_name} has unknown key(s) {unknown!r} for {cls.__name__}; "
+                             f"allowed: {', '.join(n for n in names if n not in ('seed',))}")
 
 
 def is_schedule_free(opt) -> bool:
@@ -751,11 +836,34 @@ def _write_jsonl(path: Path, rec: dict) -> None:
         f.write(json.dumps(rec) + "\n")
 
 
+def _parse_log(path: Path) -> list[tuple[str, dict]]:
+    """(line, record) pairs of a ``log.jsonl``. A last line that is not valid JSON (a write torn
+    by a kill) is dropped with a warning; an invalid line before the last raises a one-line
+    ``ValueError`` naming the file and the line."""
+    import warnings
+
+    lines = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    out = []
+    for i, ln in enumerate(lines):
+        try:
+            rec = json.loads(ln)
+            if not isinstance(rec, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as err:
+            if i == len(lines) - 1:
+                warnings.warn(f"{path}: dropped a torn last line ({len(ln)} characters: {err})", stacklevel=3)
+                break
+            raise ValueError(f"{path} line {i + 1} is not a JSON object ({err}); repair or remove the line") from None
+        out.append((ln, rec))
+    return out
+
+
 def _truncate_log(path: Path, step: int) -> None:
-    """Keep the log records up to ``step`` (those written after the checkpoint are replayed)."""
+    """Keep the log records up to ``step`` (those written after the checkpoint are replayed);
+    a torn last line is dropped (:func:`_parse_log`)."""
     if not path.is_file():
         return
-    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= step]
+    keep = [ln for ln, rec in _parse_log(path) if rec.get("step", 0) <= step]
     from convexlab._io import atomic_write
 
     atomic_write(path, "".join(ln + "\n" for ln in keep))
@@ -774,7 +882,54 @@ def _json_default(o):
 def read_log(run_dir: str | os.PathLike) -> list[dict]:
     """The records of a run directory's ``log.jsonl``."""
     p = Path(run_dir) / "log.jsonl"
-    return [json.loads(ln) for ln in p.read_text().splitlines() if ln.strip()]
+    return [rec for _, rec in _parse_log(p)]
+
+
+def resume_check(saved: dict, cfg: TrainConfig, step: int, *, source: str) -> list[tuple[str, Any, Any]]:
+    r"""Compare ``cfg`` with the ``saved`` config of the run being resumed (the checkpoint's, or
+    ``config.json``'s): a changed field outside :data:`RESUME_SAFE` raises a one-line
+    ``ValueError`` naming every such field with both values; ``max_steps`` below the checkpoint's
+    ``step`` is refused. Returns the allowed changes as (field, saved, now) triples. Fields the
+    saved config lacks (an older version) are not compared."""
+    now = cfg.to_dict()
+    changed = [(k, saved[k], now[k]) for k in field_names() if k in saved and saved[k] != now[k]]
+    allowed = RESUME_SAFE | {k.strip() for k in cfg.resume_allow.split(",") if k.strip()}
+    bad = [(k, a, b) for k, a, b in changed if k not in allowed]
+    if bad:
+        what = ", ".join(f"{k} (saved {a!r}, now {b!r})" for k, a, b in bad)
+        may = ", ".join(sorted(RESUME_SAFE - {"resume", "overwrite", "out_dir", "run_name"}))
+        raise ValueError(f"resume: {what} {'differs' if len(bad) == 1 else 'differ'} from {source}; only {may} may "
+                         f"change on resume: drop the change, allow it with --resume_allow={','.join(k for k, _, _ in bad)}, "
+                         f"or start a new run with another --run_name (or --overwrite)")
+    if cfg.max_steps < step:
+        raise ValueError(f"resume: max_steps must be >= the checkpoint's step {step}, got {cfg.max_steps}")
+    return [c for c in changed if c[0] not in ("resume", "resume_allow", "overwrite", "out_dir", "run_name")]
+
+
+def resume_config(cfg: TrainConfig, explicit: dict) -> TrainConfig:
+    r"""The config that ``--resume`` runs: when the run directory holds a checkpoint and a
+    ``config.json``, the saved fields with only the command line's ``explicit`` overrides (field →
+    value) on top (a preset's values yield to the saved ones; ``resume`` stays true). A changed
+    field outside :data:`RESUME_SAFE` raises a one-line ``ValueError`` (:func:`resume_check`).
+    Without a checkpoint ``cfg`` is returned unchanged (the run starts fresh)."""
+    run_dir = Path(cfg.out_dir) / cfg.run_name
+    ck = ckpt_mod.checkpoint_path(run_dir)
+    cj = run_dir / "config.json"
+    if not cfg.resume or not (ck.is_file() or ckpt_mod.previous_path(ck).is_file()) or not cj.is_file():
+        return cfg
+    try:
+        saved = json.loads(cj.read_text())
+    except (ValueError, OSError) as err:
+        raise ValueError(f"resume: {cj} cannot be read ({err}); it holds the run's config") from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"resume: {cj} must hold a JSON object, got {type(saved).__name__}")
+    fields = {k: v for k, v in saved.items() if k in field_names()}
+    fields.update(out_dir=cfg.out_dir, run_name=cfg.run_name, resume=True, overwrite=cfg.overwrite)
+    base = apply_overrides(None, fields)
+    new = apply_overrides(base, {**explicit, "out_dir": cfg.out_dir, "run_name": cfg.run_name})
+    step = ckpt_mod.checkpoint_step(run_dir)
+    resume_check(base.to_dict(), new, step if step is not None else 0, source=str(cj))
+    return new
 
 
 # ---------------------------------------------------------------------------------------------
@@ -809,18 +964,29 @@ def _train(cfg: TrainConfig, d: _Dist, GPT, on_step) -> Path:
     device = _resolve_device(cfg, d)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
+    elif device.type == "cpu" and cfg.model in ONE_THREAD_MODELS:
+        torch.set_num_threads(1)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     run_dir = Path(cfg.out_dir) / cfg.run_name
     log_path = run_dir / "log.jsonl"
     ck_path = ckpt_mod.checkpoint_path(run_dir)
+    prev_path = ckpt_mod.previous_path(ck_path)
     state = None
-    if cfg.resume and ck_path.is_file():
-        state = ckpt_mod.load_checkpoint(ck_path, map_location=device)
-    elif d.rank == 0 and (log_path.exists() or ck_path.exists()) and not cfg.overwrite and not cfg.resume:
-        raise ValueError(f"run directory {run_dir} already holds a run; pass resume=true to continue it or "
-                         "overwrite=true to replace it")
+    if d.rank == 0:
+        ckpt_mod.remove_stale_tmp(run_dir)
+    if cfg.resume:
+        found = ckpt_mod.load_latest(run_dir, map_location=device)
+        if found is not None:
+            state = found[0]
+    elif d.rank == 0 and (log_path.exists() or ck_path.exists() or prev_path.exists()) and not cfg.overwrite:
+        raise ValueError(f"run directory {run_dir} already holds a run; pass --resume to continue it or "
+                         "--overwrite to replace it (or choose another --run_name)")
+    resume_changes = {}
+    if state is not None:
+        resume_changes = resume_check(state.get("config") or {}, cfg, int(state["step"]),
+                                      source=f"the checkpoint in {run_dir}")
 
     # the same seeds on every rank: identical initial weights (DDP also broadcasts rank 0's)
     torch.manual_seed(cfg.seed)
@@ -858,7 +1024,7 @@ def _train(cfg: TrainConfig, d: _Dist, GPT, on_step) -> Path:
         if d.rank == 0:
             _truncate_log(log_path, start)
     elif d.rank == 0:  # a fresh start (overwrite, or resume without a checkpoint): no stale records
-        for p in (log_path, ck_path, ck_path.with_name(ck_path.name + ".json"), run_dir / "summary.json",
+        for p in (log_path, ck_path, ck_path.with_name(ck_path.name + ".json"), prev_path, run_dir / "summary.json",
                   *run_dir.glob("table12_step*.json")):
             p.unlink(missing_ok=True)
 
@@ -882,7 +1048,9 @@ def _train(cfg: TrainConfig, d: _Dist, GPT, on_step) -> Path:
         atomic_write(run_dir / "config.json", json.dumps(resolved, indent=2, default=_json_default) + "\n")
         meta = {"git_commit": _git_commit(), "versions": _versions(), "device": str(device),
                 "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
-                "peak_flops": peak, "world_size": d.world, "resumed_from": last_ckpt, "argv": sys.argv}
+                "peak_flops": peak, "world_size": d.world, "resumed_from": last_ckpt,
+                "resume_changes": {k: {"saved": a, "now": b} for k, a, b in resume_changes} or None,
+                "num_threads": torch.get_num_threads() if device.type == "cpu" else None, "argv": sys.argv}
         atomic_write(run_dir / "meta.json", json.dumps(meta, indent=2, default=_json_default) + "\n")
 
     def save(step: int) -> None:
@@ -1032,21 +1200,65 @@ def main(argv: list[str] | None = None) -> int:
     """Command line (module docstring). Returns the exit status: 0, 1 on a non-finite loss, 2 on bad arguments."""
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        configs, want_help = parse_args(argv)
+        configs, want_help, explicit = _parse(argv)
     except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {_one_line(err)}", file=sys.stderr)
         return 2
     if want_help:
         print(usage())
         return 0
+    import warnings
+
     for cfg in configs:
         try:
-            run_dir = train(cfg)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always")
+                warnings.showwarning = _show_warning
+                cfg = resume_config(cfg, explicit)
+                run_dir = train(cfg)
         except NonFiniteLossError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
+        except (ValueError, FileNotFoundError) as err:  # a user error: one line, no traceback
+            print(f"error: {_one_line(err)}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"\n{_interrupt_message(cfg, argv, len(configs) > 1)}", file=sys.stderr)
+            return 130
         print(f"run {cfg.run_name}: {run_dir}")
     return 0
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {_one_line(message) if isinstance(message, Warning) else message}", file=sys.stderr)
+
+
+def _interrupt_message(cfg: TrainConfig, argv: list[str], multi: bool) -> str:
+    """What Ctrl-C prints: the last checkpoint's step and the command that resumes the run."""
+    import shlex
+
+    run_dir = Path(cfg.out_dir) / cfg.run_name
+    step = ckpt_mod.checkpoint_step(run_dir)
+    args, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in ("--run", "--resume", "--overwrite") or a.startswith(("--run=", "--resume=", "--overwrite=")):
+            skip = a == "--run"
+            continue
+        args.append(a)
+    if multi:
+        args.append(f"--run={cfg.run_name}")
+    cmd = shlex.join(["convexlab", "train", *args, "--resume"])
+    if step is None:
+        return (f"interrupted: no checkpoint was written in {run_dir}; resume with: {cmd} "
+                "(starts again from step 0)")
+    return f"interrupted: last checkpoint at step {step} in {run_dir}; resume with: {cmd}"
 
 
 if __name__ == "__main__":

@@ -403,3 +403,22 @@ def test_toy_model_defaults_to_one_thread_on_cpu(tmp_path):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_warmup_longer_than_half_the_run_is_warned():
+    import warnings
+
+    from convexlab.llm.train import warn_long_warmup
+
+    w = torch.nn.Parameter(torch.zeros(4, 4))
+    from convexlab.optim import SFNorMuon
+
+    opt = SFNorMuon([w])  # its default warmup: 2000 steps
+    with pytest.warns(UserWarning, match=r"warmup_steps=2000 is 667% of max_steps=300"):
+        warn_long_warmup(opt, 0, 300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_long_warmup(opt, 0, 4000)  # half of the run or less: silent
+        warn_long_warmup(torch.optim.SGD([w], lr=0.1), 10, 300)
+    with pytest.warns(UserWarning, match=r"warmup_steps=200 is 67% of max_steps=300"):
+        warn_long_warmup(torch.optim.SGD([w], lr=0.1), 200, 300)

@@ -90,6 +90,7 @@ import sys
 import time
 import types
 import typing
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -610,7 +611,7 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opt
     import re
 
     try:
-        return _build_optimizer(model, cfg)
+        opt = _build_optimizer(model, cfg)
     except TypeError as err:
         m = re.search(r"unexpected keyword argument '([^']+)'", str(err))
         if m is None:
@@ -619,6 +620,23 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opt
         where = "opt_kwargs" if key in cfg.opt_kwargs else "aux_kwargs" if key in cfg.aux_kwargs else "opt_kwargs"
         raise ValueError(f"{where} has an unknown key {key!r} for optimizer {cfg.optimizer} "
                          f"({' '.join(str(err).split())})") from None
+    warn_long_warmup(opt, cfg.warmup_steps, cfg.max_steps)
+    return opt
+
+
+#: a warmup longer than this share of the run is warned about (the run spends most of its steps warming up)
+WARMUP_SHARE = 0.5
+
+
+def warn_long_warmup(opt, warmup_steps: int, max_steps: int) -> None:
+    """Warn (one line) when the learning-rate warmup, the schedule's or a schedule-free optimizer's
+    internal ``warmup_steps`` (SF-NorMuon defaults to 2000), exceeds :data:`WARMUP_SHARE` of
+    ``max_steps``."""
+    longest = max([warmup_steps] + [int(g.get("warmup_steps", 0)) for g in opt.param_groups])
+    if max_steps > 0 and longest > WARMUP_SHARE * max_steps:
+        warnings.warn(f"warmup_steps={longest} is {longest / max_steps:.0%} of max_steps={max_steps}: the run spends "
+                      f"more than {WARMUP_SHARE:.0%} of its steps warming up (set warmup_steps, or opt_kwargs "
+                      "warmup_steps for a schedule-free optimizer)", UserWarning, stacklevel=2)
 
 
 def _build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

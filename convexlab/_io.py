@@ -68,9 +68,12 @@ def provenance() -> dict:
     except (OSError, subprocess.SubprocessError):
         commit = None
     versions = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for pkg in ("convexlab", "torch", "numpy", "scipy", "sympy", "cvxpy", "schedulefree"):
+    for pkg in ("convexlab", "torch", "numpy", "scipy", "sympy", "cvxpy", "tqdm", "schedulefree"):
         try:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             versions[pkg] = None
+    import torch
+
+    versions["torch_cuda"] = torch.version.cuda
     return {"git_commit": commit, "versions": versions}

@@ -85,7 +85,6 @@ import json
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
 import types
@@ -100,6 +99,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
+from convexlab._io import provenance
 from convexlab.llm import checkpoint as ckpt_mod
 from convexlab.llm.schedules import SCHEDULES, make_schedule
 
@@ -706,28 +706,6 @@ def is_schedule_free(opt) -> bool:
     return any(isinstance(p, ScheduleFreeMixin) for p in parts)
 
 
-def _git_commit() -> str | None:
-    root = Path(__file__).resolve().parents[2]
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def _versions() -> dict:
-    from importlib import metadata
-
-    out = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for pkg in ("convexlab", "torch", "numpy", "tqdm", "schedulefree"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    out["torch_cuda"] = torch.version.cuda
-    return out
-
-
 def _micro_batches(data, cfg: TrainConfig, d: _Dist, gen: torch.Generator, split: str, device):
     """This rank's micro-batches of one global batch (module docstring: rank-major blocks)."""
     from convexlab.llm.data import get_batch
@@ -1064,7 +1042,7 @@ def _train(cfg: TrainConfig, d: _Dist, GPT, on_step) -> Path:
 
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(run_dir / "config.json", json.dumps(resolved, indent=2, default=_json_default) + "\n")
-        meta = {"git_commit": _git_commit(), "versions": _versions(), "device": str(device),
+        meta = {**provenance(), "device": str(device),
                 "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
                 "peak_flops": peak, "world_size": d.world, "resumed_from": last_ckpt,
                 "resume_changes": {k: {"saved": a, "now": b} for k, a, b in resume_changes} or None,

@@ -591,18 +591,21 @@ class ComposedOptimizer(torch.optim.Optimizer):
 CPU_BLOCK = 1 << 18
 
 
-def cpu_blocks(params: list, grads: list, states: list, keys: tuple, limit: int = CPU_BLOCK):
+def cpu_blocks(params: list, grads: list, states: list, keys: tuple, limit: int | None = CPU_BLOCK,
+               one_at_a_time: bool = False):
     """Yield (params, grads, states) lists of at most ``limit`` elements (one tensor may exceed it only
-    where it cannot be cut). A contiguous tensor larger than ``limit`` whose gradient and buffers
-    ``keys`` are contiguous too is cut into flat views, with a state dict of views (``step`` and the
-    buffers); elementwise arithmetic on the views is the arithmetic on the whole tensors. A tensor
-    with a missing buffer (momentum switched on later) keeps its own state dict."""
+    where it cannot be cut; ``None``: everything in one block, nothing cut; ``one_at_a_time``: at most
+    one tensor or piece per block, for ``foreach=False``). A contiguous tensor larger than ``limit``
+    whose gradient and buffers ``keys`` are contiguous too is cut into flat views, with a state dict
+    of views (``step`` and the buffers); elementwise arithmetic on the views is the arithmetic on the
+    whole tensors. A tensor with a missing buffer (momentum switched on later) keeps its own state
+    dict, so that the momentum part can allocate it."""
     cur: tuple = ([], [], [])
     size = 0
     for p, g, st in zip(params, grads, states):
         n = p.numel()
         bufs = [st.get(k) for k in keys]
-        whole = (n <= limit or any(b is None for b in bufs)
+        whole = (limit is None or n <= limit or any(b is None for b in bufs)
                  or not all(x.is_contiguous() for x in (p, g, *bufs)))
         if whole:
             pieces = [(p, g, st)]
@@ -612,7 +615,7 @@ def cpu_blocks(params: list, grads: list, states: list, keys: tuple, limit: int 
                       for i, (pp, gg) in enumerate(zip(p.view(-1).split(limit), g.view(-1).split(limit)))]
         for piece in pieces:
             m = piece[0].numel()
-            if size and size + m > limit:
+            if size and (one_at_a_time or (limit is not None and size + m > limit)):
                 yield cur
                 cur, size = ([], [], []), 0
             for out, x in zip(cur, piece):

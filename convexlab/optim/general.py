@@ -75,6 +75,7 @@ from convexlab.optim.base import (
     check_choice,
     check_nonneg,
     check_positive,
+    cpu_blocks,
 )
 from convexlab.optim.momentum import EMA, NoMomentum
 
@@ -99,12 +100,6 @@ _SIGMA_KEY = {"adamw": "exp_avg_sq", "adamax": "exp_inf", "ie_stosignsgd": "enve
 def _like(ts: list, ref: list) -> list:
     """``ts`` in the dtype of ``ref`` (a copy only where they differ)."""
     return [t if t.dtype == r.dtype else t.to(r.dtype) for t, r in zip(ts, ref)]
-
-
-def _split(t: torch.Tensor, limit: int) -> tuple:
-    return t.view(-1).split(limit)
-
-
 
 
 class GeneralOptimizer(ComposedOptimizer):
@@ -314,7 +309,9 @@ class GeneralOptimizer(ComposedOptimizer):
                 if stream is None:
                     stream = streams[device] = LatticeNoise(self.generator(device), device,
                                                             self._noise_bufs.get((id(group), device, "words")))
-            for ps, gs, sts in self._blocks(rows, mkey, skey, t, limit, one_at_a_time):
+            ps_, gs_, sts_ = (list(col) for col in zip(*rows))
+            keys = tuple(k for k in (mkey, skey) if k is not None)
+            for ps, gs, sts in cpu_blocks(ps_, gs_, sts_, keys, limit, one_at_a_time):
                 numel += sum(p.numel() for p in ps)
                 self._block_step(group, ps, gs, sts, t, lr, momentum, counts, stream)
             if stream is not None:
@@ -323,36 +320,6 @@ class GeneralOptimizer(ComposedOptimizer):
             self._project(params)
         if sign_mode:
             group["violation_fraction"] = self._fraction(counts, numel) if counts is not None else 0.0
-
-    def _blocks(self, rows, mkey, skey, t, limit, one_at_a_time):
-        """Yield (params, grads, states) of at most ``limit`` elements each (``None``: one block).
-        A tensor larger than ``limit`` whose parameter, gradient and buffers are contiguous is cut
-        into flat views, with a state dict of views (``step`` and the two buffers); a parameter whose
-        momentum buffer is missing (β1 switched on) keeps its own state dict, so that the momentum
-        part can allocate it."""
-        cur: tuple = ([], [], [])
-        size = 0
-        keys = [k for k in (mkey, skey) if k is not None]
-        for p, g, st in rows:
-            n = p.numel()
-            whole = (limit is None or n <= limit or any(k not in st for k in keys)
-                     or not all(x.is_contiguous() for x in [p, g, *(st[k] for k in keys)]))
-            if whole:
-                pieces = [(p, g, st)]
-            else:
-                views = [_split(st[k], limit) for k in keys]
-                pieces = [(pp, gg, {"step": t, **{k: v[i] for k, v in zip(keys, views)}})
-                          for i, (pp, gg) in enumerate(zip(_split(p, limit), _split(g, limit)))]
-            for piece in pieces:
-                m = piece[0].numel()
-                if size and (one_at_a_time or (limit is not None and size + m > limit)):
-                    yield cur
-                    cur, size = ([], [], []), 0
-                for out, x in zip(cur, piece):
-                    out.append(x)
-                size += m
-        if size:
-            yield cur
 
     def _flat(self, group, slot: str, device: torch.device, dtype: torch.dtype, n: int) -> torch.Tensor:
         """A flat scratch buffer of at least ``n`` elements. Kept per group (reused from block to

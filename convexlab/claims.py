@@ -12,11 +12,22 @@ too weak either way, or the claim is out of reach at our scale). The claims tabl
 about it. A claim that no notebook or check tests at all is ``inconclusive`` (out of reach at our
 scale), and one whose notebook ran but recorded no verdict (it failed first) is ``inconclusive``
 too. The merge rule is :func:`status_of` (reconstructed: convexlab's own convention).
+
+The table (:func:`claims_markdown`; convexlab's own layout). One row per claim: the statement,
+paper and place, provenance tag, status, a short evidence summary (at most :data:`SUMMARY_MAX`
+characters: each notebook's verdict with the start of its numbers, how many checks passed and the
+failing or tightest one with its measurement and the criterion it applied, :func:`criterion`)
+linked to the claim's section under "Evidence details", and the scale of the evidence
+(:func:`scale_cell`: a record's ``scale``, else the sizes its numbers state, :func:`scale_from_text`;
+the sizes in the checks' details, :func:`check_scale`; else "scale not recorded"). The details
+section lists every piece of evidence in full with its scale and criterion.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 
 from convexlab._io import atomic_write
@@ -28,15 +39,29 @@ NOT_RUN = "not run"
 TABLE_STATUSES = STATUSES + (NOT_RUN,)
 
 
-def record(path: str | Path | None, claim_id: str, status: str, numbers: str) -> dict:
+def record(path: str | Path | None, claim_id: str, status: str, numbers: str, scale: str | None = None,
+           criterion: str | None = None) -> dict:
     """Record ``status`` (one of :data:`STATUSES`) and the ``numbers`` behind it for ``claim_id``
-    in the JSON file ``path`` (merged with what is there; written atomically). With ``path=None``
-    (a notebook run by hand) nothing is written. Returns the record."""
+    in the JSON file ``path`` (merged with what is there; written atomically). ``scale``: a short
+    statement of the size of the evidence (``"toy GPT: 115k params, 1 seed, 400 steps"``); without
+    it the claims table reads the scale from ``numbers`` where they state it
+    (:func:`scale_from_text`), else says "scale not recorded". ``criterion``: the rule the verdict
+    applied, fixed before the run (``"SF/cosine ratio <= 1.25 at every horizon"``); without it the
+    table shows the ``criterion ...`` phrase of ``numbers`` if there is one. With ``path=None`` (a
+    notebook run by hand) nothing is written. Returns the record."""
     if status not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
     if not isinstance(claim_id, str) or not claim_id:
         raise ValueError(f"claim_id must be a non-empty string, got {claim_id!r}")
+    if scale is not None and (not isinstance(scale, str) or not scale.strip()):
+        raise ValueError(f"scale must be None or a non-empty string, got {scale!r}")
+    if criterion is not None and (not isinstance(criterion, str) or not criterion.strip()):
+        raise ValueError(f"criterion must be None or a non-empty string, got {criterion!r}")
     rec = {"claim": claim_id, "status": status, "numbers": str(numbers)}
+    if scale is not None:
+        rec["scale"] = " ".join(scale.split())
+    if criterion is not None:
+        rec["criterion"] = " ".join(criterion.split())
     if path is not None:
         p = Path(path)
         data = json.loads(p.read_text()) if p.exists() else {}
@@ -123,27 +148,353 @@ def status_of(claim: Claim, records: dict, checks: dict, ran_notebooks=()) -> tu
     return "supported", notes
 
 
+#: The most characters of a claim's evidence summary in the claims table (the link to its details
+#: section not counted); the full evidence sits in the details section below the table.
+SUMMARY_MAX = 200
+#: The most characters of the table's scale cell (the details section states each piece's scale).
+SCALE_MAX = 120
+#: What the table says where neither the record nor the check states a size.
+NO_SCALE = "scale not recorded"
+
+
+def _num(x) -> str:
+    """A number in at most 3 significant digits (integers as they are)."""
+    if isinstance(x, bool) or x is None:
+        return str(x)
+    if isinstance(x, int):
+        return str(x)
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if not math.isfinite(v):
+        return str(v)
+    if v == int(v) and abs(v) < 1e6:
+        return str(int(v))
+    return f"{v:.3g}"
+
+
+def criterion(kind: str, result) -> str:
+    r"""The pass criterion a check of ``kind`` applied, written from its result (the verdict rules of
+    :mod:`convexlab.theory.registry`; ``x`` is the measured value):
+
+    * ``identity``, ``tight``, ``rate``: ``|x − expected| ≤ tolerance``;
+    * ``upper``: ``x − 3se ≤ bound`` (``x ≤ bound`` without sampling; ``+ slack`` when a round-off
+      allowance is set); ``lower`` the mirror image;
+    * ``zscore``: ``|z| ≤ z_crit`` (the tolerance is the critical value; the recorded ``expected``
+      0 is not the criterion);
+    * ``counterexample``: an effect that must be confidently present, ``x − 3se > 0``
+      (``expected`` = 0), or, where the check carries a bound, the subject meets it (``x − 3se ≤ bound``)
+      while the counterexample exceeds it.
+    """
+    e, tol, ci = result.expected, result.tolerance, getattr(result, "ci", None)
+    se = "x − 3se" if ci is not None else "x"
+    if kind == "zscore":
+        return f"|z| ≤ {_num(tol)}"
+    if kind in ("upper", "lower"):
+        if kind == "lower":
+            se = "x + 3se" if ci is not None else "x"
+        op = "≤" if kind == "upper" else "≥"
+        slack = "" if not tol else (f" + {_num(tol)}" if kind == "upper" else f" − {_num(tol)}")
+        return f"{se} {op} {_num(e)}{slack}"
+    if kind == "counterexample":
+        if e == 0 and not tol:
+            return f"{se} > 0"
+        return f"{se} ≤ {_num(e)}, counterexample above it"
+    if e == 0:
+        return f"|x| ≤ {_num(tol)}"
+    return f"|x − ({_num(e)})| ≤ {_num(tol)}" if e < 0 else f"|x − {_num(e)}| ≤ {_num(tol)}"
+
+
+def _measured(kind: str, result) -> str:
+    return f"|z| = {_num(result.measured)}" if kind == "zscore" else f"x = {_num(result.measured)}"
+
+
+def _closeness(o) -> float:
+    """How near a passing check came to failing (larger is nearer), for picking the row's example."""
+    r, kind = o.result, o.check.kind
+    if r is None or not r.passed:
+        return math.inf
+    try:
+        if kind in ("upper", "lower"):
+            ratio = o.ratio
+            if ratio is None or ratio == 0:
+                return 0.0
+            return ratio if kind == "upper" else 1.0 / ratio
+        if kind == "zscore" or kind in ("identity", "tight", "rate"):
+            dev = abs(r.measured) if kind == "zscore" else abs(r.measured - r.expected)
+            return dev / r.tolerance if r.tolerance else 0.0
+    except (TypeError, ZeroDivisionError):
+        return 0.0
+    return 0.0
+
+
+#: (details key, how the scale cell writes it) for the sizes checks report in their details
+_CHECK_SCALE_KEYS = [("d", "d={}"), ("shape", "shape {}"), ("T", "T={}"), ("steps", "{} steps"), ("N", "N={}"),
+                     ("K", "K={}"), ("seeds", "{} seeds"), ("samples_per_point", "{} samples/point"),
+                     ("pairs_per_point", "{} pairs/point"), ("grid", "{} grid points"), ("n_points", "{} points"),
+                     ("n_pairs", "{} pairs"), ("n_matrices", "{} matrices")]
+
+
+def _scale_value(v):
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return v
+    if isinstance(v, (list, tuple)) and v and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        return "×".join(str(x) for x in v)
+    return None
+
+
+def check_scale(outcomes) -> str:
+    """The sizes the checks state in their details (``d``, ``T``, ``steps``, ``seeds``, samples per
+    point, ...), a range where they differ (``"T=2000–20000, 16–64 seeds"``); :data:`NO_SCALE` when
+    none states one."""
+    parts = []
+    for key, fmt in _CHECK_SCALE_KEYS:
+        vals = [v for o in outcomes if o.result is not None
+                and (v := _scale_value(o.result.details.get(key))) is not None]
+        if not vals:
+            continue
+        nums = [v for v in vals if not isinstance(v, str)]
+        if nums and len(nums) == len(vals):
+            lo, hi = min(nums), max(nums)
+            parts.append(fmt.format(_num(lo) if lo == hi else f"{_num(lo)}–{_num(hi)}"))
+        else:
+            parts.append(fmt.format("/".join(dict.fromkeys(str(v) for v in vals))))
+    return ", ".join(parts) or NO_SCALE
+
+
+_N = r"\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?(?:e[+-]?\d+)?"
+#: a list of numbers (``250, 500, 1000`` or ``[250, 1000]``); an item followed by a word (``64 seeds``)
+#: is the next quantity, not a member
+_LIST = rf"\[?(?:{_N})(?:,\s+(?:{_N})(?![\d,.]*\s*[A-Za-z(]))*\]?"
+#: sizes a notebook's record states in its ``numbers`` text: (pattern, template); the first match of each
+_TEXT_SCALE = [
+    (rf"({_N}\s*[kMB]?)\s+(?:params|parameters)\b", "{} params"),
+    (rf"\bd\s*=\s*({_N})", "d={}"),
+    (rf"(?<![/\w])T\s*=\s*({_LIST})", "T={}"),
+    (rf"\bn\s*=\s*({_N})", "n={}"),
+    (rf"\bK\s*=\s*({_N})", "K={}"),
+    (rf"\b({_N})\s+problems\b", "{} problems"),
+    (rf"\b({_N})\s+(?:draws|samples)\b", "{} draws"),
+    (rf"\b({_N})\s+points\b", "{} points"),
+    (rf"\b({_N})\s+steps\b", "{} steps"),
+    (rf"\b({_N})\s+(?:fresh\s+)?seeds\b", "{} seeds"),
+    (r"\bseed\s+\d+\b", "1 seed"),
+    (rf"\b({_N})\s+runs\b", "{} runs"),
+]
+
+
+def scale_from_text(numbers: str) -> str | None:
+    """The sizes a notebook's verdict text states (``"T=100000, 64 seeds"``; a list of horizons as
+    its range), or None when it states none. Only what the text says literally is read."""
+    parts = []
+    for pattern, fmt in _TEXT_SCALE:
+        m = re.search(pattern, numbers)
+        if not m:
+            continue
+        if not m.groups():
+            parts.append(fmt)
+            continue
+        value = m.group(1).strip("[]")
+        items = [s.strip() for s in re.split(r",\s+", value)]
+        if len(items) > 1:
+            value = f"{items[0]}…{items[-1]}"
+        parts.append(fmt.format(value))
+    return ", ".join(dict.fromkeys(parts)) or None
+
+
+def record_scale(rec: dict) -> str:
+    """The scale of one notebook record: its ``scale`` field, else what its numbers state, else
+    :data:`NO_SCALE`."""
+    return rec.get("scale") or scale_from_text(str(rec.get("numbers", ""))) or NO_SCALE
+
+
+def record_criterion(rec: dict) -> str | None:
+    """The criterion a notebook's verdict applied: the record's ``criterion`` field, else the
+    ``criterion[:] ...`` phrase of its numbers (up to ``;`` or a closing parenthesis), else None."""
+    if rec.get("criterion"):
+        return rec["criterion"]
+    m = re.search(r"\bcriterion:?\s+([^;()]+?)\s*(?:[;)]|$)", " ".join(str(rec.get("numbers", "")).split()))
+    return m.group(1) if m else None
+
+
+class _Slugger:
+    """Heading anchors as GitHub writes them (github-slugger): lower case; characters other than
+    letters, digits, ``_``, ``-`` and spaces dropped; spaces become ``-``; a repeated anchor gets
+    ``-1``, ``-2``, ... in document order."""
+
+    def __init__(self):
+        self.occurrences: dict[str, int] = {}
+
+    def __call__(self, heading: str) -> str:
+        base = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        result = base
+        while result in self.occurrences:
+            self.occurrences[base] += 1
+            result = f"{base}-{self.occurrences[base]}"
+        self.occurrences[result] = 0
+        return result
+
+
+def anchor(heading: str) -> str:
+    """The anchor GitHub gives a (first) heading with this text."""
+    return _Slugger()(heading)
+
+
+def _clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters at a word boundary, ``…`` marking the cut."""
+    if len(text) <= width:
+        return text
+    cut = text[: max(width - 1, 0)]
+    if " " in cut[width // 2:]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:—\\") + "…"
+
+
+def _gather(claim: Claim, records: dict, checks: dict, ran_notebooks):
+    """The pieces of evidence for ``claim`` in this run: its records, the matched check outcomes,
+    and the sources that did not run."""
+    from convexlab.theory.registry import name_matches
+
+    recs = list(records.get(claim.id, []))
+    matched = _matching(claim.checks, checks) if claim.checks else []
+    nb_missing = [n for n in claim.notebooks if not notebook_ran(n, ran_notebooks)]
+    ck_missing = [p for p in claim.checks if not any(name_matches(name, (p,)) for name in checks)]
+    return recs, matched, [f"notebook {n}" for n in nb_missing] + [f"check {p}" for p in ck_missing]
+
+
+def _check_piece(matched) -> str:
+    """The checks' part of a summary: how many passed, and the failing or the tightest one with its
+    measurement and criterion."""
+    if not matched:
+        return ""
+    passed = sum(o.verdict == "pass" for o in matched)
+    worst = max(matched, key=_closeness)
+    if worst.result is None:
+        what = f"{worst.check.name}: error"
+    else:
+        what = (f"{worst.check.name}: {worst.verdict}, {_measured(worst.check.kind, worst.result)}, "
+                f"criterion {criterion(worst.check.kind, worst.result)}")
+    if len(matched) == 1:
+        return f"check {what}"
+    label = "failing" if passed < len(matched) else "tightest"
+    return f"checks {passed}/{len(matched)} pass; {label} {what}"
+
+
+def _esc(text) -> str:
+    """Text for a markdown table cell: ``|`` and ``*`` escaped (``f − f*`` is no emphasis), on one line."""
+    return " ".join(str(text).replace("|", "\\|").replace("*", "\\*").split())
+
+
+def evidence_summary(claim: Claim, records: dict, checks: dict, ran_notebooks=(), width: int = SUMMARY_MAX) -> str:
+    """The claims-table summary of ``claim``'s evidence as table-cell text (``|`` escaped), at most
+    ``width`` characters: each notebook's verdict with the start of its numbers, the checks passed
+    with the failing or the tightest one (its measurement and the criterion it applied), and what
+    did not run. The numbers are shortened first; the check's criterion is kept whole."""
+    status, notes = status_of(claim, records, checks, ran_notebooks)
+    recs, matched, missing = _gather(claim, records, checks, ran_notebooks)
+    if not recs and not matched:
+        return _clip(_esc("; ".join(notes)), width)
+    labels = [_esc(f"{r['notebook']}: {r['status']}" + (f" (criterion {c})" if (c := record_criterion(r)) else ""))
+              for r in recs]
+    tail = [_esc(p) for p in (_check_piece(matched), "not run: " + ", ".join(missing) if missing else "") if p]
+    fixed = len("; ".join(labels + tail)) + 3 * len(recs)
+    budget = (width - fixed) // max(len(recs), 1)
+    if budget >= 24:
+        labels = [f"{lab} — {_clip(_esc(r['numbers']), budget)}" for lab, r in zip(labels, recs)]
+    return _clip("; ".join(labels + tail), width)
+
+
+def _scale_label(scale: str) -> str:
+    return scale if scale == NO_SCALE else f"scale: {scale}"
+
+
+def _mode(rec: dict, fast: bool, overrides: dict | None, suffix: str = "") -> str:
+    """``FAST`` or ``full`` (+ ``suffix``), with the ``--set`` overrides that reached the record's notebook."""
+    extra = (overrides or {}).get(rec.get("notebook"))
+    return ("FAST" if fast else "full") + suffix + (f", --set {extra}" if extra else "")
+
+
+def _details(claim: Claim, status: str, notes: list[str], recs, matched, missing, fast: bool,
+             checks_full: bool, overrides: dict | None = None) -> list[str]:
+    lines = [f"**{status}**: {claim.statement} ({claim.paper}, {claim.where}; provenance {claim.provenance})", ""]
+    for r in recs:
+        crit = "" if r.get("criterion") is None else f" (criterion {r['criterion']})"
+        lines.append(f"- notebook **{r['notebook']}** ({_mode(r, fast, overrides, ' sizes')}; "
+                     f"{_scale_label(record_scale(r))}): {r['status']}{crit} — "
+                     f"{' '.join(str(r['numbers']).replace('*', chr(92) + '*').split())}")
+    for o in matched:
+        c, r = o.check, o.result
+        head = (f"- check `{c.name}` ({c.kind}, {'--full' if checks_full else 'default'} size; "
+                f"{_scale_label(check_scale([o]))})")
+        if r is None:
+            lines.append(f"{head}: error — {o.error}")
+            continue
+        ci = "" if r.ci is None else f", 3se interval [{_num(r.ci[0])}, {_num(r.ci[1])}]"
+        ratio = o.ratio
+        ratio = "" if ratio is None else f", measured/bound {_num(ratio)}"
+        lines.append(f"{head}: {o.verdict} — {_measured(c.kind, r)}{ci}{ratio}; criterion "
+                     f"{criterion(c.kind, r)}")
+    if not recs and not matched:
+        lines += [f"- {n}" for n in notes]
+    elif missing:
+        lines.append("- not run in this run: " + ", ".join(missing))
+    return lines + [""]
+
+
+def scale_cell(recs, matched, fast: bool, checks_full: bool, width: int = SCALE_MAX,
+               overrides: dict | None = None) -> str:
+    """The table's scale cell: each notebook record's scale (FAST or full sizes) and the checks'
+    sizes (:func:`check_scale`); cut to ``width`` characters (the details section has all)."""
+    parts = [f"{r['notebook'][:2]} ({_mode(r, fast, overrides)}): {record_scale(r)}" for r in recs]
+    if matched:
+        parts.append(f"checks ({'--full' if checks_full else 'default'}): {check_scale(matched)}")
+    return _clip("; ".join(parts), width) if parts else "—"
+
+
 def claims_markdown(records: dict, checks: dict, notebooks: list[dict], fast: bool = False,
-                    partial: str | None = None) -> str:
-    """``CLAIMS.md``: every claim of :data:`CLAIMS`, its evidence in this run and its status at our
-    scale (:func:`status_of`; the notebooks that ran are the ``notebooks`` rows). ``partial``: a
-    description of a partial run's selection (``"--fast --only 04"``), stated in the header."""
-    esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+                    partial: str | None = None, checks_full: bool = False, overrides: dict | None = None) -> str:
+    """``CLAIMS.md``: every claim of :data:`CLAIMS`, its status at our scale (:func:`status_of`; the
+    notebooks that ran are the ``notebooks`` rows), a short evidence summary (at most
+    :data:`SUMMARY_MAX` characters, the failing or tightest check with the criterion it applied:
+    :func:`criterion`) linked to the claim's section under "Evidence details" (every piece of
+    evidence in full), and the scale of the evidence (:func:`scale_cell`). ``fast``: the notebooks
+    ran at FAST sizes; ``checks_full``: the checks ran at ``--full`` size; ``partial``: a
+    description of a partial run's selection (``"--fast --only 04"``), stated in the header;
+    ``overrides``: notebook stem → the ``--set`` overrides its parameters cell received
+    (``"SEEDS=8"``), stated with the sizes of that notebook's evidence."""
+    esc = _esc
     ran = [r["notebook"] for r in notebooks]
+    slug = _Slugger()
+    title = "Claims of the three method papers, tested at our scale"
+    slug(title)
+    details_slug = slug("Evidence details")
+    claim_slugs = {c.id: slug(c.id) for c in CLAIMS}
+    slug("Notebooks")
     head = (f"Generated by `convexlab reproduce{' ' + partial if partial else ''}`: "
-            f"{len(notebooks)} notebooks, {len(checks)} checks. Status: supported / not supported / inconclusive / "
-            "not run (see convexlab/claims.py for the rule). Provenance tags as in the specs (P paper, R reconstructed, ...).")
-    lines = ["# Claims of the three method papers, tested at our scale", "", head]
+            f"{len(notebooks)} notebook{'' if len(notebooks) == 1 else 's'} ({'FAST' if fast else 'full'} sizes"
+            f"{', with --set overrides' if overrides else ''}), {len(checks)} check{'' if len(checks) == 1 else 's'} "
+            f"({'--full' if checks_full else 'default'} size). Status: supported / not supported / inconclusive / "
+            "not run (see convexlab/claims.py for the rule). Provenance tags as in the specs (P paper, R reconstructed, "
+            f"...). Each row summarizes its evidence; the full evidence is under [Evidence details](#{details_slug}).")
+    lines = [f"# {title}", "", head]
     if partial:
         lines += ["", "**Partial run**: only the evidence produced in this run is shown; a claim none of whose "
                   "notebooks or checks ran is *not run*. The committed results/CLAIMS.md comes from a full run."]
-    lines += ["", "| claim | paper, where | provenance | status | evidence |", "|---|---|---|---|---|"]
+    lines += ["", "| claim | paper, where | provenance | status | evidence | scale |", "|---|---|---|---|---|---|"]
     counts = {s: 0 for s in TABLE_STATUSES}
+    details = ["## Evidence details", ""]
     for c in CLAIMS:
         status, notes = status_of(c, records, checks, ran)
         counts[status] += 1
+        recs, matched, missing = _gather(c, records, checks, ran)
+        summary = evidence_summary(c, records, checks, ran)
+        cell = f"{summary} [details](#{claim_slugs[c.id]})"
         lines.append(f"| **{esc(c.id)}**: {esc(c.statement)} | {esc(c.paper)}, {esc(c.where)} | {esc(c.provenance)} | "
-                     f"{status} | {'<br>'.join(esc(n) for n in notes)} |")
+                     f"{status} | {cell} | {esc(scale_cell(recs, matched, fast, checks_full, overrides=overrides))} |")
+        details += [f"### {c.id}", ""] + _details(c, status, notes, recs, matched, missing, fast, checks_full, overrides)
     known = {c.id for c in CLAIMS}
     extra = sorted(set(records) - known)
     if extra:
@@ -152,7 +503,7 @@ def claims_markdown(records: dict, checks: dict, notebooks: list[dict], fast: bo
     nb_lines = ["## Notebooks", "", "| notebook | seconds | verdict |", "|---|---|---|"]
     nb_lines += [f"| {r['notebook']} | {r['seconds']} | {r['verdict']}{'' if not r.get('error') else ': ' + esc(r['error'])} |"
                  for r in notebooks]
-    return "\n".join(lines + nb_lines) + "\n"
+    return "\n".join(lines + details + nb_lines) + "\n"
 
 
 S, SS, SF = "StoSignSGD (arXiv 2604.15416)", "Softsign (arXiv 2605.31371)", "SF-NorMuon (arXiv 2605.23061)"

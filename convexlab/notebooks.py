@@ -77,6 +77,34 @@ def lint(path: str | Path) -> list[str]:
     return problems
 
 
+def _parameters_index(nb) -> int | None:
+    return next((i for i, c in enumerate(nb.cells)
+                 if c.cell_type == "code" and "parameters" in c.get("metadata", {}).get("tags", [])), None)
+
+
+def parameter_names(path: str | Path) -> list[str]:
+    """The names the notebook's ``parameters`` cell assigns at top level (``NAME = ...``,
+    ``NAME: type = ...``, ``A, B = ...``), in order: the names ``convexlab reproduce --set`` may
+    override. ValueError when the notebook has no cell tagged ``parameters`` or the cell does not parse."""
+    path = Path(path)
+    nb = _read(path)
+    idx = _parameters_index(nb)
+    if idx is None:
+        raise ValueError(f"{path.name} has no cell tagged 'parameters'")
+    try:
+        tree = ast.parse(nb.cells[idx].source)
+    except SyntaxError as err:
+        raise ValueError(f"{path.name}: the parameters cell does not parse ({err.msg}, line {err.lineno})") from None
+    names: list[str] = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        for t in targets:
+            for n in (t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t]):
+                if isinstance(n, ast.Name) and n.id not in names:
+                    names.append(n.id)
+    return names
+
+
 def override_parameters(source: str, parameters: dict) -> str:
     """The parameters cell with each top-level ``NAME = ...`` of an overridden name replaced by the
     override (in place, so the sizes derived from ``FAST`` below it follow the override); names the
@@ -111,8 +139,7 @@ def execute(path: str | Path, parameters: dict | None = None, *, timeout: int = 
     path = Path(path)
     nb = _read(path)
     if parameters:
-        idx = next((i for i, c in enumerate(nb.cells)
-                    if c.cell_type == "code" and "parameters" in c.get("metadata", {}).get("tags", [])), None)
+        idx = _parameters_index(nb)
         if idx is None:
             raise ValueError(f"{path.name} has no cell tagged 'parameters' to override")
         nb.cells[idx].source = override_parameters(nb.cells[idx].source, parameters)

@@ -1,7 +1,7 @@
 r"""``convexlab reproduce``: execute every notebook, collect the claims, write ``results/``.
 
 Where the results go (the rule, also in ``convexlab reproduce --help``): only a **full default run**
-(no ``--fast``, ``--only``, ``--no-checks``, ``--check-only`` or ``--notebooks``) writes the
+(no ``--fast``, ``--set``, ``--only``, ``--no-checks``, ``--check-only`` or ``--notebooks``) writes the
 committed files: ``results/`` (``results/CLAIMS.md`` among them) and the README gallery
 ``docs/figures/`` (a full run with another ``--out`` copies no gallery figure unless
 ``--figures-dir`` is given). Any **partial run** writes to a fresh scratch directory,
@@ -10,6 +10,16 @@ gallery unless ``--figures-dir DIR`` is given, and it refuses (exit 2) an ``--ou
 ``--figures-dir`` that is the committed ``results/`` or ``docs/figures/``.
 
 For each selected ``notebooks/NN_topic.ipynb`` (in full mode, ``FAST = False``, unless ``--fast``):
+
+* its ``parameters`` cell is overridden: ``FAST`` (``--fast``), ``FIGURE_PATH`` and ``CLAIMS_PATH``
+  (set by this command, not overridable), and each ``--set NAME=VALUE`` whose ``NAME`` the cell
+  assigns (:func:`parse_set`: ``VALUE`` is a Python literal, else the string as written; the
+  assignment is replaced in place, so the sizes the cell derives from ``FAST`` follow an explicit
+  ``--set FAST=...``, which wins over ``--fast``). A name that no selected notebook's parameters
+  cell assigns is a one-line error (exit 2) before anything runs; a notebook that does not assign a
+  name keeps its own code (the run prints which notebooks each override reaches). Notebooks run
+  with their own folder as the working directory, so a relative path in a ``VALUE`` is read from
+  there. Any ``--set`` makes the run partial (even ``--set FAST=False``, the full sizes);
 
 * the executed copy goes to ``OUT/notebooks/NN_topic.ipynb`` (also when it fails, with the
   traceback in it), its headline figure to ``OUT/figures/NN_topic.png`` (and, in a full run, to the
@@ -32,9 +42,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
+import textwrap
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,30 +60,56 @@ REPO = Path(__file__).resolve().parents[1]
 COMMITTED_RESULTS = REPO / "results"
 COMMITTED_GALLERY = REPO / "docs" / "figures"
 
-RULE = ("Only a full default run (none of --fast, --only, --no-checks, --check-only, --notebooks) writes the "
-        "committed results/ (results/CLAIMS.md) and the gallery docs/figures/. A partial run writes to a new "
+RULE = ("Only a full default run (none of --fast, --set, --only, --no-checks, --check-only, --notebooks) writes "
+        "the committed results/ (results/CLAIMS.md) and the gallery docs/figures/. A partial run writes to a new "
         "results/partial/<UTC timestamp>/ or to --out DIR, copies figures to a gallery only with --figures-dir DIR, "
         "and may not write to results/ or docs/figures/. A claim none of whose notebooks or checks ran is "
         "'not run'.")
+
+#: Parameters ``convexlab reproduce`` sets itself (where the figure and the claim verdicts go).
+RESERVED = ("FIGURE_PATH", "CLAIMS_PATH")
 
 
 class UsageError(Exception):
     """A user error: reported as one line and exit status 2."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value
+def parse_set(items) -> dict:
+    """``--set NAME=VALUE`` options as ``{NAME: value}`` (in order; a repeated NAME: the last wins).
+
+    ``VALUE`` is read with :func:`ast.literal_eval` (``8``, ``False``, ``None``, ``[250, 1000]``,
+    ``'a b'``), else kept as the string written (``--set RUNS_DIR=/data/runs``). :class:`UsageError`
+    when an item has no ``=``, when ``NAME`` is not a Python identifier, when ``NAME`` is one of
+    :data:`RESERVED`, or when ``FAST`` is not ``True`` or ``False``."""
+    import ast
+    import keyword
+
+    out: dict = {}
+    for item in items or []:
+        name, eq, text = item.partition("=")
+        name = name.strip()
+        if not eq or not name.isidentifier() or keyword.iskeyword(name):
+            raise UsageError(f"--set {item}: expected NAME=VALUE with NAME a Python identifier "
+                             "(for example --set SEEDS=8)")
+        if name in RESERVED:
+            raise UsageError(f"--set {item}: {name} is set by convexlab reproduce itself (the run's output "
+                             f"directory); it cannot be overridden (reserved: {', '.join(RESERVED)})")
+        try:
+            value = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            value = text
+        if name == "FAST" and not isinstance(value, bool):
+            raise UsageError(f"--set {item}: FAST must be True or False, got {value!r}")
+        out[name] = value
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="convexlab reproduce",
-                                description="Execute every notebook, run the checks, and write the claims table. " + RULE)
+    from convexlab import _cli
+    from convexlab._validation import argparse_int_at_least
+
+    p = _cli.parser("reproduce", textwrap.fill("Execute every notebook, run the checks, and write the claims table. "
+                                               + RULE, 100))
     p.add_argument("--out", default=None, metavar="DIR",
                    help="results directory (default: results/ for a full run, a new results/partial/<UTC timestamp>/ "
                         "for a partial run; a partial run may not use results/)")
@@ -82,27 +120,35 @@ def build_parser() -> argparse.ArgumentParser:
                         "into results/, none otherwise; '' to skip; a partial run may not use docs/figures/)")
     p.add_argument("--only", action="append", metavar="SUBSTRING",
                    help="run the notebooks whose name contains it; repeatable (partial run)")
-    p.add_argument("--fast", action="store_true", help="FAST mode (the tests' sizes) instead of full mode (partial run)")
-    p.add_argument("--timeout", type=_positive_int, default=3600, metavar="SECONDS",
+    _cli.add_flag(p, "fast", default=False,
+                  help="FAST mode (the tests' sizes: FAST = True in every notebook) instead of full mode "
+                       "(partial run); an explicit --set FAST=... wins")
+    p.add_argument("--set", action="append", default=None, metavar="NAME=VALUE", dest="set",
+                   help="override a parameter of the notebooks' parameters cells, e.g. --set SEEDS=8 or "
+                        "--set FAST=False; VALUE is a Python literal, else a string; applied to every selected "
+                        "notebook whose parameters cell assigns NAME (a name none assigns is an error); "
+                        "repeatable (partial run)")
+    p.add_argument("--timeout", type=argparse_int_at_least("", 1), default=3600, metavar="SECONDS",
                    help="per-cell timeout in seconds (integer >= 1, default 3600)")
     p.add_argument("--check-only", action="append", metavar="PATTERN",
                    help="run only the checks matching PATTERN; repeatable (partial run)")
-    p.add_argument("--no-checks", action="store_true", help="do not run convexlab check (partial run)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar; one plain line per notebook")
+    _cli.add_flag(p, "checks", default=True, help="run convexlab check after the notebooks (--no-checks: partial run)")
+    _cli.add_flag(p, "progress", default=True, help="progress bar (--no-progress: one plain line per notebook)")
     return p
 
 
 def partial_flags(args) -> list[str]:
-    """The options that make this a partial run (empty for a full default run)."""
+    """The options that make this a partial run (empty for a full default run), quoted for a shell."""
     flags = []
     if args.fast:
         flags.append("--fast")
-    flags += [f"--only {s}" for s in args.only or []]
-    if args.no_checks:
+    flags += [f"--set {shlex.quote(s)}" for s in args.set or []]
+    flags += [f"--only {shlex.quote(s)}" for s in args.only or []]
+    if not args.checks:
         flags.append("--no-checks")
-    flags += [f"--check-only {s}" for s in args.check_only or []]
+    flags += [f"--check-only {shlex.quote(s)}" for s in args.check_only or []]
     if args.notebooks is not None:
-        flags.append(f"--notebooks {args.notebooks}")
+        flags.append(f"--notebooks {shlex.quote(args.notebooks)}")
     return flags
 
 
@@ -176,10 +222,13 @@ def validate_destinations(out: Path, gallery: Path | None, checks: bool) -> None
         _writable_dir(gallery, "--figures-dir")
 
 
-def run_notebooks(paths, out: Path, *, fast: bool, figures_dir: Path | None, timeout: int, progress: bool) -> list[dict]:
+def run_notebooks(paths, out: Path, *, fast: bool, figures_dir: Path | None, timeout: int, progress: bool,
+                  overrides: dict | None = None) -> list[dict]:
+    """Execute each notebook with ``FAST = fast``, its figure and claim paths under ``out``, and the
+    ``overrides`` its parameters cell assigns (an override of ``FAST`` wins over ``fast``)."""
     from tqdm.auto import tqdm
 
-    from convexlab.notebooks import execute
+    from convexlab.notebooks import execute, parameter_names
 
     rows = []
     bar = tqdm(paths, desc="convexlab reproduce", unit="notebook", disable=not progress, leave=False)
@@ -189,7 +238,11 @@ def run_notebooks(paths, out: Path, *, fast: bool, figures_dir: Path | None, tim
         claims = out / "claims" / f"{path.stem}.json"
         claims.unlink(missing_ok=True)
         fig.unlink(missing_ok=True)
-        params = {"FAST": fast, "FIGURE_PATH": str(fig), "CLAIMS_PATH": str(claims)}
+        params = {"FAST": fast}
+        if overrides:
+            defined = set(parameter_names(path))
+            params.update({k: v for k, v in overrides.items() if k in defined})
+        params.update(FIGURE_PATH=str(fig), CLAIMS_PATH=str(claims))
         _, seconds, error = execute(path, params, timeout=timeout, save_to=out / "notebooks" / path.name)
         if figures_dir is not None and fig.exists():
             figures_dir.mkdir(parents=True, exist_ok=True)
@@ -211,6 +264,29 @@ def claim_records(out: Path) -> dict[str, dict]:
     return recs
 
 
+def override_reach(paths, overrides: dict) -> dict[str, list[str]]:
+    """For each overridden name, the stems of the selected notebooks whose parameters cell assigns
+    it; :class:`UsageError` (before anything runs) for a name that none of them assigns, or for a
+    notebook without a readable parameters cell."""
+    from convexlab.notebooks import parameter_names
+
+    if not overrides:
+        return {}
+    defined = {}
+    for p in paths:
+        try:
+            defined[p.stem] = set(parameter_names(p))
+        except ValueError as err:
+            raise UsageError(f"--set: {err}") from None
+    reach = {name: [stem for stem, names in defined.items() if name in names] for name in overrides}
+    unknown = [name for name, stems in reach.items() if not stems]
+    if unknown:
+        known = sorted(set().union(*defined.values()) - set(RESERVED))
+        raise UsageError(f"--set {', '.join(unknown)}: no selected notebook's parameters cell assigns "
+                         f"{'it' if len(unknown) == 1 else 'them'}; they assign: {', '.join(known)}")
+    return reach
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from convexlab.claims import claims_markdown
@@ -228,32 +304,42 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     flags = partial_flags(args)
     try:
+        overrides = parse_set(args.set)
+        reach = override_reach(paths, overrides)
         # absolute: the notebooks run with their own folder as the working directory
         out, gallery = destinations(args)
-        validate_destinations(out, gallery, checks=not args.no_checks)
+        validate_destinations(out, gallery, checks=args.checks)
     except UsageError as err:
         print(f"convexlab reproduce: {err}", file=sys.stderr)
         return 2
     if flags:
         print(f"partial run ({' '.join(flags)}): writing to {out}; the committed results/ and docs/figures/ "
               "are not touched")
+    for name, stems in reach.items():
+        left = len(paths) - len(stems)
+        print(f"--set {name}={overrides[name]!r}: {', '.join(stems)}"
+              + (f" ({left} other notebook{'s do' if left != 1 else ' does'} not assign {name})" if left else ""))
+    fast = bool(overrides.get("FAST", args.fast))
+    # per notebook, the overrides its parameters cell received (stated with its evidence's scale)
+    reached = {p.stem: ", ".join(f"{k}={v!r}" for k, v in overrides.items() if p.stem in reach[k]) for p in paths}
+    reached = {stem: text for stem, text in reached.items() if text}
     t0 = time.perf_counter()
-    rows = run_notebooks(paths, out, fast=args.fast, figures_dir=gallery, timeout=args.timeout,
-                         progress=not args.no_progress)
+    rows = run_notebooks(paths, out, fast=fast, figures_dir=gallery, timeout=args.timeout,
+                         progress=args.progress, overrides=overrides)
     outcomes = []
-    if not args.no_checks:
+    if args.checks:
         from convexlab.cli import write_outputs
         from convexlab.theory import CheckContext, run_checks, select
 
-        outcomes = run_checks(select(args.check_only), CheckContext(), progress=not args.no_progress)
+        outcomes = run_checks(select(args.check_only), CheckContext(), progress=args.progress)
         write_outputs(str(out / "checks"), outcomes, full=False, seed=0)
     atomic_write(out / "notebooks.json", json.dumps(rows, indent=2) + "\n")
     ran = {r["notebook"] for r in rows}
     records = {cid: kept for cid, recs in claim_records(out).items()
                if (kept := [r for r in recs if r["notebook"] in ran])}
     checks = {o.check.name: o for o in outcomes}
-    atomic_write(out / "CLAIMS.md", claims_markdown(records, checks, rows, fast=args.fast,
-                                                    partial=" ".join(flags) or None))
+    atomic_write(out / "CLAIMS.md", claims_markdown(records, checks, rows, fast=fast,
+                                                    partial=" ".join(flags) or None, overrides=reached))
     failed = [r for r in rows if r["verdict"] != "pass"] + [o for o in outcomes if o.verdict != "pass"]
     print(f"\n{len(rows)} notebooks, {len(outcomes)} checks, {len(failed)} failed ({time.perf_counter() - t0:.0f} s); "
           f"wrote {out / 'CLAIMS.md'}")

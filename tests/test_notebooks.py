@@ -105,7 +105,7 @@ def test_reproduce_writes_results_and_claims(tmp_path, capsys, monkeypatch):
     assert "04_demo" in text and "pass" in text and "05_broken" in text and "FAIL  AssertionError" in text
     assert (out / "notebooks" / "04_demo.ipynb").exists() and (figs / "04_demo.png").exists()
     md = (out / "CLAIMS.md").read_text()
-    assert "| claim | paper, where | provenance | status | evidence |" in md
+    assert "| claim | paper, where | provenance | status | evidence | scale |" in md
     assert "04_demo: supported — f = 1.5 vs bound 0.3" in md
     assert "check stosignsgd.figure1_signsgd_stalls: pass" in md
     assert (out / "checks" / "checks.csv").exists()
@@ -114,7 +114,7 @@ def test_reproduce_writes_results_and_claims(tmp_path, capsys, monkeypatch):
                       "--only", "04", "--no-checks"]) == 0
     md = (out / "CLAIMS.md").read_text()
     assert "| 05_broken |" not in md and "check stosignsgd.figure1_signsgd_stalls" not in md
-    assert "04_demo: supported — f = 1.5 vs bound 0.3<br>not run in this run: check stosignsgd.figure1" in md
+    assert "04_demo: supported — f = 1.5 vs bound 0.3; not run: check stosignsgd.figure1" in md
 
 
 def test_claim_status_merges_the_evidence():

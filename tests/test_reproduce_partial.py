@@ -87,9 +87,9 @@ def test_partial_run_writes_a_scratch_directory_and_labels_missing_evidence_not_
     assert "partial run (--fast --only 04 --no-checks)" in out and str(scratch / "CLAIMS.md") in out
     md = (scratch / "CLAIMS.md").read_text()
     assert "**Partial run**" in md and "`convexlab reproduce --fast --only 04 --no-checks`" in md
-    assert "| supported | 04_demo: supported — fast |" in _status_row(md, "demo.from_04")
-    assert "| not run | not run in this run: notebook 05 |" in _status_row(md, "demo.from_05")
-    assert "| not run | not run in this run: check stosignsgd.figure1 |" in _status_row(md, "demo.from_check")
+    assert "| supported | 04_demo: supported — fast [details](#demofrom_04) |" in _status_row(md, "demo.from_04")
+    assert "| not run | not run in this run: notebook 05 [details](#demofrom_05) |" in _status_row(md, "demo.from_05")
+    assert "| not run | not run in this run: check stosignsgd.figure1 [details](#demofrom_check) |" in _status_row(md, "demo.from_check")
     assert "| inconclusive | no notebook or check tests this claim" in _status_row(md, "demo.out_of_reach")
     assert "Totals: 1 supported, 0 not supported, 1 inconclusive, 2 not run" in md
     assert [r["notebook"] for r in json.loads((scratch / "notebooks.json").read_text())] == ["04_demo"]
@@ -188,7 +188,7 @@ def test_bad_destinations_fail_in_one_line_before_any_notebook_runs(repo, tmp_pa
 def test_timeout_must_be_a_positive_integer(repo, capsys):
     with pytest.raises(SystemExit) as exc:
         cli(["reproduce", "--timeout", "0"])
-    assert exc.value.code == 2 and "--timeout: must be an integer >= 1, got '0'" in capsys.readouterr().err
+    assert exc.value.code == 2 and "argument --timeout: must be an integer >= 1, got 0" in capsys.readouterr().err
 
 
 def test_claim_status_not_run_against_ran_without_a_verdict():

@@ -237,7 +237,7 @@ def test_unknown_only_name_is_a_clear_error(capsys):
         main(["--size", "tiny", "--only", "NoSuchOptimizer"])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert "unknown optimizer 'NoSuchOptimizer' in --only" in err
+    assert "unknown optimizer 'NoSuchOptimizer' in --optimizers" in err
     assert "Signum" in err and REF_MUON in err and "SoftMuon[Muon phase]" in err  # the valid names are listed
 
 

@@ -43,14 +43,20 @@ problems solved) and the survey taxonomy (:mod:`convexlab.bench.taxonomy`).
 
 **Operation.** Each cell (one tuning lr, or one final run) is cached in SQLite (``cache.sqlite`` in
 the output directory) under a key of problem, optimizer, phase and the configuration, so an
-interrupted benchmark resumes without recomputing finished cells. Writes ``report.md``,
+interrupted benchmark resumes without recomputing finished cells (``--no-cache``: compute every
+cell, store nothing). The cache is checked when it is opened (an SQLite file whose only table is
+``cells`` with this module's columns, passing SQLite's ``quick_check``) and every cell when it is
+read (valid JSON with the keys of its phase); a file or a cell that fails is a :class:`CacheError`
+naming the file, which the command line prints as one line (exit status 2) instead of reusing or
+overwriting it. Runs on ``--threads`` torch threads (default 1; step-time ratios are of the same
+thread count, and a thread count other than 1 is part of the cell key). Writes ``report.md``,
 ``results.json``, ``performance_profile.png`` and ``final_metric.png``.
 
 Usage::
 
     convexlab bench compare --quick --out bench_out           # minutes on 2 cores
     convexlab bench compare --full --out bench_full [--gpt]   # < 1 hour on a CPU
-    python -m convexlab.bench.compare --quick --problems logreg --optimizers AdamW Signum
+    convexlab bench compare --quick --problems logreg --optimizers AdamW,Signum
 """
 
 from __future__ import annotations
@@ -76,7 +82,8 @@ from convexlab._io import atomic_write
 from convexlab.bench.suite import BenchProblem, build_suite
 from convexlab.bench.taxonomy import CATEGORIES, category_table, placement_of, placement_table
 
-__all__ = ["BenchConfig", "Cache", "BenchmarkInterrupted", "bench_kwargs", "lr_grid", "lr_sensitivity",
+__all__ = ["BenchConfig", "Cache", "CacheError", "BenchConfigError", "BenchmarkInterrupted", "cell_defect",
+           "bench_kwargs", "lr_grid", "lr_sensitivity",
            "performance_profile", "profile_score", "run_benchmark", "summarize", "write_report",
            "load_results", "ensure_results", "plot_profiles", "plot_final", "ranking", "ranking_markdown", "best_per_dimension", "implementation_lines", "main", "AUX_LR", "TAU_MAX"]
 
@@ -95,6 +102,15 @@ class BenchmarkInterrupted(RuntimeError):
     """Raised by the test hook ``stop_after`` after that many newly computed cells."""
 
 
+class BenchConfigError(ValueError):
+    """A configuration the benchmark cannot run (unknown names, bad sizes); raised before any cell runs."""
+
+
+class CacheError(ValueError):
+    """The benchmark cache cannot be used: not SQLite, damaged, another program's tables, a bad cell.
+    The message names the file and what to do."""
+
+
 @dataclass
 class BenchConfig:
     """What to run: mode sizes, lr grid points, seeds and the subset of problems/optimizers."""
@@ -107,6 +123,7 @@ class BenchConfig:
     optimizers: tuple[str, ...] | None = None
     gpt: bool = False
     budget_scale: float = 1.0
+    threads: int = 1
 
     @classmethod
     def preset(cls, mode: str, **kw) -> "BenchConfig":
@@ -116,12 +133,14 @@ class BenchConfig:
         return cls(mode=mode, **{**base[mode], **{k: v for k, v in kw.items() if v is not None}})
 
     def validate(self) -> None:
-        for name in ("n_lr", "tune_seeds", "seeds"):
+        """Raise :class:`BenchConfigError` (a ValueError) naming the first bad field."""
+        for name in ("n_lr", "tune_seeds", "seeds", "threads"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        if not (isinstance(self.budget_scale, (int, float)) and 0 < self.budget_scale <= 10):
-            raise ValueError(f"budget_scale must be in (0, 10], got {self.budget_scale!r}")
+                raise BenchConfigError(f"{name} must be an integer >= 1, got {v!r}")
+        if not (isinstance(self.budget_scale, (int, float)) and not isinstance(self.budget_scale, bool)
+                and 0 < self.budget_scale <= 10):
+            raise BenchConfigError(f"budget_scale must be in (0, 10], got {self.budget_scale!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,31 +341,174 @@ def _peak_bytes(problem: BenchProblem, name: str, lr: float, seed: int, split: s
 # ---------------------------------------------------------------------------------------------
 # cache
 # ---------------------------------------------------------------------------------------------
-class Cache:
-    r"""Per-cell results in SQLite: key → JSON payload, with the time each cell was computed."""
+#: the columns of the ``cells`` table, in order
+CACHE_COLUMNS = ("key", "problem", "optimizer", "phase", "payload", "created")
+#: keys of one final run in a cached ``final`` cell (``peak_bytes`` only in seed 0's, so not required)
+RUN_KEYS = ("final", "curve_steps", "curve", "diverged", "state_bytes_per_param", "n_params", "step_time",
+            "opt_time")
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = sqlite3.connect(str(self.path))
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def cell_defect(payload, phase: str, seeds: int | None = None) -> str:
+    r"""What is wrong with a cached cell of ``phase`` ("tune" or "final") over ``seeds`` seeds ("" if nothing).
+
+    A tuning cell is ``{"lr": x, "scores": [one number per seed]}``; a final cell is
+    ``{"lr": x, "runs": [one run per seed]}`` (``seeds=None``: any non-empty number), each run
+    holding :data:`RUN_KEYS` with ``curve`` and ``curve_steps`` of the same, non-zero length.
+
+    >>> cell_defect({"lr": 0.1, "scores": [0.5]}, "tune", 1)
+    ''
+    >>> cell_defect({"lr": 0.1}, "tune", 1)
+    "missing key 'scores'"
+    """
+    if not isinstance(payload, dict):
+        return f"a JSON {type(payload).__name__}, not an object"
+    need = ("lr", "scores") if phase == "tune" else ("lr", "runs")
+    for k in need:
+        if k not in payload:
+            return f"missing key {k!r}"
+    if not _is_number(payload["lr"]):
+        return f"lr is {payload['lr']!r}, not a number"
+    items = payload[need[1]]
+    if not isinstance(items, list) or not items or (seeds is not None and len(items) != seeds):
+        return f"{need[1]} must be a list of {seeds or 'one or more'} entries, got {str(items)[:60]}"
+    if phase == "tune":
+        bad = [v for v in items if not _is_number(v)]
+        return f"scores holds {bad[0]!r}, not a number" if bad else ""
+    for i, run in enumerate(items):
+        if not isinstance(run, dict):
+            return f"runs[{i}] is not an object"
+        missing = [k for k in RUN_KEYS if k not in run]
+        if missing:
+            return f"runs[{i}] misses key(s) {', '.join(missing)}"
+        c, t = run["curve"], run["curve_steps"]
+        if not (isinstance(c, list) and isinstance(t, list) and len(c) == len(t) > 0):
+            return f"runs[{i}]: curve and curve_steps must be lists of the same non-zero length"
+        if not all(_is_number(v) for v in (*c, *t, run["final"], run["step_time"], run["opt_time"],
+                                           run["state_bytes_per_param"], run["n_params"])):
+            return f"runs[{i}] holds a value that is not a number"
+    return ""
+
+
+class Cache:
+    r"""Per-cell results in SQLite: key → JSON payload, with the time each cell was computed.
+
+    ``path=None`` keeps the cells in memory only (``--no-cache``). Opening checks that the file is
+    this benchmark's cache (SQLite, no table but ``cells`` with :data:`CACHE_COLUMNS`, SQLite's
+    ``quick_check`` passes); an empty or new file becomes one. Every failure, at opening, reading a
+    cell (:meth:`get` with ``phase``: :func:`cell_defect`) or writing one, is a :class:`CacheError`
+    whose message names the file and what to do; nothing in a damaged file is overwritten.
+    """
+
+    def __init__(self, path: str | Path | None):
+        self.path = None if path is None else Path(path)
+        self.con = None
+        if self.path is None:
+            self.con = sqlite3.connect(":memory:")
+            self._create()
+        else:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise CacheError(f"cannot create the directory of the benchmark cache {self.path} "
+                                 f"({err.strerror or err}); pass another --out or --no-cache") from None
+            if self.path.is_dir():
+                raise CacheError(f"{self.path} is a directory, not a convexlab benchmark cache; move it away or "
+                                 "pass another --out or --no-cache")
+            try:
+                self.con = sqlite3.connect(str(self.path))
+                self._check_schema()
+                self._create()
+            except sqlite3.Error as err:
+                self._close_quietly()
+                raise self._error(err) from None
+            except CacheError:
+                self._close_quietly()
+                raise
+
+    def _create(self) -> None:
         self.con.execute("CREATE TABLE IF NOT EXISTS cells (key TEXT PRIMARY KEY, problem TEXT, optimizer TEXT, "
                          "phase TEXT, payload TEXT, created REAL)")
         self.con.commit()
 
-    def get(self, key: str) -> dict | None:
-        row = self.con.execute("SELECT payload FROM cells WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+    # -- errors ----------------------------------------------------------------------------
+    @property
+    def _name(self) -> str:
+        return ":memory:" if self.path is None else str(self.path)
+
+    def _invalid(self, reason: str) -> CacheError:
+        reason = " ".join(reason.split())  # one line, whatever SQLite or json said
+        return CacheError(f"{self._name} is not a valid convexlab benchmark cache ({reason}); move it away "
+                          "or pass --no-cache")
+
+    def _error(self, err: sqlite3.Error, doing: str = "open") -> CacheError:
+        text = " ".join(str(err).split()) or type(err).__name__
+        if isinstance(err, sqlite3.OperationalError):
+            if "locked" in text or "busy" in text:
+                return CacheError(f"{self._name} is in use by another process ({text}); wait for the other "
+                                  "`convexlab bench compare` to finish or pass another --out")
+            return CacheError(f"cannot {doing} the benchmark cache {self._name} ({text}); check its permissions and "
+                              "the free disk space, or pass another --out or --no-cache")
+        return self._invalid(text)  # SQLITE_NOTADB, SQLITE_CORRUPT: "file is not a database", "malformed"
+
+    def _close_quietly(self) -> None:
+        if self.con is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.con.close()
+            self.con = None
+
+    def _check_schema(self) -> None:
+        tables = [r[0] for r in self.con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        if not tables:
+            return  # a new or empty file
+        if tables != ["cells"]:
+            raise self._invalid(f"it holds the table(s) {', '.join(sorted(tables))}, expected only 'cells'")
+        cols = tuple(r[1] for r in self.con.execute("PRAGMA table_info(cells)"))
+        if cols != CACHE_COLUMNS:
+            raise self._invalid(f"table 'cells' has the columns {', '.join(cols)}, expected "
+                                f"{', '.join(CACHE_COLUMNS)}")
+        verdict = [r[0] for r in self.con.execute("PRAGMA quick_check")]
+        if verdict != ["ok"]:
+            raise self._invalid(f"SQLite quick_check: {'; '.join(str(v) for v in verdict[:2])}")
+
+    # -- cells -----------------------------------------------------------------------------
+    def get(self, key: str, *, phase: str | None = None, seeds: int | None = None) -> dict | None:
+        r"""The payload of ``key``, or None when it is not cached. With ``phase`` ("tune"/"final") and
+        ``seeds``, a payload that :func:`cell_defect` rejects raises :class:`CacheError`, as does bad JSON."""
+        try:
+            row = self.con.execute("SELECT payload, problem, optimizer, phase FROM cells WHERE key = ?",
+                                   (key,)).fetchone()
+        except sqlite3.Error as err:
+            raise self._error(err, "read") from None
+        if row is None:
+            return None
+        where = f"cell {row[1]}/{row[2]}/{row[3]}"
+        try:
+            payload = json.loads(row[0])
+        except (TypeError, ValueError) as err:
+            raise self._invalid(f"{where} is not valid JSON: {err}") from None
+        if phase is not None:
+            defect = cell_defect(payload, phase, seeds)
+            if defect:
+                raise self._invalid(f"{where}: {defect}")
+        return payload
 
     def put(self, key: str, problem: str, optimizer: str, phase: str, payload: dict) -> None:
-        self.con.execute("INSERT OR REPLACE INTO cells VALUES (?, ?, ?, ?, ?, ?)",
-                         (key, problem, optimizer, phase, json.dumps(payload), time.time()))
-        self.con.commit()  # one commit per cell: an interruption loses at most the running cell
+        try:
+            self.con.execute("INSERT OR REPLACE INTO cells VALUES (?, ?, ?, ?, ?, ?)",
+                             (key, problem, optimizer, phase, json.dumps(payload), time.time()))
+            self.con.commit()  # one commit per cell: an interruption loses at most the running cell
+        except sqlite3.Error as err:
+            raise self._error(err, "write to") from None
 
     def rows(self) -> list[tuple]:
         return self.con.execute("SELECT key, problem, optimizer, phase, created FROM cells ORDER BY created").fetchall()
 
     def close(self) -> None:
-        self.con.close()
+        self._close_quietly()
 
 
 def _key(*parts) -> str:
@@ -397,12 +559,19 @@ def _steps_to_target(problem: BenchProblem, run: dict) -> float:
 
 
 def run_benchmark(config: BenchConfig, out_dir: str | Path, *, progress: bool = True,
-                  stop_after: int | None = None) -> dict:
+                  stop_after: int | None = None, cache: bool = True) -> dict:
     r"""Run (or resume from the cache in ``out_dir``) every cell; return the raw results.
+
+    Runs on ``config.threads`` torch threads (restored afterwards).
 
     Args:
         stop_after: test hook — raise :class:`BenchmarkInterrupted` after this many newly computed
             cells (simulates an interruption; finished cells are in the cache).
+        cache: False computes every cell and stores nothing (no ``cache.sqlite`` is opened).
+
+    Raises:
+        BenchConfigError: a bad configuration (unknown problem or optimizer, sizes), before any cell runs.
+        CacheError: ``out_dir/cache.sqlite`` is not a usable cache, or one of its cells is damaged.
 
     Returns:
         ``{"config", "problems", "left_out", "cells": {problem: {optimizer: {...}}}, "computed", "cached"}``.
@@ -412,6 +581,8 @@ def run_benchmark(config: BenchConfig, out_dir: str | Path, *, progress: bool = 
     from convexlab.optim import RECOMBINED, REGISTRY
 
     config.validate()
+    if config.mode not in ("quick", "full"):
+        raise BenchConfigError(f"mode must be 'quick' or 'full', got {config.mode!r}")
     problems, left_out = build_suite(config.mode, gpt=config.gpt)
     if config.budget_scale != 1.0:
         for p in problems:
@@ -420,17 +591,20 @@ def run_benchmark(config: BenchConfig, out_dir: str | Path, *, progress: bool = 
     names = list(config.optimizers or [n for n in REGISTRY if n not in RECOMBINED])
     for n in names:
         if n not in REGISTRY:
-            raise ValueError(f"optimizers must be registry names ({sorted(REGISTRY)}), got {n!r}")
+            raise BenchConfigError(f"optimizers must be registry names ({sorted(REGISTRY)}), got {n!r}")
     if config.problems is not None:
         known = {p.name for p in problems}
         for n in config.problems:
+            if n in left_out:
+                raise BenchConfigError(f"problems: {n!r} is left out of this run: {left_out[n]}")
             if n not in known:
-                raise ValueError(f"problems must be among {sorted(known)}, got {n!r}")
+                raise BenchConfigError(f"problems must be among {sorted(known)} in {config.mode} mode, got {n!r}")
         problems = [p for p in problems if p.name in config.problems]
     if "AdamW" not in names:
         names = ["AdamW"] + names  # the step-time reference of the same run
-    out_dir = Path(out_dir)
-    cache = Cache(out_dir / "cache.sqlite")
+    # the key of a cell: a thread count other than the default 1 keeps its timings apart (1 keeps
+    # the keys of caches written before --threads existed)
+    threads_key = () if config.threads == 1 else (("threads", config.threads),)
     plan = []
     cells: dict = {}
     for prob in problems:
@@ -442,19 +616,22 @@ def run_benchmark(config: BenchConfig, out_dir: str | Path, *, progress: bool = 
                 plan.append((prob, n))
     total = len(plan) * (config.n_lr + 1)
     computed = cached = 0
+    store = Cache(Path(out_dir) / "cache.sqlite" if cache else None)  # checked before any cell runs
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)  # step-time ratios at one thread count, the same for every cell
     bar = tqdm(total=total, desc="bench compare", disable=not progress, mininterval=0.5)
     try:
         for prob, n in plan:
-            base = (BENCH_VERSION, config.mode, prob.name, prob.budget, n)
+            base = (BENCH_VERSION, config.mode, prob.name, prob.budget, n, *threads_key)
             grid = lr_grid(n, config.n_lr)
             tune = []
             for k, lr in enumerate(grid):
                 key = _key(*base, "tune", lr, config.tune_seeds)
-                res = cache.get(key)
+                res = store.get(key, phase="tune", seeds=config.tune_seeds)
                 if res is None:
                     runs = [train_run(prob, n, lr, 1000 + s, "val", timing=False) for s in range(config.tune_seeds)]
                     res = dict(lr=lr, scores=[r["final"] for r in runs])
-                    cache.put(key, prob.name, n, f"tune{k}", res)
+                    store.put(key, prob.name, n, f"tune{k}", res)
                     computed += 1
                     if stop_after is not None and computed >= stop_after:
                         raise BenchmarkInterrupted(f"stopped after {computed} computed cells (test hook)")
@@ -466,12 +643,12 @@ def run_benchmark(config: BenchConfig, out_dir: str | Path, *, progress: bool = 
             prog = [_progress(prob, v) for v in scores]
             best = int(np.argmax(prog))
             key = _key(*base, "final", grid[best], config.seeds)
-            res = cache.get(key)
+            res = store.get(key, phase="final", seeds=config.seeds)
             if res is None:
                 runs = [train_run(prob, n, grid[best], s, "test", timing=True, peak=(s == 0))
                         for s in range(config.seeds)]
                 res = dict(lr=grid[best], runs=runs)
-                cache.put(key, prob.name, n, "final", res)
+                store.put(key, prob.name, n, "final", res)
                 computed += 1
                 if stop_after is not None and computed >= stop_after:
                     raise BenchmarkInterrupted(f"stopped after {computed} computed cells (test hook)")
@@ -482,7 +659,8 @@ def run_benchmark(config: BenchConfig, out_dir: str | Path, *, progress: bool = 
                                        lr_sensitivity=lr_sensitivity(grid, prog), final=res)
     finally:
         bar.close()
-        cache.close()
+        store.close()
+        torch.set_num_threads(old_threads)
     meta = {p.name: dict(family=p.family, metric=p.metric, higher_is_better=p.higher_is_better, target=p.target,
                          budget=p.budget, eval_every=p.eval_every, samples_per_step=p.samples_per_step,
                          description=p.description) for p in problems}
@@ -692,6 +870,7 @@ def write_report(raw: dict, out_dir: str | Path, *, elapsed: float | None = None
               f"final: the best lr on {cfg['seeds']} fresh seeds, scored on the test split",
               f"- matrix-only optimizers: MatrixAndAdamW, AdamW part at fixed lr {AUX_LR:g}",
               "- peak memory: torch.profiler(profile_memory=True) over two steps + parameter bytes",
+              f"- torch threads: {cfg.get('threads', 1)} (every step time and ratio)",
               ""]
     lines += ["| optimizer | lr grid |", "|---|---|"]
     for n in raw["optimizers"]:
@@ -736,7 +915,15 @@ def load_results(out_dir: str | Path) -> dict:
     path = Path(out_dir) / "results.json"
     if not path.exists():
         raise ValueError(f"out_dir must hold a results.json of a finished run, got {str(out_dir)!r}")
-    return json.loads(path.read_text())
+    try:
+        res = json.loads(path.read_text())
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{path} is not a results.json of `convexlab bench compare` ({err}); "
+                         "rerun the benchmark into that directory") from None
+    if not (isinstance(res, dict) and {"raw", "rows", "ranking"} <= set(res)):
+        raise ValueError(f"{path} is not a results.json of `convexlab bench compare` (it needs the keys raw, "
+                         "rows and ranking); rerun the benchmark into that directory")
+    return res
 
 
 def ensure_results(results_dir=None, *, problems=None, budget_scale: float = 1.0, n_lr: int | None = None,
@@ -780,31 +967,99 @@ def best_per_dimension(rank: list[dict]) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 # command line
 # ---------------------------------------------------------------------------------------------
-def main(argv=None) -> int:
-    """``convexlab bench compare``: run, cache, summarise, write the report; print the ranking."""
-    ap = argparse.ArgumentParser(prog="convexlab bench compare", description=__doc__.split("\n")[0])
+def _budget_scale(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 10], got {text!r}") from None
+    if not (0 < v <= 10):  # NaN fails too
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 10], got {text}")
+    return v
+
+
+def build_parser():
+    r"""The parser of ``convexlab bench compare`` (the project grammar, :mod:`convexlab._cli`)."""
+    from convexlab import _cli
+    from convexlab._validation import argparse_int_at_least
+    from convexlab.bench.suite import problem_names
+    from convexlab.optim import REGISTRY
+
+    import textwrap
+
+    ap = _cli.parser("bench compare", textwrap.fill(
+        "Every registry optimizer on a problem suite, many dimensions at once: fair learning-rate tuning, final "
+        "metric, steps to target, lr sensitivity, seed spread, memory, step time against AdamW in the same run, "
+        "implementation size.", 78) + "\n\n"
+                     "Examples:\n"
+                     "  convexlab bench compare --quick --out bench_out\n"
+                     "  convexlab bench compare --full --out bench_full --gpt\n"
+                     "  convexlab bench compare --problems logreg,digits_mlp --optimizers AdamW,Signum\n\n"
+                     "Finished cells are cached in OUT/cache.sqlite: rerunning the same command resumes.")
     g = ap.add_mutually_exclusive_group()
-    g.add_argument("--quick", action="store_true", help="small budgets, 4 lr points, 3 seeds (default)")
-    g.add_argument("--full", action="store_true", help="larger budgets, 6 lr points, 5 seeds, imbalance 100")
-    ap.add_argument("--out", default="bench_compare", help="output directory (report, figures, cache)")
-    ap.add_argument("--problems", nargs="+", default=None, help="subset of problem names")
-    ap.add_argument("--optimizers", nargs="+", default=None, help="subset of registry names (AdamW always added)")
-    ap.add_argument("--n-lr", type=int, default=None, help="lr grid points per optimizer")
-    ap.add_argument("--seeds", type=int, default=None, help="fresh seeds of the final runs")
-    ap.add_argument("--tune-seeds", type=int, default=None, help="seeds per tuning run")
-    ap.add_argument("--budget-scale", type=float, default=1.0, help="multiply every step budget (tests: < 1)")
-    ap.add_argument("--gpt", action="store_true", help="add the GPT preset (full mode, if convexlab.llm provides it)")
-    ap.add_argument("--no-progress", action="store_true")
+    g.add_argument("--quick", action="store_true",
+                   help="small budgets, 4 lr points, 3 seeds, imbalance ratios 1 and 10 (the default)")
+    g.add_argument("--full", action="store_true", help="larger budgets, 6 lr points, 5 seeds, imbalance up to 100")
+    ap.add_argument("--out", default="bench_compare", metavar="DIR",
+                    help="output directory: report.md, results.json, figures and cache.sqlite (default bench_compare)")
+    full_names = problem_names("full", gpt=True)
+    _cli.add_list(ap, "problems", choices=full_names,
+                  help="run only these problems (commas and/or spaces; default: every problem of the mode): "
+                       + ", ".join(full_names) + " (imb100 and gpt: --full only)")
+    _cli.add_list(ap, "optimizers", choices=list(REGISTRY),
+                  help="run only these registry optimizers (commas and/or spaces; AdamW, the step-time reference, "
+                       "is always added; default: every registry optimizer except the recombined ones)")
+    ap.add_argument("--n-lr", type=argparse_int_at_least("", 1), default=None, metavar="N",
+                    help="learning-rate grid points per optimizer (default 4 quick, 6 full)")
+    ap.add_argument("--seeds", type=argparse_int_at_least("", 1), default=None, metavar="N",
+                    help="fresh seeds of the final runs (default 3 quick, 5 full)")
+    ap.add_argument("--tune-seeds", type=argparse_int_at_least("", 1), default=None, metavar="N",
+                    help="seeds per tuning run (default 1)")
+    ap.add_argument("--budget-scale", type=_budget_scale, default=1.0, metavar="X",
+                    help="multiply every step budget by X, 0 < X <= 10 (default 1; the tests use < 1)")
+    _cli.add_threads(ap, default=1, help="CPU threads for torch (integer >= 1, default 1: the step-time ratios "
+                                         "are of one thread, as in the project's other benchmarks)")
+    _cli.add_flag(ap, "gpt", default=False, help="add the GPT preset problem (--full only, when convexlab.llm "
+                                                 "provides it; default: no)")
+    _cli.add_flag(ap, "cache", default=True, help="reuse and store finished cells in OUT/cache.sqlite (default: "
+                                                  "yes; --no-cache computes every cell and stores none)")
+    _cli.add_flag(ap, "progress", default=True, help="show a progress bar on stderr (default: yes)")
     ap.add_argument("--stop-after-cells", type=int, default=None, help=argparse.SUPPRESS)  # test hook
+    return ap
+
+
+def main(argv=None) -> int:
+    """``convexlab bench compare``: run, cache, summarise, write the report; print the ranking.
+
+    A bad option, an unusable ``--out`` or ``cache.sqlite``, or a damaged cell: one line on stderr
+    and exit status 2 (``SystemExit``). Ctrl-C: one line saying where the finished cells are, and
+    status 130."""
+    ap = build_parser()
     a = ap.parse_args(argv)
     mode = "full" if a.full else "quick"
+    out = Path(a.out)
+    if out.exists() and not out.is_dir():
+        ap.error(f"--out must be a directory, got the file {str(out)!r}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)  # before any cell runs, not when the report is written
+    except OSError as err:
+        ap.error(f"--out: cannot create the directory {str(out)!r} ({err.strerror or err})")
     cfg = BenchConfig.preset(mode, n_lr=a.n_lr, seeds=a.seeds, tune_seeds=a.tune_seeds, gpt=a.gpt,
-                             problems=tuple(a.problems) if a.problems else None,
-                             optimizers=tuple(a.optimizers) if a.optimizers else None, budget_scale=a.budget_scale)
-    torch.set_num_threads(1)  # step-time ratios in one thread, as the rest of the project's benchmarks
+                             problems=tuple(dict.fromkeys(a.problems)) if a.problems else None,
+                             optimizers=tuple(dict.fromkeys(a.optimizers)) if a.optimizers else None,
+                             budget_scale=a.budget_scale, threads=a.threads)
     t0 = time.perf_counter()
-    raw = run_benchmark(cfg, a.out, progress=not a.no_progress, stop_after=a.stop_after_cells)
-    report = write_report(raw, a.out, elapsed=time.perf_counter() - t0)
+    try:
+        raw = run_benchmark(cfg, out, progress=a.progress, stop_after=a.stop_after_cells, cache=a.cache)
+    except BenchConfigError as err:
+        ap.error(str(err))
+    except CacheError as err:
+        ap.exit(2, f"{ap.prog}: error: {err}\n")
+    except KeyboardInterrupt:
+        kept = (f"the finished cells are kept in {out / 'cache.sqlite'}; rerun the same command to resume"
+                if a.cache else "nothing was kept (--no-cache)")
+        print(f"{ap.prog}: interrupted; {kept}", file=sys.stderr)
+        return 130
+    report = write_report(raw, out, elapsed=time.perf_counter() - t0)
     rank = ranking(summarize(raw))
     print(ranking_markdown(rank))
     print(f"report: {report}  ({raw['computed']} cells computed, {raw['cached']} cached, "

@@ -93,12 +93,13 @@ fp32 23.74 ms, bf16 10.37 ms (2.29×) at 2 threads. So the matrix optimizers are
 layers on a CPU too. Every run repeats this measurement (:func:`matmul_speed`) at its thread
 count and prints it with the table (``matmul`` in the JSON).
 
-Usage::
+Usage (lists take commas and/or spaces; ``--only`` is the earlier spelling of ``--optimizers``)::
 
-    python -m convexlab.bench.optim_speed                      # all rows, 25M params, current threads
-    python -m convexlab.bench.optim_speed --threads 1 2        # the whole table at 1 and at 2 threads
-    python -m convexlab.bench.optim_speed --only Signum --only StoSignSGD --repeats 20
-    python -m convexlab.bench.optim_speed --size tiny --json out.json --markdown table.md
+    convexlab bench optim                                  # all rows, 25M params, current threads
+    convexlab bench optim --threads 1 2                    # the whole table at 1 and at 2 threads
+    convexlab bench optim --optimizers Signum,StoSignSGD --repeats 20
+    convexlab bench optim --optimizers "SoftSignum[sign phase]" --size tiny
+    convexlab bench optim --size tiny --json out.json --markdown table.md
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import torch
@@ -939,39 +941,101 @@ def format_markdown(runs: list[dict[str, Any]], config: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------
 # command line
 # ---------------------------------------------------------------------------------------------
-def _positive_int(minimum: int):
+def _positive_int(minimum: int, option: str = ""):
     from convexlab._validation import argparse_int_at_least
 
-    return argparse_int_at_least("", minimum)
+    return argparse_int_at_least(option, minimum)
+
+
+def join_bracketed(names: list[str]) -> list[str]:
+    r"""Rejoin the phase-variant names that a space split: ``["SoftSignum[sign", "phase]"]`` →
+    ``["SoftSignum[sign phase]"]`` (a list option splits at spaces; :data:`VARIANTS` names hold one).
+
+    >>> join_bracketed(["Signum", "SoftMuon[Muon", "phase]", "Lion"])
+    ['Signum', 'SoftMuon[Muon phase]', 'Lion']
+    """
+    out: list[str] = []
+    open_ = False
+    for n in names:
+        if open_:
+            out[-1] += " " + n
+        else:
+            out.append(n)
+        open_ = out[-1].count("[") > out[-1].count("]")
+    return out
+
+
+class _Threads(argparse.Action):
+    """``--threads 1 2`` / ``--threads 1,2``: thread counts (integers >= 1), repeated option appends."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from convexlab._cli import split_names
+
+        parse = _positive_int(1, "--threads")
+        try:
+            counts = [parse(v) for v in split_names(values) or []]
+        except argparse.ArgumentTypeError as err:
+            parser.error(str(err))
+        if not counts:
+            parser.error("--threads needs at least one integer >= 1")
+        prior = getattr(namespace, self.dest, None)
+        setattr(namespace, self.dest, (list(prior) if prior else []) + counts)
+
+
+def _destination(parser: argparse.ArgumentParser, option: str, path: str | None) -> None:
+    """Fail in one line now, not after the run, when ``path`` cannot be written (a directory, no parent)."""
+    if path is None:
+        return
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        parser.error(f"{option} must be a file path, got the directory {path!r}")
+    if not parent.is_dir():
+        parser.error(f"{option}: the directory {str(parent)!r} of {path!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        parser.error(f"{option}: {path!r} is not writable")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m convexlab.bench.optim_speed",
-        description="Median optimizer step time, state bytes per parameter, host syncs and ATen ops per step of "
-                    "every registry optimizer, as ratios to torch.optim.AdamW(foreach=True), torch.optim.Muon and "
-                    "the installed public implementations, measured in the same run.",
+    """The parser of ``convexlab bench optim`` (the project grammar, :mod:`convexlab._cli`)."""
+    import textwrap
+
+    from convexlab import _cli
+
+    p = _cli.parser(
+        "bench optim",
+        textwrap.fill("Median optimizer step time, state bytes per parameter, host syncs and ATen ops per step of "
+                      "every registry optimizer, as ratios to torch.optim.AdamW(foreach=True), torch.optim.Muon "
+                      "and the installed public implementations, measured in the same run.", 78)
+        + "\n\nExamples:\n"
+          "  convexlab bench optim --threads 1 2\n"
+          "  convexlab bench optim --optimizers Signum,StoSignSGD --repeats 20\n"
+          "  convexlab bench optim --size tiny --json out.json --markdown table.md",
     )
     p.add_argument("--size", choices=sorted(SIZES), default="small",
                    help="parameter shapes: small (d=512, 6 layers, 25.2M params; default) or tiny (1.05M, for tests)")
-    p.add_argument("--repeats", type=_positive_int(1), default=5, help="timed steps per optimizer (default 5)")
-    p.add_argument("--warmup", type=_positive_int(1), default=1,
+    p.add_argument("--repeats", type=_positive_int(1), default=5, metavar="N",
+                   help="timed steps per optimizer (default 5)")
+    p.add_argument("--warmup", type=_positive_int(1), default=1, metavar="N",
                    help="untimed steps per optimizer before timing, >= 1: the first step allocates the state "
                         "and fits the soft temperature schedules (default 1)")
-    p.add_argument("--only", action="append", metavar="NAME",
-                   help="benchmark only this optimizer (a registry name, a phase variant such as "
-                        f"'{next(iter(VARIANTS))}', or one of {', '.join(REFERENCES)}); repeatable. The references, "
-                        "public implementations and rows its targets need are added.")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="device of parameters and state")
-    p.add_argument("--matrix-layers", type=_positive_int(1), default=None,
+    opt_help = ("benchmark only these optimizers (commas and/or spaces): registry names, phase variants ("
+                + ", ".join(repr(v) for v in VARIANTS) + f") or the references {', '.join(REFERENCES)}. "
+                "The references, public implementations and rows their targets need are added (default: all)")
+    _cli.add_list(p, "optimizers", help=opt_help + "; --only is the earlier spelling", aliases=("--only",))
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="device of parameters and state (default cpu)")
+    p.add_argument("--matrix-layers", type=_positive_int(1), default=None, metavar="N",
                    help="time matrix optimizers on the hidden weights of the first N layers (default: all)")
-    p.add_argument("--threads", type=_positive_int(1), nargs="+", default=None, metavar="N",
-                   help="torch.set_num_threads(N) for the run; several values (e.g. --threads 1 2) repeat the "
-                        "whole run at each, fresh parameters and optimizers each time (default: torch's current)")
-    p.add_argument("--seed", type=_positive_int(0), default=0, help="seed of the parameters and gradients")
+    p.add_argument("--threads", nargs="+", action=_Threads, default=None, metavar="N",
+                   help="torch.set_num_threads(N) for the run; several values (--threads 1 2 or --threads 1,2) "
+                        "repeat the whole run at each, fresh parameters and optimizers each time (default: torch's "
+                        "current)")
+    p.add_argument("--seed", type=_positive_int(0), default=0,
+                   help="seed of the parameters and gradients (integer >= 0, default 0)")
     p.add_argument("--json", metavar="PATH", help="also write config and rows as JSON")
     p.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown (for the README)")
-    p.add_argument("--no-progress", action="store_true", help="do not print one line per round on stderr")
+    _cli.add_flag(p, "progress", default=True, help="print one line per round on stderr (default: yes)")
     return p
 
 
@@ -989,7 +1053,7 @@ def _select(parser: argparse.ArgumentParser, only: list[str] | None, registry: d
     unknown = [n for n in only if n not in ordered]
     if unknown:
         parser.error(f"unknown optimizer{'s' if len(unknown) > 1 else ''} "
-                     f"{', '.join(repr(n) for n in unknown)} in --only; choose from: {', '.join(ordered)}")
+                     f"{', '.join(repr(n) for n in unknown)} in --optimizers; choose from: {', '.join(ordered)}")
     wanted = set(only) | {REF_ADAMW}
     for n in list(wanted):
         for t in TARGETS.get(n, ()):  # a row named by a target (SoftMuon's "Muon")
@@ -1051,7 +1115,7 @@ def _run_once(args, names: list[str], registry: dict[str, type], device: torch.d
             keep = {f"layers.{i}." for i in range(args.matrix_layers)}
             params.matrices = [p for p in params.matrices if any(params.names[id(p)].startswith(k) for k in keep)]
         cases = _build_cases(names, registry, params)
-        progress = not args.no_progress
+        progress = args.progress
         matmul = matmul_speed()
         if progress:
             live = sum(c.skipped is None for c in cases)
@@ -1078,22 +1142,30 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the table(s), optionally write JSON / Markdown; return 0.
 
     Raises:
-        SystemExit: (status 2, argparse) for an unknown ``--only`` name or an invalid option.
+        SystemExit: (status 2, one line) for an unknown ``--optimizers`` name, an invalid option, or a
+        ``--json`` / ``--markdown`` destination that cannot be written (checked before the run).
     """
     parser = build_parser()
     args = parser.parse_args(argv)
     from convexlab.optim import REGISTRY  # looked up at run time: the registry grows
 
-    names = _select(parser, args.only, REGISTRY)
+    only = join_bracketed(args.optimizers) if args.optimizers else None
+    names = _select(parser, only, REGISTRY)
+    _destination(parser, "--json", args.json)
+    _destination(parser, "--markdown", args.markdown)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
     device = torch.device(args.device)
     shape = SIZES[args.size]
     runs, sizes = [], None
-    for threads in (args.threads or [None]):
-        run, sizes = _run_once(args, names, REGISTRY, device, threads)
-        runs.append(run)
-        gc.collect()
+    try:
+        for threads in (args.threads or [None]):
+            run, sizes = _run_once(args, names, REGISTRY, device, threads)
+            runs.append(run)
+            gc.collect()
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted; nothing was written", file=sys.stderr)
+        return 130
     n_all, n_2d, n_mat = sizes
     description = (f"GPT-2-small-like shapes ({args.size}): d={shape.d}, {shape.layers} layers, vocab {shape.vocab}, "
                    f"{_millions(n_all)} params, {_millions(n_2d)} in {n_mat} hidden 2-D weights")

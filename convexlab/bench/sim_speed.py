@@ -23,7 +23,7 @@ after, since other processes on the machine slow every number. Target: ``ratio``
 
 Usage::
 
-    python -m convexlab.bench.sim_speed                      # S = 1000, d = 100, one thread
+    convexlab bench sim                                      # S = 1000, d = 100, one thread
     convexlab bench sim --seeds 200 --steps 200 --json out.json
 """
 
@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 
 import torch
@@ -140,26 +141,46 @@ def format_report(r: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="convexlab bench sim", description=__doc__.split("\n")[0])
-    p.add_argument("--seeds", type=int, default=1000)
-    p.add_argument("--dim", type=int, default=100)
-    p.add_argument("--steps", type=int, default=500, help="steps of the batched runs")
-    p.add_argument("--loop-steps", type=int, default=10, help="steps of the per-seed and plain loop runs")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (default 1: on a shared machine more threads mostly measure contention)")
-    p.add_argument("--json", metavar="PATH")
+    """The parser of ``convexlab bench sim`` (the project grammar, :mod:`convexlab._cli`)."""
+    from convexlab import _cli
+    from convexlab._validation import argparse_int_at_least
+
+    def count(low: int = 1):  # argparse prefixes "argument --option: " to the message
+        return argparse_int_at_least("", low)
+
+    p = _cli.parser("bench sim", __doc__.split("\n")[0] + "\n\nExample:\n"
+                    "  convexlab bench sim --seeds 200 --steps 200 --json out.json")
+    p.add_argument("--seeds", type=count(), default=1000, metavar="S",
+                   help="independent runs S, the rows of the batched parameter (default 1000)")
+    p.add_argument("--dim", type=count(), default=100, metavar="D",
+                   help="coordinates d of the problem (default 100)")
+    p.add_argument("--steps", type=count(), default=500, metavar="T",
+                   help="steps of the batched runs (default 500)")
+    p.add_argument("--loop-steps", type=count(), default=10, metavar="T",
+                   help="steps of the per-seed and plain loop runs (default 10; the rates are compared)")
+    p.add_argument("--rounds", type=count(), default=3, metavar="N",
+                   help="rounds alternating the three timings; the median of each is reported (default 3)")
+    p.add_argument("--seed", type=count(0), default=0, help="base seed of the runs (default 0)")
+    _cli.add_threads(p, default=1, help="CPU threads for torch (integer >= 1, default 1: on a shared machine more "
+                                        "threads mostly measure contention)")
+    p.add_argument("--json", metavar="PATH", help="also write the measurements as JSON")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
+    if a.json is not None and os.path.isdir(a.json):
+        parser.error(f"--json must be a file path, got the directory {a.json!r}")
+    if a.json is not None and not os.path.isdir(os.path.dirname(a.json) or "."):
+        parser.error(f"--json: the directory of {a.json!r} does not exist")
     try:
         r = run(a.seeds, a.dim, a.steps, a.loop_steps, a.rounds, a.seed, a.threads)
     except ValueError as err:
         parser.error(str(err))
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted; nothing was written", file=sys.stderr)
+        return 130
     print(format_report(r))
     if a.json:
         atomic_write(a.json, json.dumps(r, indent=2) + "\n")

@@ -41,8 +41,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["BenchProblem", "Task", "build_suite", "digits_splits", "imbalance_counts", "balanced_accuracy",
-           "gpt_problem"]
+__all__ = ["BenchProblem", "Task", "build_suite", "problem_names", "digits_splits", "imbalance_counts",
+           "balanced_accuracy", "gpt_problem"]
 
 
 @dataclass
@@ -348,6 +348,30 @@ TARGETS = {"l1_regression": 0.05, "hinge_svm": 0.05, "logreg": 0.03, "matrix_lsq
            "digits_softmax": 0.90, "mlp": 0.90, "cnn": 0.90, "mlp_imb": 0.80, "cnn_imb": 0.80, "gpt": 2.8}
 
 
+#: the problems that do not depend on the mode, in suite order
+_FIXED = ("l1_regression", "hinge_svm", "logreg", "matrix_lsq", "digits_softmax")
+
+
+def _digits_suffix(ratio: int) -> str:
+    return "" if ratio == 1 else f"_imb{ratio}"
+
+
+def problem_names(mode: str = "quick", *, gpt: bool = False) -> list[str]:
+    r"""The names :func:`build_suite` gives the problems of ``mode``, in order, without building them
+    (the command line checks ``--problems`` with it). ``gpt=True`` appends ``"gpt"`` in full mode,
+    whether or not :func:`gpt_problem` can build it.
+
+    >>> problem_names("quick")[-2:]
+    ['digits_mlp_imb10', 'digits_cnn_imb10']
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {tuple(MODES)}, got {mode!r}")
+    names = list(_FIXED)
+    for k in MODES[mode]["ratios"]:
+        names += [f"digits_mlp{_digits_suffix(k)}", f"digits_cnn{_digits_suffix(k)}"]
+    return names + (["gpt"] if gpt and mode == "full" else [])
+
+
 def build_suite(mode: str = "quick", *, gpt: bool = False) -> tuple[list[BenchProblem], dict[str, str]]:
     r"""The problems of ``mode`` ("quick" or "full") and ``{name: reason}`` of those left out.
 
@@ -356,7 +380,7 @@ def build_suite(mode: str = "quick", *, gpt: bool = False) -> tuple[list[BenchPr
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {tuple(MODES)}, got {mode!r}")
-    from convexlab.problems import LogisticRegression, MatrixLeastSquares
+    from convexlab.problems import LogisticRegression
     from convexlab.problems.convex import HingeSVM, L1Regression
 
     m = MODES[mode]
@@ -374,7 +398,7 @@ def build_suite(mode: str = "quick", *, gpt: bool = False) -> tuple[list[BenchPr
                 "multinomial logistic regression on digits"),
     ]
     for k in m["ratios"]:
-        suffix = "" if k == 1 else f"_imb{k}"
+        suffix = _digits_suffix(k)
         key = "" if k == 1 else "_imb"
         probs.append(_digits(f"digits_mlp{suffix}", "MLP (digits)", lambda h=m["hidden"]: _MLP(h), k, N, m["batch"],
                              TARGETS["mlp" + key], f"MLP 64-{m['hidden']}-{m['hidden']}-10, imbalance ratio {k}"))

@@ -16,21 +16,16 @@ from convexlab.theory.registry import (
     run_checks,
     select,
 )
-from convexlab.theory import (  # noqa: F401,E402  (each module registers its checks)
-    crosschecks,
-    identities,
-    mutants,
-    newton_schulz,
-    proofs,
-    sf_normuon,
-    softsign,
-    spectral,
-    stochastic_sign,
-    stosignsgd,
-    stosignsgd_convex,
-    stosignsgd_o2nc,
-    temperature_limits,
-)
+import importlib as _importlib
+import pkgutil as _pkgutil
+
+#: Every module of this package, imported so that the checks it defines register themselves
+#: (registration happens where a check is defined: a new ``theory/<name>.py`` joins
+#: ``convexlab check`` without being listed anywhere).
+CHECK_MODULES = tuple(sorted(m.name for m in _pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
+for _name in CHECK_MODULES:
+    _importlib.import_module(f"{__name__}.{_name}")
+from convexlab.theory import mutants  # noqa: E402  (public name)
 
 __all__ = ["REGISTRY", "Check", "CheckContext", "CheckResult", "Instance", "Outcome", "get_check", "run_check",
-           "run_checks", "select", "mutants"]
+           "run_checks", "select", "mutants", "CHECK_MODULES"]

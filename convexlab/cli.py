@@ -282,7 +282,7 @@ def cmd_check(args) -> int:
     ctx = CheckContext(full=args.full, seed=args.seed)
     # every destination is tried before any check runs, so that a bad path never loses a long run
     errors = [e for e in (_writable_file(args.json, "--json"), _writable_file(args.markdown, "--markdown"),
-                          args.out and _writable_dir(args.out, "--out")) if e]
+                          args.out and _writable_dir(args.out, "--out"), _figure_option_error(args)) if e]
     if errors:
         for e in errors:
             print(f"convexlab check: {e}", file=sys.stderr)
@@ -318,7 +318,8 @@ def cmd_check(args) -> int:
         atomic_write(args.markdown, format_markdown(outcomes))
         details.append(f"{args.markdown} (full table)")
     if args.out:
-        paths = write_outputs(args.out, outcomes, full=args.full, seed=args.seed)
+        paths = write_outputs(args.out, outcomes, full=args.full, seed=args.seed, fmt=args.format,
+                              dpi=int(args.dpi))
         print(f"wrote {len(paths)} files under {args.out}")
         details.append(f"{args.out} (CSV, data series, figures)")
     from convexlab.theory.registry import REGISTRY
@@ -333,6 +334,19 @@ def cmd_check(args) -> int:
               "hold the finished ones", file=sys.stderr)
         return 130
     return 1 if failed else 0
+
+
+def _figure_option_error(args) -> str | None:
+    """None if ``--format`` and ``--dpi`` are valid (:func:`convexlab.plotting.check_format`,
+    :func:`~convexlab.plotting.check_dpi`), else a one-line error; checked before any check runs."""
+    from convexlab.plotting import check_dpi, check_format
+
+    try:
+        check_format(args.format)
+        args.dpi = check_dpi(args.dpi)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _writable_file(path: str | None, flag: str) -> str | None:
@@ -423,13 +437,18 @@ def check_rows(outcomes) -> list[dict]:
     return rows
 
 
-def write_outputs(out_dir: str, outcomes, *, full: bool, seed: int) -> list[str]:
+def write_outputs(out_dir: str, outcomes, *, full: bool, seed: int, fmt: str = "png", dpi: int = 200) -> list[str]:
     """``--out DIR``: ``checks.csv`` (the table), ``summary.json``, ``series/<check>.csv`` (the tidy data
-    behind each check's figure, where the check attached some) and ``figures/<check>.png``."""
+    behind each check's figure, where the check attached some) and ``figures/<check>.<fmt>``
+    (:func:`convexlab.plotting.check_figure` in the slide style, saved by
+    :func:`~convexlab.plotting.figure_bytes` as ``fmt`` ∈ png | svg | pdf at ``dpi`` ≥ 50)."""
     from pathlib import Path
 
     from convexlab._io import atomic_write_bytes, csv_text
-    from convexlab.plotting import check_figure, png_bytes
+    from convexlab.plotting import check_dpi, check_figure, check_format, figure_bytes
+
+    check_format(fmt)
+    dpi = check_dpi(dpi)
 
     root = Path(out_dir)
     written = []
@@ -448,8 +467,10 @@ def write_outputs(out_dir: str, outcomes, *, full: bool, seed: int) -> list[str]
         if o.result is not None and o.result.series:
             atomic_write(root / "series" / f"{slug}.csv", csv_text(o.result.series))
             written.append(str(root / "series" / f"{slug}.csv"))
-        atomic_write_bytes(root / "figures" / f"{slug}.png", png_bytes(check_figure(o)))
-        written.append(str(root / "figures" / f"{slug}.png"))
+        fig = check_figure(o)
+        atomic_write_bytes(root / "figures" / f"{slug}.{fmt}", figure_bytes(fig, fmt, dpi))
+        fig.clear()  # the figures of a --full run add up: free each one's artists once written
+        written.append(str(root / "figures" / f"{slug}.{fmt}"))
     return written
 
 
@@ -466,7 +487,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     c.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown")
     c.add_argument("--out", metavar="DIR", help="also write checks.csv, summary.json, series/*.csv and one figure "
-                   "per check (figures/*.png) under DIR")
+                   "per check (figures/*.png, or --format) under DIR")
+    c.add_argument("--format", default="png", metavar="FMT",
+                   help="--out: file format of the figures, one of png, svg, pdf (default png)")
+    c.add_argument("--dpi", default="200", metavar="N",
+                   help="--out: resolution of the figures in dots per inch, an integer >= 50 (default 200; "
+                   "the PNG pixels, and the rasterised parts of SVG/PDF)")
     c.add_argument("--threads", type=_positive_int, default=1,
                    help="torch threads while the checks run (default 1: the checks' tensors are small)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")

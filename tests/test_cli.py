@@ -101,7 +101,7 @@ def test_out_writes_tables_series_and_one_figure_per_check(tmp_path, failing_che
 
 def test_train_subcommand_reaches_the_trainer(capsys):
     assert cli.main(["train", "--help"]) == 0
-    assert "--out_dir=" in capsys.readouterr().out
+    assert "--out-dir" in capsys.readouterr().out
 
 
 @pytest.fixture

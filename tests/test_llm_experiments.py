@@ -1,7 +1,7 @@
 r"""The GPT experiment commands (convexlab.llm.experiments), their plots, and the FP8 state collapse.
 
 The collapse test reproduces StoSignSGD Table 12 [P] (AdamW's states stored in E4M3 are zero;
-spec stosignsgd.md §5) on the CPU toy through the harness's own fp8 mode and its logged Table-12
+[SSG-TAB12]) on the CPU toy through the harness's own fp8 mode and its logged Table-12
 statistics, and checks that it is the E4M3 storage that collapses them: the same runs with fp32
 states (precision fp32 or bf16) or with E5M2 state storage do not collapse.
 """
@@ -42,7 +42,7 @@ def test_fp8_adamw_state_collapse_reproduces_table12(tmp_path, monkeypatch):
     r"""After 3 steps of the toy in the fp8 mode, AdamW's stored v is zero on ≥ 90 % of the
     coordinates of *every* layer; with fp32 states it is zero nowhere; with E5M2 storage not on most.
 
-    Why these thresholds (spec §5 [R] ranges; :mod:`convexlab.precision`): a stored E4M3 value is
+    Why these thresholds (StoSignSGD [SSG-FP8] [R] ranges; :mod:`convexlab.precision`): a stored E4M3 value is
     0 when |x| < 2^−10 (half the smallest subnormal 2^−9). Once v is 0, the next stored v is
     (1 − β2)·g² = 0.05·g², which flushes iff |g| < √(2^−10 / 0.05) ≈ 0.14. The toy's per-coordinate
     gradients are far below that (max |g| ≤ 0.2 per layer and RMS ~1e−3 with fp32 states), so the

@@ -253,7 +253,7 @@ def test_nonfinite_loss_stops_and_keeps_the_checkpoint(tmp_path):
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     # continue with an absurd learning rate: the weights explode, the loss becomes NaN
     bad = apply_overrides(cfg, {"resume": True, "max_steps": 12, "lr": 1e30, "schedule": "constant"})
-    with pytest.raises(ValueError, match=r"resume: lr \(saved 0.001, now 1e\+30\), schedule .* --resume_allow=lr,schedule"):
+    with pytest.raises(ValueError, match=r"resume: lr \(saved 0.001, now 1e\+30\), schedule .* --resume-allow lr,schedule"):
         train(bad)  # a changed lr on resume needs the explicit allowance
     bad = apply_overrides(bad, {"resume_allow": "lr,schedule"})
     with pytest.raises(NonFiniteLossError) as err:

@@ -1,10 +1,11 @@
 r"""The three GPT experiments of issue 6 as commands: run a preset's runs, then summarize them.
 
-``python -m convexlab.llm.experiments {fp8,anytime,softstar} [--preset cpu|gpu | --config PATH]
-[--out DIR] [--run=a,b] [--summarize-only] [--key=value ...]`` runs every run of the preset
-``configs/<experiment>_<preset>.json`` through :func:`convexlab.llm.train.train` (``--key=value``
-overrides every run, e.g. ``--device=cpu``; ``--scale=0.1`` shortens every step count of the preset
-proportionally), then writes ``summary.json`` and ``summary.md`` into
+``convexlab experiment {fp8,anytime,softstar} [--preset cpu|gpu | --config PATH] [--out DIR]
+[--run NAME[,NAME...]] [--scale X] [--summarize-only] [--threads N] [convexlab train options ...]``
+(:func:`build_parser`; also ``python -m convexlab.llm.experiments``) runs every run of the preset
+``configs/<experiment>_<preset>.json`` through :func:`convexlab.llm.train.train` (any
+``convexlab train`` option overrides every run, e.g. ``--device cpu``; ``--scale 0.1`` shortens
+every step count of the preset proportionally), then writes ``summary.json`` and ``summary.md`` into
 the experiment directory (the preset's ``out_dir``, or ``--out``). Each summary reads only the run
 directories (``config.json``, ``log.jsonl``, ``summary.json``, ``table12_step<N>.json``), so it can
 be recomputed from finished runs (``--summarize-only``).
@@ -524,18 +525,19 @@ def preset_configs(kind: str, preset: str = "cpu", config: str | None = None, ou
     r"""The :class:`~convexlab.llm.train.TrainConfig` list of an experiment: ``configs/<kind>_<preset>.json``
     (or ``config``), the runs named in ``runs`` (all if None), ``out_dir = out`` if given, then the
     ``--key=value`` ``overrides``, then :func:`scale_config` if ``scale`` is given; every run is
-    written fresh (``overwrite=true``) unless an override says otherwise."""
+    written fresh (``overwrite=true``) unless an override says otherwise. ``overrides`` are
+    ``convexlab train`` command-line tokens (``--key value``, ``--key=value``, ``--flag``)."""
     from convexlab.llm.train import parse_args
 
     if kind not in EXPERIMENTS:
         raise ValueError(f"kind must be one of {EXPERIMENTS}, got {kind!r}")
     if config is None and preset not in PRESET_SIZES:
         raise ValueError(f"preset must be one of {PRESET_SIZES}, got {preset!r}")
-    argv = ["--config", config or f"{kind}_{preset}", "--overwrite=true"]
+    argv = ["--config", config or f"{kind}_{preset}", "--overwrite"]
     if runs:
-        argv.append("--run=" + ",".join(runs))
+        argv += ["--run", ",".join(runs)]
     if out is not None:
-        argv.append(f"--out_dir={out}")
+        argv.append(f"--out-dir={out}")
     configs, _ = parse_args(argv + list(overrides))
     return [scale_config(c, scale) for c in configs] if scale is not None else configs
 
@@ -543,7 +545,7 @@ def preset_configs(kind: str, preset: str = "cpu", config: str | None = None, ou
 def run_experiment(kind: str, configs: list, *, progress_out=sys.stdout) -> Path:
     r"""Train every config (a non-finite loss is recorded by the run directory, not raised: the
     fp8 experiment expects divergence), then :func:`summarize`. Returns the experiment directory."""
-    from convexlab.llm.train import NonFiniteLossError, train
+    from convexlab.llm.train import NonFiniteLossError, final_summary, train
 
     if not configs:
         raise ValueError("configs must hold at least one TrainConfig")
@@ -553,7 +555,7 @@ def run_experiment(kind: str, configs: list, *, progress_out=sys.stdout) -> Path
     for cfg in configs:
         try:
             d = train(cfg)
-            print(f"run {cfg.run_name}: {d}", file=progress_out)
+            print(f"run {cfg.run_name}: {d}\n{final_summary(d)}", file=progress_out)
         except NonFiniteLossError as err:
             print(f"run {cfg.run_name}: stopped, non-finite ({err.step}): {err}", file=progress_out)
     exp_dir = Path(next(iter(exp_dirs)))
@@ -561,33 +563,74 @@ def run_experiment(kind: str, configs: list, *, progress_out=sys.stdout) -> Path
     return exp_dir
 
 
+def build_parser():
+    """The parser of ``convexlab experiment`` (the grammar of :mod:`convexlab._cli`). Options it does
+    not know are ``convexlab train`` options (:func:`convexlab.llm.train.build_parser`) applied to every run."""
+    from convexlab import _cli
+
+    p = _cli.parser(
+        "experiment",
+        "Run the runs of a GPT experiment preset (configs/<kind>_<preset>.json) with convexlab train, then "
+        "write summary.json and summary.md into the experiment directory.",
+        usage="convexlab experiment {fp8,anytime,softstar} [--preset cpu|gpu | --config PATH] [--out DIR] "
+              "[--run NAME[,NAME...]] [--scale X] [--summarize-only] [--threads N] [convexlab train options ...]",
+        epilog="Any other option is a `convexlab train` option (see `convexlab train --help`) applied to every "
+               "run, e.g. --device cpu --max-steps 40 --no-progress.\n"
+               "examples:\n"
+               "  convexlab experiment fp8 --preset cpu\n"
+               "  convexlab experiment anytime --preset cpu --scale 0.1 --out runs/anytime_quick\n"
+               "  convexlab experiment fp8 --out runs/fp8_cpu --summarize-only",
+        allow_abbrev=False)
+    p.add_argument("kind", choices=EXPERIMENTS, help="the experiment: " + ", ".join(EXPERIMENTS))
+    p.add_argument("--preset", choices=PRESET_SIZES, default="cpu",
+                   help="size of the preset configs/<kind>_<preset>.json: cpu (toy model) or gpu (124M) (default cpu)")
+    p.add_argument("--config", metavar="PATH", help="a preset file instead of --preset")
+    p.add_argument("--out", metavar="DIR", help="experiment directory (default: the preset's out_dir)")
+    _cli.add_list(p, "run", help="run only these runs of the preset, by run_name (commas and/or spaces; default: all)")
+    p.add_argument("--scale", type=_positive_float("--scale"), metavar="X",
+                   help="multiply every step count of the preset by X > 0 (e.g. 0.1 for a quick look)")
+    _cli.add_flag(p, "summarize-only", default=False,
+                  help="only summarize the existing run directories of the experiment directory (default: run first)")
+    p.add_argument("--threads", type=_int_at_least("--threads", 0), metavar="N", default=None,
+                   help="torch threads of every run on a CPU (convexlab train --threads; 0: one for the toy model, "
+                        "else torch's default; default: the preset's)")
+    return p
+
+
+def _positive_float(option: str):
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            v = math.nan
+        if not (math.isfinite(v) and v > 0):
+            raise argparse.ArgumentTypeError(f"{option} must be a finite number > 0, got {text!r}")
+        return v
+
+    return parse
+
+
+def _int_at_least(option: str, low: int):
+    from convexlab._validation import argparse_int_at_least
+
+    return argparse_int_at_least(option, low)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line (module docstring). Returns 0, or 2 on bad arguments."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    p = argparse.ArgumentParser(prog="python -m convexlab.llm.experiments",
-                                description="run and summarize a GPT experiment (fp8, anytime, softstar)")
-    p.add_argument("kind", choices=EXPERIMENTS)
-    p.add_argument("--preset", choices=PRESET_SIZES, default="cpu", help="configs/<kind>_<preset>.json (default cpu)")
-    p.add_argument("--config", help="a preset file instead of --preset")
-    p.add_argument("--out", help="experiment directory (default: the preset's out_dir)")
-    p.add_argument("--run", help="comma-separated run names of the preset (default: all)")
-    p.add_argument("--scale", type=float, help="multiply every step count of the preset (e.g. 0.1 for a quick look)")
-    p.add_argument("--summarize-only", action="store_true", help="only summarize existing run directories")
+    p = build_parser()
     args, rest = p.parse_known_args(argv)
-    bad = [a for a in rest if not (a.startswith("--") and "=" in a)]
-    if bad:
-        print(f"error: overrides must look like --key=value, got {bad!r}", file=sys.stderr)
-        return 2
+    overrides = list(rest) + ([f"--threads={args.threads}"] if args.threads is not None else [])
     try:
-        configs = preset_configs(args.kind, args.preset, args.config, args.out,
-                                 args.run.split(",") if args.run else None, rest, args.scale)
+        configs = preset_configs(args.kind, args.preset, args.config, args.out, args.run, overrides, args.scale)
         if args.summarize_only:
             exp_dir = Path(configs[0].out_dir)
             summarize(args.kind, exp_dir)
         else:
             exp_dir = run_experiment(args.kind, configs)
     except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"convexlab experiment: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     print((exp_dir / "summary.md").read_text())
     print(f"summary: {exp_dir / 'summary.json'}")

@@ -1,7 +1,9 @@
-r"""Figures of the GPT experiments from their run directories: ``python -m convexlab.llm.plots``.
+r"""Figures of the GPT experiments from their run directories: ``convexlab plot``.
 
-``python -m convexlab.llm.plots EXP_DIR [EXP_DIR ...] [--out DIR]`` writes one PNG per experiment
-directory (``<out>/<name>.png``, default ``EXP_DIR/figure.png``), chosen by the experiment's
+``convexlab plot EXP_DIR [EXP_DIR ...] [--out DIR] [--format png|svg|pdf] [--dpi N]``
+(:func:`build_parser`; also ``python -m convexlab.llm.plots``) writes one figure per experiment
+directory (``<out>/<name>.<format>``, default ``EXP_DIR/figure.<format>``; PNG at 200 dpi by
+default, :func:`convexlab.plotting.figure_bytes`), chosen by the experiment's
 ``summary.json`` (:mod:`convexlab.llm.experiments`); a directory without one gets the plain
 validation curves of its runs.
 
@@ -20,14 +22,13 @@ an optional ``ax`` to draw into (a panel of a larger figure) and returns the fig
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 from pathlib import Path
 
 from convexlab.llm import experiments as ex
-from convexlab.plotting import new_figure, save_figure
+from convexlab.plotting import new_figure
 
 COLORS = {"AdamW": "#4d4d4d", "Signum": "#2166ac", "SignSGD": "#2166ac", "Lion": "#b35806", "StoSignSGD": "#b2182b",
           "SFAdamW": "#8073ac", "SFNorMuon": "#1b7837", "Muon": "#e08214", "SoftMuon": "#7f3b08",
@@ -204,23 +205,47 @@ def figure_for(exp_dir):
     return FIGURES.get(kind, plain_figure)(exp_dir)
 
 
+def build_parser():
+    """The parser of ``convexlab plot`` (the grammar of :mod:`convexlab._cli`)."""
+    from convexlab import _cli
+    from convexlab._validation import argparse_int_at_least
+    from convexlab.plotting import DEFAULT_DPI, FORMATS, MIN_DPI
+
+    p = _cli.parser(
+        "plot", "Figures of GPT experiment directories (convexlab experiment), one per directory, chosen by its "
+                "summary.json (plain validation curves without one).",
+        usage="convexlab plot EXP_DIR [EXP_DIR ...] [--out DIR] [--format png|svg|pdf] [--dpi N]",
+        epilog="example:\n  convexlab plot runs/fp8_cpu runs/anytime_cpu runs/softstar_cpu --out figs --format pdf",
+        allow_abbrev=False)
+    p.add_argument("exp_dirs", nargs="+", metavar="EXP_DIR", help="experiment directories (holding run directories)")
+    p.add_argument("--out", metavar="DIR", help="write DIR/<EXP_DIR name>.<format> (default: EXP_DIR/figure.<format>)")
+    p.add_argument("--format", choices=FORMATS, default="png", help=f"file format: {', '.join(FORMATS)} (default png)")
+    p.add_argument("--dpi", type=argparse_int_at_least("--dpi", MIN_DPI), default=DEFAULT_DPI, metavar="N",
+                   help=f"dots per inch of PNG figures and of the raster parts of SVG/PDF (integer >= {MIN_DPI}, "
+                        f"default {DEFAULT_DPI})")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line (module docstring). Returns 0, or 2 on bad arguments."""
+    from convexlab._io import atomic_write_bytes
+    from convexlab.plotting import figure_bytes
+
     argv = sys.argv[1:] if argv is None else list(argv)
-    p = argparse.ArgumentParser(prog="python -m convexlab.llm.plots",
-                                description="figures of GPT experiment directories (PNG)")
-    p.add_argument("exp_dirs", nargs="+", help="experiment directories (holding run directories)")
-    p.add_argument("--out", help="directory for <name>.png (default: EXP_DIR/figure.png)")
-    args = p.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():  # before any figure is drawn
+        print(f"convexlab plot: error: --out must be a directory, got the file {args.out!r}", file=sys.stderr)
+        return 2
     for d in args.exp_dirs:
         try:
             fig = figure_for(d)
         except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
+            print(f"convexlab plot: error: {' '.join(str(err).split())}", file=sys.stderr)
             return 2
-        path = Path(args.out) / f"{Path(d).resolve().name}.png" if args.out else Path(d) / "figure.png"
+        name = f"{Path(d).resolve().name}.{args.format}" if args.out else f"figure.{args.format}"
+        path = (Path(args.out) if args.out else Path(d)) / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_figure(fig, path)
+        atomic_write_bytes(path, figure_bytes(fig, args.format, args.dpi))
         print(f"figure: {path}")
     return 0
 

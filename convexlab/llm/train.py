@@ -1,10 +1,15 @@
-r"""Train the GPT of :mod:`convexlab.llm.model` with any registry optimizer: ``python -m convexlab.llm.train``.
+r"""Train the GPT of :mod:`convexlab.llm.model` with any registry optimizer: ``convexlab train``
+(also ``python -m convexlab.llm.train``).
 
-One typed :class:`TrainConfig` drives a run; ``--key=value`` overrides its fields (each value is
-parsed and checked against the field's type and allowed values), ``--config NAME_OR_PATH`` loads a
-JSON preset from ``configs/`` first. A preset is either a flat object of fields (one run) or
-``{"description": ..., "base": {fields}, "runs": [{"run_name": ..., fields}, ...]}`` (one run per
-entry: base, then the entry, then the command line; ``--run=a,b`` picks entries by name).
+One typed :class:`TrainConfig` drives a run; every field is a command-line option
+(:func:`build_parser`, the grammar of :mod:`convexlab._cli`): ``--max-steps 600`` or
+``--max-steps=600`` (the underscore spelling ``--max_steps`` is the same option), yes/no fields as
+``--progress`` / ``--no-progress`` / ``--progress=false``, and ``num_threads`` as ``--threads``.
+Each value is parsed and checked against the field's type and allowed values. ``--config
+NAME_OR_PATH`` loads a JSON preset from ``configs/`` first. A preset is either a flat object of
+fields (one run) or ``{"description": ..., "base": {fields}, "runs": [{"run_name": ..., fields},
+...]}`` (one run per entry: base, then the entry, then the command line; ``--run a,b`` picks
+entries by name).
 
 The loop (design guide §7; issue 6):
 
@@ -46,7 +51,9 @@ The loop (design guide §7; issue 6):
   :func:`convexlab.llm.model.linear_cross_entropy`), so no (B, T, V) fp32 logit tensor exists;
 * **run directory** ``out_dir/run_name``: ``config.json`` (resolved), ``meta.json`` (git commit,
   package versions, device), ``log.jsonl``, ``ckpt.pt`` (:mod:`convexlab.llm.checkpoint`),
-  ``table12_step<N>.json``, ``summary.json``;
+  ``table12_step<N>.json``, ``summary.json`` (status, steps, tokens, final train loss, final and best
+  validation loss with its step, wall time of this invocation, training-loop time and tokens/s
+  over it, the resumed step);
 * **reliability**: checkpoints every ``checkpoint_every`` steps, atomic, sha256-verified on load,
   the previous one kept as ``ckpt.prev.pt`` and used (with a warning) when the latest fails to
   verify; stale ``.ckpt.pt.*.tmp`` files of killed saves are removed at the start of a run;
@@ -57,16 +64,24 @@ The loop (design guide §7; issue 6):
   ``config.json`` (a preset's values yield to it) and applies only the ``--key=value`` given on
   the command line; a change of a field outside :data:`RESUME_SAFE` is refused with one line
   naming it (exit 2), both there and in :func:`train` (against the checkpoint's config), unless
-  ``resume_allow`` lists it (e.g. ``--resume_allow=lr,schedule``: an explicit choice). A new
+  ``resume_allow`` lists it (e.g. ``--resume-allow lr,schedule``: an explicit choice). A new
   ``max_steps`` (≥ the checkpoint's step) is allowed: the schedule is rebuilt for the new horizon
   and evaluated at the resumed step, so a cosine or WSD multiplier continues on the new curve
   (the lr jumps from the old curve's value to the new one's at that step; a constant schedule,
   or a WSD run still before its decay on both horizons, is unaffected). The changes are recorded
   in ``meta.json`` (``resume_changes``);
-* **threads**: on a CPU, ``num_threads=0`` means one torch thread for the models in
-  :data:`ONE_THREAD_MODELS` (the toy preset: on a shared 2-core machine two contended threads
-  made it many times slower, issue 13) and torch's default otherwise;
-* **command-line errors** (:func:`main`): a user error (an existing run directory, a missing or
+* **console** (rank 0): a tqdm bar (``--no-progress`` turns it off) with the training loss, the
+  last validation loss and tokens/s; one line per evaluation on stdout (step 0 and every
+  ``eval_every`` steps and the last: ``step 50/200: val_loss 3.2145 (train loss 3.3012)``), also
+  without the bar; after the run (:func:`main`) a summary of a few lines read from
+  ``summary.json`` (:func:`final_summary`): steps and tokens, final train loss, final and best
+  validation loss, wall time and tokens/s, the run directory and where the log, checkpoint and
+  summary are;
+* **threads**: on a CPU, ``num_threads=0`` (``--threads 0``, the default) means one torch thread
+  for the models in :data:`ONE_THREAD_MODELS` (the toy preset: on a shared 2-core machine two
+  contended threads made it many times slower, issue 13) and torch's default otherwise;
+* **command-line errors** (:func:`main`): a bad option or value prints one line ``convexlab
+  train: error: ...`` and exits 2; a user error (an existing run directory, a missing or
   too-short data file, a vocabulary too small, ``n_head`` not dividing the width, a CUDA device
   without a GPU, an unknown ``opt_kwargs`` key, an unusable checkpoint) prints one line
   ``error: ...`` and exits 2; Ctrl-C prints the last checkpoint's step and the command that
@@ -80,7 +95,9 @@ The loop (design guide §7; issue 6):
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import difflib
 import json
 import math
 import os
@@ -99,6 +116,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
+from convexlab import _cli
 from convexlab._io import provenance
 from convexlab.llm import checkpoint as ckpt_mod
 from convexlab.llm.schedules import SCHEDULES, make_schedule
@@ -188,9 +206,10 @@ class TrainConfig:
     out_dir: str = _f("runs", "parent directory of the run directories")
     run_name: str = _f("", "run directory name under out_dir ('' → '<optimizer>-<model>-s<seed>')")
     seed: int = _f(1337, "seed of the model init, the data order and the optimizer's generator (every rank)", _GE0)
-    device: str = _f("auto", "'auto' (cuda if available), 'cpu', 'cuda' or 'cuda:N'",
+    device: str = _f("auto", "where to run ('auto': cuda if available, else cpu)",
                      (_device_ok, "'auto', 'cpu', 'cuda' or 'cuda:N'"))
-    num_threads: int = _f(0, "torch intra-op threads (0: one on a CPU for the toy model, else torch's default)", _GE0)
+    num_threads: int = _f(0, "torch intra-op threads, option --threads (0: one on a CPU for the toy model, else "
+                          "torch's default)", _GE0)
     progress: bool = _f(True, "show a tqdm progress bar (rank 0)")
     resume: bool = _f(False, "continue from the run directory's checkpoint with its saved config (starts fresh if "
                       "there is none); only max_steps and the fields of RESUME_SAFE may change")
@@ -409,69 +428,171 @@ def load_preset(path_or_name: str | os.PathLike) -> tuple[dict, list[dict]]:
 
 
 def parse_args(argv: list[str]) -> tuple[list[TrainConfig], bool]:
-    r"""The configs of a command line: ``[--config NAME|PATH] [--run=a,b] [--key=value ...]``.
-
-    A bare ``--flag`` sets a bool field to true. Returns (configs, help_requested).
+    r"""The configs of a command line ``[--config NAME|PATH] [--run NAME[,NAME...]] [--FIELD VALUE ...]``
+    (:func:`build_parser`). Returns (configs, help_requested); a bad option or value raises a
+    one-line ``ValueError`` naming it.
     """
     configs, want_help, _ = _parse(argv)
     return configs, want_help
 
 
-def _parse(argv: list[str]) -> tuple[list[TrainConfig], bool, dict]:
-    """:func:`parse_args` plus the command line's own ``--key=value`` overrides (field → string)."""
-    preset, picks, overrides = None, None, {}
-    args = list(argv)
-    i = 0
-    hints = typing.get_type_hints(TrainConfig)
-    while i < len(args):
-        a = args[i]
-        if a in ("-h", "--help"):
-            return [], True, {}
-        if not a.startswith("--"):
-            raise ValueError(f"arguments must look like --key=value, got {a!r}")
-        key, eq, value = a[2:].partition("=")
-        if not eq:
-            if key in ("config", "run"):
-                if i + 1 >= len(args):
-                    raise ValueError(f"--{key} needs a value")
-                value = args[i + 1]
-                i += 1
-            elif key in hints and hints[key] is bool:
-                value = "true"
-            else:
-                raise ValueError(f"arguments must look like --key=value, got {a!r}")
-        key = key.replace("-", "_")
-        if key == "config":
-            preset = value
-        elif key == "run":
-            picks = [v for v in value.split(",") if v]
+#: the first field of each section of :class:`TrainConfig` → the section's title in ``--help``
+_SECTIONS = {"out_dir": "run", "model": "model", "data": "data", "optimizer": "optimizer", "max_steps": "schedule",
+             "precision": "precision", "eval_every": "evaluation, logging, checkpoints"}
+#: the option strings of a field whose option is not ``--<field with hyphens>`` (the first is the documented one;
+#: the hyphen spelling of the field stays an alias)
+_OPTION_NAMES = {"num_threads": ("--threads", "--num-threads")}
+_MODEL_FIELDS = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "dropout", "tie_embeddings")
+_METAVARS = {int: "N", float: "X", str: "STR", dict: "JSON"}
+
+
+class _Parser(_cli.Parser):
+    """``convexlab train``'s parser (:func:`convexlab._cli.parser`'s grammar) whose errors raise a one-line
+    ``ValueError`` instead of exiting, so that :func:`parse_args` (also used by
+    :mod:`convexlab.llm.experiments`) reports them to its caller; :func:`main` prints them and exits 2."""
+
+    def error(self, message: str):
+        raise ValueError(" ".join(str(message).split()))
+
+
+class _BoolAction(argparse.Action):
+    """A bool field: ``--flag`` (true), ``--no-flag`` (false), ``--flag=VALUE`` or ``--flag VALUE``
+    (true/false/yes/no/on/off/1/0, and none for an optional field). The value is kept as a string;
+    :func:`apply_overrides` parses it with the field's type."""
+
+    def __init__(self, option_strings, dest, default=None, help=None, metavar=None):
+        strings = list(option_strings) + ["--no-" + s[2:] for s in option_strings]
+        super().__init__(strings, dest, nargs="?", default=default, help=help, metavar=metavar)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if option_string is not None and option_string.startswith("--no-"):
+            if values is not None:
+                parser.error(f"{option_string} takes no value, got {values!r}")
+            values = "false"
+        setattr(namespace, self.dest, "true" if values is None else values)
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Bool options read ``--flag, --no-flag`` in ``--help`` (not ``--flag [BOOL], --no-flag [BOOL]``)."""
+
+    def _format_action_invocation(self, action):
+        if isinstance(action, _BoolAction):
+            return ", ".join(action.option_strings)
+        return super()._format_action_invocation(action)
+
+
+def _default_text(f: dataclasses.Field) -> str:
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    if default is None:
+        return "the model preset's" if f.name in _MODEL_FIELDS else "none"
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, dict):
+        return json.dumps(default)
+    return repr(default) if isinstance(default, str) else str(default)
+
+
+def _allowed_text(f: dataclasses.Field) -> str:
+    allowed = f.metadata.get("allowed")
+    if allowed is None:
+        return ""
+    if callable(allowed) and not isinstance(allowed, tuple):
+        allowed = allowed()
+    if isinstance(allowed, tuple) and len(allowed) == 2 and callable(allowed[0]):
+        return allowed[1]
+    return "one of " + ", ".join(map(str, allowed))
+
+
+def _field_type(name: str):
+    """(base type, optional) of a :class:`TrainConfig` field."""
+    tp = typing.get_type_hints(TrainConfig)[name]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return next(a for a in typing.get_args(tp) if a is not type(None)), True
+    return tp, False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    r"""The parser of ``convexlab train`` (the grammar of :mod:`convexlab._cli`): ``--config``,
+    ``--run`` (a list: commas and/or spaces) and one option per :class:`TrainConfig` field,
+    spelled with hyphens (``--max-steps``; the underscore spelling ``--max_steps`` is the same
+    option), ``--key value`` or ``--key=value``; bool fields are ``--flag`` / ``--no-flag`` /
+    ``--flag=true|false``; ``num_threads`` is ``--threads`` (``--num-threads`` is the same option).
+    Every option's help gives the field's help text, allowed values and default. Field options
+    default to ``argparse.SUPPRESS``: the namespace holds only what the command line gave, as
+    strings (:func:`apply_overrides` parses and checks them). Errors raise a one-line ``ValueError``."""
+    p = _Parser(
+        prog="convexlab train", formatter_class=_HelpFormatter, allow_abbrev=False,
+        usage="convexlab train [--config NAME|PATH] [--run NAME[,NAME...]] [--resume] [--FIELD VALUE ...]",
+        description="Train the GPT of convexlab.llm.model with any registry optimizer.\n\n"
+                    "Every field of the run's TrainConfig is an option: `--key value` or `--key=value`,\n"
+                    "spelled with hyphens; the underscore spelling is the same option (--out_dir=runs is\n"
+                    "--out-dir runs). Yes/no fields are `--flag`, `--no-flag` or `--flag=true|false`.\n"
+                    "A preset (--config) comes first, the command line on top; with --resume the run's\n"
+                    "saved config.json replaces the preset.",
+        epilog="examples:\n"
+               "  convexlab train --config toy_cpu\n"
+               "  convexlab train --config toy_cpu --optimizer StoSignSGD --lr 3e-4 --precision fp8\n"
+               "  convexlab train --config toy_cpu --resume --max-steps 400\n"
+               "  convexlab train --config fp8_cpu --run adamw,stosignsgd --max-steps 40 --no-progress")
+    p.add_argument("--config", metavar="NAME|PATH", default=None,
+                   help="a JSON preset: a path, or NAME for configs/NAME.json (one run, or a base and several runs)")
+    _cli.add_list(p, "run", metavar="NAME",
+                  help="the runs of a multi-run preset to train, by run_name (commas and/or spaces; default: all)")
+    group = p
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in _SECTIONS:
+            group = p.add_argument_group(f"{_SECTIONS[f.name]} options")
+        tp, optional = _field_type(f.name)
+        notes = [_allowed_text(f), f"default {_default_text(f)}"]
+        if optional:
+            notes.append("'none' resets it")
+        text = f"{f.metadata['help']} [{'; '.join(n for n in notes if n)}]".replace("%", "%%")
+        names = _OPTION_NAMES.get(f.name, ("--" + f.name.replace("_", "-"),))
+        if tp is bool:
+            group.add_argument(*names, dest=f.name, action=_BoolAction, default=argparse.SUPPRESS, help=text)
         else:
-            if key not in hints:
-                raise ValueError(f"unknown config field {key!r}; allowed fields: {', '.join(field_names())}")
-            overrides[key] = value
-        i += 1
+            group.add_argument(*names, dest=f.name, default=argparse.SUPPRESS, metavar=_METAVARS[tp], help=text)
+    return p
+
+
+def _parse(argv: list[str]) -> tuple[list[TrainConfig], bool, dict]:
+    """:func:`parse_args` plus the command line's own field overrides (field → string, as given)."""
+    argv = [str(a) for a in argv]
+    if any(a in ("-h", "--help") for a in argv):
+        return [], True, {}
+    p = build_parser()
+    ns, rest = p.parse_known_args(argv)
+    if rest:
+        a = rest[0]
+        if a.startswith("--"):
+            opt = a.partition("=")[0]
+            key = opt[2:].replace("-", "_")
+            options = [act.option_strings[0] for act in p._actions if act.option_strings[0] not in ("-h", "--help")]
+            near = difflib.get_close_matches(opt, options, n=1)
+            hint = f"did you mean {near[0]}? " if near else ""
+            raise ValueError(f"unknown config field {key!r} (option {opt}); {hint}allowed: {', '.join(options)}")
+        raise ValueError(f"arguments must look like --key value or --key=value, got {a!r}")
+    fields = vars(ns)
+    preset, picks = fields.pop("config"), fields.pop("run")
+    if picks is not None and not picks:
+        raise ValueError("run must name at least one run of the preset, got none")
     base, runs = load_preset(preset) if preset is not None else ({}, [{}])
     if picks is not None:
         known = [r.get("run_name") for r in runs]
-        missing = [p for p in picks if p not in known]
+        missing = [q for q in picks if q not in known]
         if missing:
             raise ValueError(f"run must name runs of the preset {known!r}, got {missing!r}")
         runs = [r for r in runs if r.get("run_name") in picks]
     configs = []
     for run in runs:
         cfg = apply_overrides(None, {**base, **run})
-        configs.append(apply_overrides(cfg, overrides))
-    return configs, False, overrides
+        configs.append(apply_overrides(cfg, fields))
+    return configs, False, fields
 
 
 def usage() -> str:
-    lines = ["usage: python -m convexlab.llm.train [--config NAME|PATH] [--run=NAME,...] [--key=value ...]", "",
-             "fields (type, default):"]
-    hints = typing.get_type_hints(TrainConfig)
-    for f in dataclasses.fields(TrainConfig):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        lines.append(f"  --{f.name}=<{_type_name(hints[f.name])}>  ({default!r})  {f.metadata.get('help', '')}")
-    return "\n".join(lines)
+    """``convexlab train --help``: every option with its help text, allowed values and default."""
+    return build_parser().format_help().rstrip("\n")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -895,8 +1016,8 @@ def resume_check(saved: dict, cfg: TrainConfig, step: int, *, source: str) -> li
         what = ", ".join(f"{k} (saved {a!r}, now {b!r})" for k, a, b in bad)
         may = ", ".join(sorted(RESUME_SAFE - {"resume", "overwrite", "out_dir", "run_name"}))
         raise ValueError(f"resume: {what} {'differs' if len(bad) == 1 else 'differ'} from {source}; only {may} may "
-                         f"change on resume: drop the change, allow it with --resume_allow={','.join(k for k, _, _ in bad)}, "
-                         f"or start a new run with another --run_name (or --overwrite)")
+                         f"change on resume: drop the change, allow it with --resume-allow {','.join(k for k, _, _ in bad)}, "
+                         f"or start a new run with another --run-name (or --overwrite)")
     if cfg.max_steps < step:
         raise ValueError(f"resume: max_steps must be >= the checkpoint's step {step}, got {cfg.max_steps}")
     return [c for c in changed if c[0] not in ("resume", "resume_allow", "overwrite", "out_dir", "run_name")]
@@ -957,6 +1078,7 @@ def _train(cfg: TrainConfig, d: _Dist, GPT, on_step) -> Path:
 
     from convexlab.precision import emulated_step, state_statistics, weighted_share
 
+    t_wall = time.perf_counter()
     device = _resolve_device(cfg, d)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
@@ -978,7 +1100,7 @@ def _train(cfg: TrainConfig, d: _Dist, GPT, on_step) -> Path:
             state = found[0]
     elif d.rank == 0 and (log_path.exists() or ck_path.exists() or prev_path.exists()) and not cfg.overwrite:
         raise ValueError(f"run directory {run_dir} already holds a run; pass --resume to continue it or "
-                         "--overwrite to replace it (or choose another --run_name)")
+                         "--overwrite to replace it (or choose another --run-name)")
     resume_changes = {}
     if state is not None:
         resume_changes = resume_check(state.get("config") or {}, cfg, int(state["step"]),
@@ -995,7 +1117,7 @@ def _train(cfg: TrainConfig, d: _Dist, GPT, on_step) -> Path:
     top = _max_token(data)
     if top is not None and top >= mcfg.vocab_size:
         raise ValueError(f"vocab_size must exceed the largest token id {top} of the data, got {mcfg.vocab_size} "
-                         f"(model preset {cfg.model!r}); pass --vocab_size=...")
+                         f"(model preset {cfg.model!r}); pass --vocab-size N")
     model = GPT(mcfg).to(device)
     if cfg.precision == "fp8":  # bf16 master weights from the start
         with torch.no_grad():
@@ -1083,7 +1205,10 @@ def _train(cfg: TrainConfig, d: _Dist, GPT, on_step) -> Path:
         v0 = run_eval()
         if d.rank == 0:
             _write_jsonl(log_path, {"step": 0, "tokens": 0, "val_loss": v0})
+            tqdm.write(_val_line(0, cfg.max_steps, v0, None), file=sys.stdout)
 
+    last_val = None
+    t_loop = time.perf_counter()
     bar = tqdm(total=cfg.max_steps, initial=start, disable=not cfg.progress or d.rank != 0, unit="step",
                dynamic_ncols=True, file=sys.stderr)
     model.train()
@@ -1162,12 +1287,19 @@ def _train(cfg: TrainConfig, d: _Dist, GPT, on_step) -> Path:
                 rec["val_loss"] = run_eval()
                 if not math.isfinite(rec["val_loss"]):
                     raise _nonfinite(opt, step, rec["val_loss"], lr, run_dir, last_ckpt, "non-finite validation loss")
+                last_val = rec["val_loss"]
+                if d.rank == 0:  # one line per evaluation, above the bar (or alone with --no-progress)
+                    tqdm.write(_val_line(step, cfg.max_steps, last_val, loss_val), file=sys.stdout)
             if d.rank == 0:
                 _write_jsonl(log_path, rec)
             if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == cfg.max_steps:
                 save(step)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_val:.4f}", tok_s=f"{tps:,.0f}" if tps else "-", refresh=False)
+            post = {"loss": f"{loss_val:.4f}"}
+            if last_val is not None:
+                post["val"] = f"{last_val:.4f}"
+            post["tok_s"] = f"{tps:,.0f}" if tps else "-"
+            bar.set_postfix(post, refresh=False)
             if on_step is not None:
                 on_step(step, rec)
     except NonFiniteLossError as err:
@@ -1183,12 +1315,20 @@ def _train(cfg: TrainConfig, d: _Dist, GPT, on_step) -> Path:
     if d.rank == 0:
         from convexlab._io import atomic_write
 
+        t_end = time.perf_counter()
         recs = read_log(run_dir)
         vals = [r for r in recs if r.get("val_loss") is not None]
+        best = min(vals, key=lambda r: r["val_loss"]) if vals else None
+        loop_s = t_end - t_loop
+        trained = (cfg.max_steps - start) * tokens_per_step
         atomic_write(run_dir / "summary.json", json.dumps(
             {"status": "done", "steps": cfg.max_steps, "tokens": cfg.max_steps * tokens_per_step,
              "final_val_loss": vals[-1]["val_loss"] if vals else None,
-             "final_loss": next((r["loss"] for r in reversed(recs) if "loss" in r), None)}, indent=2) + "\n")
+             "final_loss": next((r["loss"] for r in reversed(recs) if "loss" in r), None),
+             "best_val_loss": best["val_loss"] if best else None, "best_val_step": best["step"] if best else None,
+             "resumed_from": start or None, "session_steps": cfg.max_steps - start,
+             "wall_time_s": t_end - t_wall, "train_time_s": loop_s,
+             "tokens_per_s": trained / loop_s if trained and loop_s > 0 else None}, indent=2) + "\n")
     return run_dir
 
 
@@ -1197,8 +1337,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         configs, want_help, explicit = _parse(argv)
-    except ValueError as err:
-        print(f"error: {_one_line(err)}", file=sys.stderr)
+    except ValueError as err:  # a bad option or value: one line, the grammar of convexlab._cli
+        print(f"convexlab train: error: {_one_line(err)} (see `convexlab train --help`)", file=sys.stderr)
         return 2
     if want_help:
         print(usage())
@@ -1222,7 +1362,37 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{_interrupt_message(cfg, argv, len(configs) > 1)}", file=sys.stderr)
             return 130
         print(f"run {cfg.run_name}: {run_dir}")
+        print(final_summary(run_dir))
     return 0
+
+
+def _val_line(step: int, max_steps: int, val: float, loss: float | None) -> str:
+    """The console line of one evaluation: ``step 50/200: val_loss 3.2145 (train loss 3.3012)``."""
+    tail = f" (train loss {loss:.4f})" if loss is not None else " (initialization)"
+    return f"step {step}/{max_steps}: val_loss {val:.4f}{tail}"
+
+
+def final_summary(run_dir: str | os.PathLike) -> str:
+    r"""The console summary of a finished run, read from its ``summary.json``: steps, tokens, final
+    train loss, final and best validation loss, wall time, tokens/s of the training loop (this
+    invocation: evaluations and checkpoints included), and where the log, checkpoint and summary are."""
+    run_dir = Path(run_dir)
+    s = json.loads((run_dir / "summary.json").read_text())
+
+    def num(v, fmt):
+        return "n/a" if v is None else format(v, fmt)
+
+    resumed = f", resumed at step {s['resumed_from']}" if s.get("resumed_from") else ""
+    best = (f", best {num(s.get('best_val_loss'), '.4f')} at step {s['best_val_step']}"
+            if s.get("best_val_step") is not None else "")
+    return "\n".join([
+        f"  steps      {s['steps']:,} ({s['tokens']:,} tokens{resumed})",
+        f"  loss       train {num(s.get('final_loss'), '.4f')} (last step); val {num(s.get('final_val_loss'), '.4f')}"
+        f" (final){best}",
+        f"  time       {num(s.get('wall_time_s'), '.1f')} s wall, {num(s.get('train_time_s'), '.1f')} s training "
+        f"({num(s.get('tokens_per_s'), ',.0f')} tokens/s)",
+        f"  run dir    {run_dir}",
+        f"  files      {run_dir / 'log.jsonl'}, {ckpt_mod.checkpoint_path(run_dir)}, {run_dir / 'summary.json'}"])
 
 
 def _one_line(err: BaseException) -> str:
@@ -1233,23 +1403,45 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"warning: {_one_line(message) if isinstance(message, Warning) else message}", file=sys.stderr)
 
 
+def _option_like(token: str) -> bool:
+    """Whether argparse reads ``token`` as an option (not a value such as ``-1`` or ``-0.5``)."""
+    import re
+
+    return token.startswith("-") and token != "-" and re.fullmatch(r"-\d+|-\d*\.\d+", token) is None
+
+
+def _without_options(argv: list[str], drop: tuple[str, ...]) -> list[str]:
+    """``argv`` without the options ``drop`` (hyphen spelling; any spelling of them matches) and the
+    values they took: ``--opt=value``, or ``--opt`` followed by the non-option tokens argparse gives it
+    (all of them for the list option ``--run``, at most one for the yes/no options)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        key, eq, _ = _cli.normalize_argv([a])[0].partition("=")
+        i += 1
+        if key not in drop or not a.startswith("--"):
+            out.append(a)
+            continue
+        if eq:
+            continue
+        most = None if key == "--run" else 1
+        taken = 0
+        while i < len(argv) and not _option_like(argv[i]) and (most is None or taken < most):
+            i += 1
+            taken += 1
+    return out
+
+
 def _interrupt_message(cfg: TrainConfig, argv: list[str], multi: bool) -> str:
     """What Ctrl-C prints: the last checkpoint's step and the command that resumes the run."""
     import shlex
 
     run_dir = Path(cfg.out_dir) / cfg.run_name
     step = ckpt_mod.checkpoint_step(run_dir)
-    args, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a in ("--run", "--resume", "--overwrite") or a.startswith(("--run=", "--resume=", "--overwrite=")):
-            skip = a == "--run"
-            continue
-        args.append(a)
+    args = _without_options(argv, drop=("--run", "--resume", "--no-resume", "--overwrite", "--no-overwrite"))
     if multi:
-        args.append(f"--run={cfg.run_name}")
+        args += ["--run", cfg.run_name]
     cmd = shlex.join(["convexlab", "train", *args, "--resume"])
     if step is None:
         return (f"interrupted: no checkpoint was written in {run_dir}; resume with: {cmd} "

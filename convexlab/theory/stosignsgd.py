@@ -3,7 +3,7 @@ counterexample, and the sign conversion.
 
 * Theorem 4 (StoSignSGD, arXiv 2604.15416 [P]): for convex f on a box with |g_i| ≤ L_i a.s., Alg. 1
   with η_t = D∞/√(2t) gives E f(x̄_T) − f* ≤ √2·D∞‖L‖₁/√T; with the constant step η = D∞/√T the
-  same argument gives D∞‖L‖₁/√T ([R], spec §3.2 arithmetic). Both, and (★), are checked on the
+  same argument gives D∞‖L‖₁/√T ([R], StoSignSGD [SSG-STAR] arithmetic). Both, and (★), are checked on the
   instance where they bite (:func:`game_instance`): the coin game with Figure 1's constants
   (D∞ = 4, L = (3, 3)), the optimum on a vertex of the box, the start on the opposite vertex and a
   lopsided oracle (:class:`~convexlab.problems.noise.LopsidedSign`) whose sign points uphill.
@@ -192,10 +192,16 @@ def theorem4(ctx: CheckContext, anytime: bool = True) -> CheckResult:
                            xlabel="t", ylabel="f(x̄_t) − f*", logx=True, logy=True)
 
 
+#: suffix of the series that carries the range over the seeds of a measured curve (``lo``, ``hi``)
+SPREAD_SUFFIX = ": range over the seeds"
+
+
 def _curve(summary: list[dict], name: str) -> list[dict]:
-    """Mean over seeds ± 3 standard errors, as figure rows."""
-    return [dict(series=name, x=r["step"], y=r["mean"], lo=r["mean"] - 3 * r["stderr"], hi=r["mean"] + 3 * r["stderr"])
-            for r in summary]
+    """Mean over seeds ± 3 standard errors, as figure rows; then the series ``name`` +
+    :data:`SPREAD_SUFFIX` with the same mean and ``lo``, ``hi`` = the smallest and largest run."""
+    return ([dict(series=name, x=r["step"], y=r["mean"], lo=r["mean"] - 3 * r["stderr"], hi=r["mean"] + 3 * r["stderr"])
+             for r in summary]
+            + [dict(series=name + SPREAD_SUFFIX, x=r["step"], y=r["mean"], lo=r["min"], hi=r["max"]) for r in summary])
 
 
 def summed_inequality_bound(problem, T: int) -> float:
@@ -250,7 +256,7 @@ def figure1(ctx: CheckContext) -> CheckResult:
     then on u = x₁ − x₂ obeys |u_{t+1}| ≤ 2η_t, so |x_i| ≤ (1.172 + 2η_t)/2 ≤ 2 for t ≥ 4 (and
     steps 2, 3 stay inside too): no projection acts again, x₁ + x₂ = 4 − 2√2 for every t ≥ 2, and
     f(x̄_T) ≥ |x̄₁ + x̄₂| ≥ 4 − 2√2 for every T, above √2·D∞‖L‖₁/√T = 33.9/√T as soon as T > 839.
-    (From the spec's start (1, 0.5) the clipped first steps leave only 0.17, which needs T > 4·10⁴.)
+    (From the start (1, 0.5) of the project's recipe [SSG-FIG1] the clipped first steps leave only 0.17, which needs T > 4·10⁴.)
 
     Pass iff signSGD's f(x̄_T) − bound − 3·se > 0 and the subject's E f(x̄_T) − f* − 3·se ≤ bound
     (feasibility judged); ``measured`` is the subject's gap, ``expected`` the bound.
@@ -354,7 +360,7 @@ def conversion_unbiased(base: str, mode: str, ctx: CheckContext) -> CheckResult:
 
 for _base in ("adamw", "adamax"):
     register(Check(
-        f"stosignsgd.sign_conversion_unbiased[{_base}]", f"{SOURCE} App. B.3–B.5 (Algs. 8, 9)", "P", "zscore",
+        f"stosignsgd.sign_conversion_unbiased[{_base}]", f"{SOURCE} App. B.3–B.5 (Algs. 8, 9) [SSG-SC]", "P", "zscore",
         f"E[sign(num + σ⊙n)] = num/σ (the {_base} step) wherever σ ≥ |num| (Monte Carlo over rows)",
         partial(conversion_unbiased, _base, "stochastic"),
         subject="sign_conversion", default_subject=conversion_default,
@@ -372,7 +378,7 @@ _GAME_BLIND = {
                      "stays in the box: measured {bo} of the bound",
 }
 register(Check(
-    "stosignsgd.theorem4[anytime]", f"{SOURCE} Theorem 4 (instance [D]: coin game, Figure 1's constants)", "P",
+    "stosignsgd.theorem4[anytime]", f"{SOURCE} Theorem 4 [SSG-T4] (instance [D]: coin game, Figure 1's constants)", "P",
     "upper",
     "Alg. 1 with η_t = D∞/√(2t) on the coin game q⟨s⊙L, x⟩, D∞ = 4, L = (3, 3), q = 0.2, x* a vertex, start the "
     "opposite vertex, lopsided oracle (sign uphill w.p. 4/7): E f(x̄_T) − f* ≤ √2·D∞‖L‖₁/√T, iterates in the box",
@@ -385,7 +391,7 @@ register(Check(
            "biased_oracle": _GAME_BLIND["biased_oracle"].format(bo="0.11")},
 ))
 register(Check(
-    "stosignsgd.theorem4[constant]", f"{SOURCE} Theorem 4, constant step (spec §3.2; instance [D])", "R", "upper",
+    "stosignsgd.theorem4[constant]", f"{SOURCE} Theorem 4, constant step ([SSG-T4]; instance [D])", "R", "upper",
     "Alg. 1 with η = D∞/√T on the coin game of theorem4[anytime]: E f(x̄_T) − f* ≤ D∞‖L‖₁/√T, iterates in the box",
     partial(theorem4, anytime=False),
     subject="stosignsgd", default_subject=DEFAULT_SUBJECT, step_sensitive=True,
@@ -396,7 +402,7 @@ register(Check(
            "biased_oracle": _GAME_BLIND["biased_oracle"].format(bo="0.33")},
 ))
 register(Check(
-    "stosignsgd.summed_inequality", f"{SOURCE} (★), App. C (spec §3.2; instance [D])", "P", "upper",
+    "stosignsgd.summed_inequality", f"{SOURCE} (★), App. C ([SSG-STAR]; instance [D])", "P", "upper",
     "E Σ⟨g_t, x_t − x*⟩ ≤ ‖L‖₁(D∞²/(2η_T) + ½Σ η_t) for η_t = D∞/√(2t), on the coin game of theorem4[anytime], "
     "iterates in the box",
     summed_inequality,
@@ -408,7 +414,7 @@ register(Check(
                             "0.11 of the bound"},
 ))
 register(Check(
-    "stosignsgd.figure1_signsgd_stalls", f"{SOURCE} Figure 1 (start, horizon [D]; stall proof [R])", "P",
+    "stosignsgd.figure1_signsgd_stalls", f"{SOURCE} Figure 1 [SSG-FIG1] (start, horizon [D]; stall proof [R])", "P",
     "counterexample",
     "|x₁+x₂| + 2|x₁−x₂| on the box [−2, 2]², x₁ = (2, 0), exact subgradients, T = 2000: projected signSGD keeps "
     "x₁ + x₂ = 4 − 2√2 from step 2 on (f(x̄_T) ≥ 1.17 > √2·D∞‖L‖₁/√T = 0.76) while the subject meets the bound",

@@ -1,14 +1,14 @@
 r"""StoSignSGD's convex guarantees on non-smooth problems, online games and a rate fit.
 
-* Theorem 4 (StoSignSGD, arXiv 2604.15416, spec §3.2 [P]) on the d-dimensional problems of
-  :mod:`convexlab.problems.convex` with a bounded lopsided oracle (Assumption A3, spec §3.1 [R]; the
-  box domain of Q7; :class:`~convexlab.problems.noise.LopsidedSign`: unbiased, |g̃_i| < L̃_i on most
+* Theorem 4 (StoSignSGD, arXiv 2604.15416, [SSG-T4] [P]) on the d-dimensional problems of
+  :mod:`convexlab.problems.convex` with a bounded lopsided oracle (Assumption A3, StoSignSGD [SSG-A] [R]; the
+  box domain of [SSG-Q7]; :class:`~convexlab.problems.noise.LopsidedSign`: unbiased, |g̃_i| < L̃_i on most
   draws, its sign points uphill on average) started at the box vertex farthest from x*: Alg. 1
   with η_t = D∞/√(2t) gives E f(x̄_T) − f* ≤ √2·D∞‖L‖₁/√T, with ‖L‖₁ the almost-sure bound of the
   *oracle* (``oracle_L``). The instances put x* on the faces of the box [D] (where the averaged
   iterate's one-sided spread makes the bound bite: 0.33–0.40 of it), except max_affine, whose
   interior sharp optimum leaves a loose row (0.07).
-* Theorem 1 (OCO; spec §3.2 and Q10 [R, both constants P]): against an adaptive adversary the
+* Theorem 1 (OCO; StoSignSGD [SSG-T1, SSG-Q10] [R, both constants P]): against an adaptive adversary the
   expected regret against the realized best comparator is ≤ (2 + √2)·D∞‖L‖₁√T; the pseudo-regret
   against a fixed comparator, max_x E[Regret_T(x)], is ≤ √2·D∞‖L‖₁√T (inequality (★)).
 * Theorem 4 on the product-of-coin-games instance :class:`~convexlab.problems.convex.SignGame`
@@ -41,9 +41,12 @@ from convexlab.problems.noise import LopsidedSign
 from convexlab.problems.online import AdaptiveSignAdversary, LinearLosses, ObliviousCoinLosses
 from convexlab.sim import simulate
 from convexlab.sim.online import run_online
+from convexlab.sim.run import log_steps
 from convexlab.theory.registry import Check, CheckContext, CheckResult, Instance, identity_result, register, upper_result
 from convexlab.theory.stosignsgd import (
     DEFAULT_SUBJECT,
+    SPREAD_SUFFIX,
+    _curve,
     gap_check,
     judge_feasibility,
     output_gap,
@@ -139,9 +142,15 @@ def theorem4_convex(name: str, ctx: CheckContext, *, noise=None, make: Callable 
     T, S = ctx.size(HORIZONS.get(name, 2000), 10 * HORIZONS.get(name, 2000)), ctx.size(16, 64)
     L1 = _oracle_l1(problem)
     bound = theorem4_bound(problem, T, anytime=True)
-    out, _ = gap_check(subject, problem, T, S, ctx.seed, bound, d=problem.dim, L1=L1, D_inf=problem.D_inf,
-                       f_star=problem.f_star, f_start_gap=problem.delta_f(problem.start_point()))
-    return out
+    out, res = gap_check(subject, problem, T, S, ctx.seed, bound, record=log_steps(T), d=problem.dim, L1=L1,
+                         D_inf=problem.D_inf, f_star=problem.f_star,
+                         f_start_gap=problem.delta_f(problem.start_point()))
+    # the figure: the measured curve over t (the verdict reads its last point, t = T) and the anytime bound
+    which, _ = output_gap(res)
+    return out.with_series(_curve(res.summary(which), "E f(x̄_t) − f*")
+                           + [dict(series="Theorem 4 bound √2·D∞‖L̃‖₁/√t", x=t, y=theorem4_bound(problem, t, True))
+                              for t in res.steps],
+                           xlabel="t", ylabel="f(x̄_t) − f*", logx=True, logy=True)
 
 
 _NATURAL_TEXT = {
@@ -159,7 +168,7 @@ _NATURAL_TEXT = {
 
 def _register_natural(name: str, catches: tuple, blind: dict, step_sensitive: bool) -> None:
     register(Check(
-        f"stosignsgd.theorem4[{name}]", f"{SOURCE} Theorem 4 (spec §3.2, §3.4; instance [D])", "P", "upper",
+        f"stosignsgd.theorem4[{name}]", f"{SOURCE} Theorem 4 ([SSG-T4, SSG-PROTO]; instance [D])", "P", "upper",
         f"Alg. 1, η_t = D∞/√(2t), on {_NATURAL_TEXT[name]}, start at the vertex farthest from x*: "
         "E f(x̄_T) − f* ≤ √2·D∞‖L̃‖₁/√T, iterates in the box",
         partial(theorem4_convex, name),
@@ -194,7 +203,7 @@ _register_natural("max_affine", _NATURAL_CATCHES, {
 # ---------------------------------------------------------------------------------------------
 def theorem1_bounds(losses: LinearLosses, T: int) -> tuple[float, float]:
     r"""((2 + √2)·D∞‖L‖₁√T, √2·D∞‖L‖₁√T): the realized-comparator regret bound and the pseudo-regret
-    bound of Theorem 1 with η_t = D∞/√(2t) (spec §3.2, Q10: constants [P], statement [R])."""
+    bound of Theorem 1 with η_t = D∞/√(2t) (StoSignSGD [SSG-T1, SSG-Q10]: constants [P], statement [R])."""
     base = losses.D_inf * float(losses.L.sum()) * math.sqrt(T)
     return (2.0 + math.sqrt(2.0)) * base, math.sqrt(2.0) * base
 
@@ -273,7 +282,7 @@ def theorem1_pseudo_regret(adversary: str, ctx: CheckContext, *, make: Callable 
 
 _ONLINE_CATCHES = ("frozen", "signsgd", "biased_noise", "unprojected")
 register(Check(
-    "stosignsgd.theorem1_regret[adaptive]", f"{SOURCE} Theorem 1, App. C.3 (spec §3.2, Q10)", "R", "upper",
+    "stosignsgd.theorem1_regret[adaptive]", f"{SOURCE} Theorem 1, App. C.3 ([SSG-T1, SSG-Q10])", "R", "upper",
     "OCO, adaptive adversary (punishes the side of the running loss sum, and a play at 0), linear losses "
     "|c_i| ≤ L_i on [−1, 1]^8: E[Σ⟨c_t, x_t⟩ + (D∞/2)‖Σc_t‖₁] ≤ (2+√2)·D∞‖L‖₁√T (constants [P]), plays in the box",
     partial(theorem1_regret, "adaptive"),
@@ -286,7 +295,7 @@ register(Check(
 ))
 for _adv in ADVERSARIES:
     register(Check(
-        f"stosignsgd.theorem1_pseudo_regret[{_adv}]", f"{SOURCE} Theorem 1, (★) (spec §3.2, Q10)", "R", "upper",
+        f"stosignsgd.theorem1_pseudo_regret[{_adv}]", f"{SOURCE} Theorem 1, (★) ([SSG-T1, SSG-STAR, SSG-Q10])", "R", "upper",
         f"OCO, {_adv} adversary: 0 ≤ max_x E[Σ⟨c_t, x_t − x⟩] ≤ √2·D∞‖L‖₁√T (constant [P]), plays in the box",
         partial(theorem1_pseudo_regret, _adv),
         subject="online", default_subject=DEFAULT_SUBJECT, step_sensitive=True,
@@ -310,7 +319,7 @@ def rate_problem() -> SignGame:
 
 
 register(Check(
-    "stosignsgd.theorem4[sign_game]", f"{SOURCE} Theorem 4 (spec §3.2; instance [R])", "P", "upper",
+    "stosignsgd.theorem4[sign_game]", f"{SOURCE} Theorem 4 ([SSG-T4]; instance [R])", "P", "upper",
     "Alg. 1, η_t = D∞/√(2t), on the coin-game lower-bound instance (d = 4, q = 0.2, lopsided oracle, start on "
     "the face opposite x*), where the bound is tight up to a factor of about 2.5: E f(x̄_T) − f* ≤ √2·D∞‖L‖₁/√T",
     partial(theorem4_convex, "sign_game"),
@@ -381,7 +390,7 @@ def rate_exponent(ctx: CheckContext, *, make: Callable | None = None) -> CheckRe
     subject = (DEFAULT_SUBJECT if given is None else given) if make is None else None
     horizons = ctx.size([250, 500, 1000, 2000, 4000, 8000], [250, 500, 1000, 2000, 4000, 8000, 16000, 32000, 64000])
     S = ctx.size(128, 512)
-    means, ses, violation, min_gap = [], [], 0.0, math.inf
+    means, ses, spread, violation, min_gap = [], [], [], 0.0, math.inf
     for k, T in enumerate(horizons):
         seed = ctx.seed * 1000 + k  # independent runs: one seed per horizon
         if subject is not None:
@@ -393,6 +402,7 @@ def rate_exponent(ctx: CheckContext, *, make: Callable | None = None) -> CheckRe
         _, gaps = output_gap(res)
         means.append(float(gaps.mean()))
         ses.append(float(gaps.std(correction=1) / math.sqrt(S)))
+        spread.append((float(gaps.min()), float(gaps.max())))
         violation, min_gap = max(violation, res.meta["box_violation"]), min(min_gap, float(gaps.min()))
     m_arr, se_arr, T_arr = np.array(means), np.array(ses), np.array(horizons, dtype=float)
     bounds = [theorem4_bound(problem, T) for T in horizons]
@@ -409,11 +419,33 @@ def rate_exponent(ctx: CheckContext, *, make: Callable | None = None) -> CheckRe
                           power_law_slope=plain["slope"], power_law_stderr=plain["stderr"], **details)
     out.ci = (fit["slope"] - 3.0 * fit["stderr"], fit["slope"] + 3.0 * fit["stderr"])
     out = judge_feasibility(out, violation, min_gap, scale)
-    return out
+    return out.with_series(_rate_series(horizons, means, ses, spread, bounds, fit, plain), **_RATE_PLOT)
+
+
+#: figure settings of the rate check (the series names are the legend)
+_RATE_PLOT = dict(xlabel="horizon T (one run of its own per T)", ylabel="E f(x̄_T) − f*", logx=True, logy=True)
+
+
+def _rate_series(horizons, means, ses, spread, bounds, fit: dict, plain: dict) -> list[dict]:
+    """The rate check's figure rows: the measured gap per horizon (± 3 standard errors, range over
+    the seeds), the Theorem-4 bound, and the fitted A·T^p(1 + b/√T) (slope p ± 3·stderr in its name)
+    on a grid between the shortest and the longest horizon."""
+    name = "measured E f(x̄_T) − f*"
+    rows = [dict(series=name, x=T, y=m, lo=m - 3 * se, hi=m + 3 * se) for T, m, se in zip(horizons, means, ses)]
+    rows += [dict(series=name + SPREAD_SUFFIX, x=T, y=m, lo=a, hi=b) for T, m, (a, b) in zip(horizons, means, spread)]
+    rows += [dict(series="Theorem 4 bound √2·D∞‖L‖₁/√T", x=T, y=bd) for T, bd in zip(horizons, bounds)]
+    name = (f"fit A·T^p(1 + b/√T): p = {fit['slope']:.3f} ± {3 * fit['stderr']:.3f} "
+            f"(power law alone: {plain['slope']:.3f})")
+    lo, hi = math.log(horizons[0]), math.log(horizons[-1])
+    for k in range(41):
+        T = math.exp(lo + (hi - lo) * k / 40)
+        rows.append(dict(series=name, x=T, y=math.exp(fit["intercept"] + fit["slope"] * math.log(T)
+                                                        + fit["correction"] * T ** -0.5)))
+    return rows
 
 
 register(Check(
-    "stosignsgd.theorem4_rate_exponent", f"{SOURCE} Theorem 4, rate −1/2 (spec §3.2; protocol [D])", "D", "rate",
+    "stosignsgd.theorem4_rate_exponent", f"{SOURCE} Theorem 4, rate −1/2 ([SSG-T4]; protocol [D])", "D", "rate",
     "Alg. 1 on the coin-game lower-bound instance (q = 0.2, lopsided oracle, far start): the leading exponent p of "
     "E f(x̄_T) − f* = A·T^p(1 + b/√T) over horizons T is −1/2 (p ± 3·stderr contains −1/2), iterates in the box",
     rate_exponent,

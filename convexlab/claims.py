@@ -477,7 +477,7 @@ def claims_markdown(records: dict, checks: dict, notebooks: list[dict], fast: bo
             f"{len(notebooks)} notebook{'' if len(notebooks) == 1 else 's'} ({'FAST' if fast else 'full'} sizes"
             f"{', with --set overrides' if overrides else ''}), {len(checks)} check{'' if len(checks) == 1 else 's'} "
             f"({'--full' if checks_full else 'default'} size). Status: supported / not supported / inconclusive / "
-            "not run (see convexlab/claims.py for the rule). Provenance tags as in the specs (P paper, R reconstructed, "
+            "not run (see convexlab/claims.py for the rule). Provenance tags as in docs/statements.md (P paper, R reconstructed, "
             f"...). Each row summarizes its evidence; the full evidence is under [Evidence details](#{details_slug}).")
     lines = [f"# {title}", "", head]
     if partial:
@@ -547,49 +547,49 @@ CLAIMS: list[Claim] = [
           "under FP8, StoSignSGD reaches the baselines' validation loss with 1.44–2.14× fewer tokens (needs the GPU "
           "presets; the CPU toy is recorded in the README)"),
     # ---- Softsign --------------------------------------------------------------------------------
-    Claim("softsign.geometry_family", SS, "§6.2", "THR",
+    Claim("softsign.geometry_family", SS, "[SS-FAMILY]", "THR",
           "tanh, the algebraic soft sign and SoftMuon's Φ_τ are gradients of the stated Fenchel conjugates of "
           "1-strongly convex regularizers (Fenchel–Young equality)",
           checks=("geometry.", "spectral.", "proofs.entropic_conjugate", "proofs.algebraic_conjugate",
                   "proofs.huber_clip"), notebooks=("01",)),
-    Claim("softsign.tau_limits", SS, "§6.3", "DER",
+    Claim("softsign.tau_limits", SS, "[SS-LIMITS]", "DER",
           "τ → ∞ recovers sign / polar (Signum / Muon); τ → 0 recovers momentum SGD with step δτ",
           checks=("softsign.tau_limits", "softsign.trajectory_limit", "proofs.sign_limits"), notebooks=("01",)),
-    Claim("softsign.quantile_schedule_linear", SS, "§3 (official code)", "CODE",
+    Claim("softsign.quantile_schedule_linear", SS, "[SS-SCHED] (official code)", "CODE",
           "the folded-Cauchy quantile schedule makes the saturated fraction fall linearly over the transition",
           notebooks=("07",)),
-    Claim("softsign.quantile_schedule_linear[tmax=20]", SS, "§3, Q2 (official default tmax = 20)", "CODE",
+    Claim("softsign.quantile_schedule_linear[tmax=20]", SS, "[SS-SCHED, SS-Q2] (official default tmax = 20)", "CODE",
           "the same holds with the official code's temperature cap tmax = 20", notebooks=("07",)),
-    Claim("softsign.regns_accuracy", SS, "§4.4", "DER",
+    Claim("softsign.regns_accuracy", SS, "[SS-REGNS]", "DER",
           "the official 5-step coupled Newton–Schulz inverse root approximates Φ_τ to the tabulated accuracy",
           checks=("newton_schulz.regns_table",), notebooks=("02",)),
-    Claim("softsign.convergence_bounds", SS, "§7.3 R1–R3", "DER",
+    Claim("softsign.convergence_bounds", SS, "[SS-R1, SS-R2, SS-R3]", "DER",
           "the one-step descent inequality (τδ ≤ μ/L) and its averaged forms (deterministic, stochastic, EMA "
           "momentum) hold in the V* stationarity measure",
           checks=("softsign.r1", "softsign.r2", "softsign.r3"), notebooks=("08",)),
-    Claim("softsign.heterogeneity", SS, "§8.1", "REV",
+    Claim("softsign.heterogeneity", SS, "§1 [SS-HET, SS-EXP]", "REV",
           "on heterogeneous noisy problems Signum plateaus at an lr-sized floor while SoftSignum keeps decreasing "
           "after its transition", checks=("softsign.heterogeneity",), notebooks=("08",)),
-    Claim("softsign.softmuon_matrix_toy", SS, "§8.2 (our matrix toy)", "D",
+    Claim("softsign.softmuon_matrix_toy", SS, "[SS-PLAN] (our matrix toy)", "D",
           "with Muon's hyperparameters, SoftMuon's transition ends below Muon on a noisy matrix least-squares "
           "problem", notebooks=("08",)),
-    Claim("softsign.llm_transition", SS, "§8.1", "PAPER",
+    Claim("softsign.llm_transition", SS, "[SS-EXP]", "PAPER",
           "SoftSignum / SoftMuon improve on Signum / Muon in LLM pretraining around the transition",
           notebooks=("12",)),
     # ---- SF-NorMuon -------------------------------------------------------------------------------
     Claim("sf_normuon.lemma32_steady_state", SF, "Lemma 3.2, Fig. 4", "P",
           "the steady-state weight RMS satisfies λρ = 0.1[−α + √(α² + 2ηλ)] (decay at the fast iterate z)",
           checks=("sf_normuon.lemma32", "sf_normuon.hypothesis31", "sf_normuon.decay_at_z"), notebooks=("09",)),
-    Claim("sf_normuon.decay_at_fast_iterate", SF, "§3, Fig. 2", "P",
+    Claim("sf_normuon.decay_at_fast_iterate", SF, "Fig. 2 [SFN-DECAY, SFN-FIG2]", "P",
           "weight decay at the slow iterate x lets the weights grow without bound; decay at z keeps them "
           "bounded (the √t random-walk growth is our inference [DER], measured on SF-NorMuon)", checks=("sf_normuon.decay_at_x", "sf_normuon.spectral_ball"), notebooks=("09",)),
-    Claim("sf_normuon.stationarity_rate", SF, "Theorem 3.1 (as reconstructed, spec §4.1)", "DER",
+    Claim("sf_normuon.stationarity_rate", SF, "Theorem 3.1 (as reconstructed) [SFN-T31]", "DER",
           "schedule-free spectral dynamics reach stationarity (Frank–Wolfe gap) at rate Õ(T^{-1/4})",
           notebooks=("09",)),
-    Claim("sf_normuon.anytime_single_configuration", SF, "§5", "P",
+    Claim("sf_normuon.anytime_single_configuration", SF, "[SFN-RESULTS]", "P",
           "one schedule-free configuration matches schedules tuned per horizon at every horizon",
           notebooks=("10",)),
-    Claim("sf_normuon.anytime_llm", SF, "Fig. 1, §5", "P",
+    Claim("sf_normuon.anytime_llm", SF, "Fig. 1 [SFN-RESULTS]", "P",
           "one SF-NorMuon configuration, read at x at 1–8× horizons, matches or beats AdamW + cosine tuned per "
           "horizon in GPT pretraining", notebooks=("12",)),
     Claim("survey.no_single_optimizer_wins_every_dimension", "LLM-optimizer survey (arXiv 2605.09176)",

@@ -17,7 +17,7 @@ function                               used by
 **Prefixes of one anytime run.** Alg. 1's step η_t = D∞/√(2t) does not depend on the horizon and
 x̄_t = (1/t)Σ_{s≤t} x_s uses only x_1 … x_t, so the first t steps of a T-step run *are* a t-step run
 of Theorem 4: one run gives a valid sample of E f(x̄_t) − f* at every t ≤ T (StoSignSGD, arXiv
-2604.15416, Theorem 4, spec §3.2 [P]). The same holds for the online games (an adaptive adversary
+2604.15416, Theorem 4, [SSG-T4] [P]). The same holds for the online games (an adaptive adversary
 reacts to the past only; an oblivious one draws its sequence in order). The points of one curve are
 correlated across t: fine for comparing each with its bound, not for a regression, which is why
 the rate exponent is fitted on separate runs (:func:`convexlab.theory.stosignsgd_convex.rate_exponent`).
@@ -53,7 +53,7 @@ def theorem4_curves(names=None, *, steps: int = 2000, seeds: int = 16, seed: int
                     make: Callable | None = None, record=None) -> dict[str, dict]:
     r"""E f(x̄_t) − f* along one anytime run of Alg. 1 per problem, with the Theorem-4 bound.
 
-    Theorem 4 (StoSignSGD, arXiv 2604.15416, spec §3.2 [P]): with η_t = D∞/√(2t) on a box and an
+    Theorem 4 (StoSignSGD, arXiv 2604.15416, [SSG-T4] [P]): with η_t = D∞/√(2t) on a box and an
     oracle with |g̃_i| ≤ L_i a.s., E f(x̄_t) − f* ≤ √2·D∞‖L‖₁/√t for every t (module docstring:
     every prefix of the run is a t-step run).
 
@@ -109,7 +109,7 @@ def rate_runs(horizons, seeds: int, *, seed: int = 0, make: Callable | None = No
     ``1000·seed + k`` as in the check), then the check's weighted fit
     log E[f(x̄_T) − f*] = log A + p·log T + b·T^{−1/2}
     (:func:`~convexlab.theory.stosignsgd_convex.weighted_fit`); Theorem 4 (StoSignSGD, arXiv
-    2604.15416, spec §3.2 [P]) and its minimax lower bound say p = −1/2. With the check's horizons
+    2604.15416, [SSG-T4, SSG-LB] [P]) and its minimax lower bound say p = −1/2. With the check's horizons
     and seeds this reproduces :func:`~convexlab.theory.stosignsgd_convex.rate_exponent` exactly;
     the notebook's FAST mode uses a shorter ladder with more seeds (the cost is per step, not per
     seed).
@@ -188,7 +188,7 @@ def online_curves(adversary: str, *, steps: int = 2000, seeds: int = 32, seed: i
                   record=None) -> dict:
     r"""Regret and pseudo-regret of Alg. 1 along one online game, with the Theorem-1 bounds.
 
-    Theorem 1 (StoSignSGD, arXiv 2604.15416, App. C.3, spec §3.2 and Q10 [R, constants P]) with
+    Theorem 1 (StoSignSGD, arXiv 2604.15416, App. C.3, [SSG-T1, SSG-Q10] [R, constants P]) with
     η_t = D∞/√(2t) on the box [−D∞/2, D∞/2]^d and |c_{t,i}| ≤ L_i:
 
     * E[Σ_{s≤t}⟨c_s, x_s⟩ + (D∞/2)‖Σ_{s≤t} c_s‖₁] ≤ (2 + √2)·D∞‖L‖₁√t (realized best comparator);

@@ -7,13 +7,13 @@ an optimizer or a map of its own — they call :mod:`convexlab.geometry`, :mod:`
 =====================================  ===============================================================
 function                               used by
 =====================================  ===============================================================
-:func:`tau_limit_errors`               01_geometry_relaxation (Softsign §6.3 limits in τ)
-:func:`fenchel_young_residuals`        01_geometry_relaxation (Softsign §6.1 Fenchel–Young equality)
-:func:`spectral_error_vs_condition`    02_polar_newton_schulz (Softsign §4.4, RegNS vs Φ_τ)
-:func:`coupled_ns_scalar_map`          02_polar_newton_schulz (Softsign §4.4 scalar view)
+:func:`tau_limit_errors`               01_geometry_relaxation (Softsign [SS-LIMITS] limits in τ)
+:func:`fenchel_young_residuals`        01_geometry_relaxation (Softsign [SS-FW] Fenchel–Young equality)
+:func:`spectral_error_vs_condition`    02_polar_newton_schulz (Softsign [SS-REGNS], RegNS vs Φ_τ)
+:func:`coupled_ns_scalar_map`          02_polar_newton_schulz (Softsign [SS-REGNS] scalar view)
 :func:`stochastic_sign_moments`        03_stochastic_sign (StoSignSGD Prop. 1)
 :func:`sign_conversion_steps`          03_stochastic_sign (StoSignSGD App. B.3–B.5)
-:func:`saturated_fraction`             07_softsign_temperature (Softsign §3, step 5)
+:func:`saturated_fraction`             07_softsign_temperature (Softsign [SS-SCHED], step 5)
 :func:`folded_cauchy_cdf`,             07_softsign_temperature (sampling allowance of the linear
 :func:`cauchy_fit_gap`,                saturated-fraction target)
 :func:`dkw_epsilon`
@@ -37,7 +37,7 @@ DT = torch.float64
 # 01: geometry family
 # ------------------------------------------------------------------------------------------
 def tau_limit_errors(make: Callable, taus, m: torch.Tensor) -> dict[str, np.ndarray]:
-    r"""Distances of a temperature family ψ_τ from its two limits (Softsign §6.3 [DER]), per τ.
+    r"""Distances of a temperature family ψ_τ from its two limits (Softsign [SS-LIMITS] [DER]), per τ.
 
     For ``geo = make(τ)`` and the dual points ``m`` (vectors in the last dimension, or matrices in
     the last two for a spectral ``geo``), with S(m) = sign(m) (the polar factor U Vᵀ for matrices)
@@ -74,7 +74,7 @@ def tau_limit_errors(make: Callable, taus, m: torch.Tensor) -> dict[str, np.ndar
 
 def fenchel_young_residuals(geo, m: torch.Tensor) -> torch.Tensor:
     r"""Relative Fenchel–Young residual |ψ(∇ψ*(m)) + ψ*(m) − ⟨m, ∇ψ*(m)⟩| / (1 + |⟨m, ∇ψ*(m)⟩|) per point
-    (Softsign §6.1 [THR]: the equality holds exactly at the maximiser, so the residual is round-off)."""
+    (Softsign [SS-FW] [THR]: the equality holds exactly at the maximiser, so the residual is round-off)."""
     m = V.tensor("m", m, min_ndim=geo.event_ndim)
     d = geo.direction(m)
     inner = (m * d).sum(dim=tuple(range(-geo.event_ndim, 0)))
@@ -113,7 +113,7 @@ def spectral_error_vs_condition(fn: Callable, target: Callable | None, kappas, r
 
 def coupled_ns_scalar_map(lam, steps: int = 5) -> np.ndarray:
     r"""z(λ): what :func:`convexlab.linalg.coupled_inverse_sqrt` returns on an eigenvalue λ ∈ (0, 1] of the
-    Frobenius-normalised matrix A/‖A‖_F (Softsign §4.4 scalar view), float64.
+    Frobenius-normalised matrix A/‖A‖_F (Softsign [SS-REGNS] scalar view), float64.
 
     Each λ is embedded as A = diag(λ, √(1 − λ²)), which has ‖A‖_F = 1, so the normalisation is the
     identity and the (1, 1) entry of the output is the iteration's value at λ; exact: λ^{−1/2}.
@@ -229,7 +229,7 @@ def sign_conversion_steps(base: str, grads: list[torch.Tensor], rows: int, betas
 # 07: temperature schedule
 # ------------------------------------------------------------------------------------------
 def saturated_fraction(z: torch.Tensor, tau: torch.Tensor, eps: float = 1e-4, kind: str = "tanh") -> np.ndarray:
-    r"""Fraction of the entries of ``z`` that are saturated at each temperature τ_j (Softsign §3, step 5):
+    r"""Fraction of the entries of ``z`` that are saturated at each temperature τ_j (Softsign [SS-SCHED], step 5):
     φ(τ_j|z|) ≥ 1 − ε ⇔ |z| ≥ φ⁻¹(1 − ε)/τ_j, φ = tanh or x/√(1 + x²). Returns an array of len(tau).
 
     Raises:
@@ -260,7 +260,7 @@ def folded_cauchy_cdf(q, mu: float, sigma: float) -> np.ndarray:
 
 def cauchy_fit_gap(z: torch.Tensor, mu: float, sigma: float, grid: int = 20_001) -> float:
     r"""An upper bound on sup_q |F̂(q) − F(q)| between the folded-Cauchy law the schedule fits to ``z``
-    (μ̂ = torch's lower median, σ̂ = unscaled MAD, Softsign §3 step 1) and the true folded
+    (μ̂ = torch's lower median, σ̂ = unscaled MAD, Softsign [SS-SCHED] step 1) and the true folded
     Cauchy(μ, σ) law the sample was drawn from.
 
     On a sorted grid 0 = q_0 < … < q_N (the true quantiles of ``grid`` equally spaced probabilities,

@@ -50,10 +50,10 @@ def _mean_se(v: torch.Tensor) -> tuple[float, float]:
 
 def o2nc_ladder(eps_fractions, *, radius: float = 0.5, seeds: int = 8, seed: int = 0, problem=None,
                 **o2nc_kwargs) -> list[dict]:
-    r"""StoSignSGD's O2NC guarantee (App. D [P constants, R assembly], spec §3.3–§3.4) for a ladder
+    r"""StoSignSGD's O2NC guarantee (App. D [P constants, R assembly], [SSG-O2NC, SSG-PROTO]) for a ladder
     of target accuracies ε = fraction·‖L‖₁.
 
-    For each ε: δ = ε/r² (the spec's Q9 working link between the penalty weight δ and the Goldstein
+    For each ε: δ = ε/r² ([SSG-Q9] working link between the penalty weight δ and the Goldstein
     radius r), the paper's N, K and the reconstructed D∞ from
     :func:`~convexlab.sim.o2nc.o2nc_parameters`, Alg. 12 run ``seeds`` times
     (:func:`~convexlab.sim.o2nc.o2nc`, ``learner="direct"``), and per seed, averaged over the K
@@ -64,7 +64,7 @@ def o2nc_ladder(eps_fractions, *, radius: float = 0.5, seeds: int = 8, seed: int
     * ``ineq10_lhs``: (1/K)Σ_k‖(1/N)Σ_n ∇f(x_{k,n})‖₁, to compare with ``ineq10_bound`` =
       Δf/(D∞KN) + (5 + 2√2)‖L‖₁/√N (inequality (10) [P]);
     * ``goldstein``: the exact Goldstein measure ‖∇f(x̄_k)‖^{r}_{1,∞} (separable problems only;
-      reported, no constant in the spec), and ``goldstein_x_hat`` at the sampled x̂ itself.
+      reported, no conversion constant is known: [SSG-Q9]), and ``goldstein_x_hat`` at the sampled x̂ itself.
 
     Each quantity comes as ``<name>`` (mean over seeds) and ``<name>_se`` (its standard error).
 
@@ -119,7 +119,7 @@ def o2nc_ladder(eps_fractions, *, radius: float = 0.5, seeds: int = 8, seed: int
 def spectral_ball_trace(steps: int, *, seed: int = 0, decay_at: str = "z", row_norm: bool = False,
                         polar: str = "svd") -> dict:
     r"""‖z_t‖_op at every step of SF-NorMuon's idealized form on the noisy rank-2 factorization
-    problem of SF-NorMuon spec §4.1 [I], with the contraction bound it must stay under.
+    problem of SF-NorMuon [SFN-T31] [I], with the contraction bound it must stay under.
 
     The run of the check ``sf_normuon.spectral_ball_decay_at_z``
     (:func:`convexlab.theory.sf_normuon.ball_invariant`) for its first seed, built from that

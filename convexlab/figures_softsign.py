@@ -1,8 +1,8 @@
-r"""Per-step data behind notebook 08 (Softsign's reconstructed convergence results, spec §7–§8).
+r"""Per-step data behind notebook 08 (Softsign's reconstructed convergence results, [SS-THM, SS-EXP]).
 
 The registered checks of :mod:`convexlab.theory.softsign` report one number per run (the worst
 violation, a ratio to the bound); the figures need the curves behind those numbers. The functions
-here recompute them with the checks' own protocol (spec §7.4 [DER]) and the same random streams,
+here recompute them with the checks' own protocol (Softsign [SS-PROTO] [DER]) and the same random streams,
 so that a curve and the verdict it illustrates come from the same run.
 
 =====================================  ===============================================================
@@ -10,11 +10,11 @@ function                               used by
 =====================================  ===============================================================
 :func:`r1_terms`                       08: both sides of Lemma R1 at every step
 :func:`r1_gap_by_tau`                  08: R1's worst relative gap over a τ sweep (τδ = 5 included)
-:func:`noisy_matrix_least_squares`     08: the SoftMuon vs Muon toy (spec §8.2, matrix version of E0)
+:func:`noisy_matrix_least_squares`     08: the SoftMuon vs Muon toy (Softsign [SS-PLAN], matrix version of E0)
 =====================================  ===============================================================
 
 All statements are reconstructions (provenance DER): the paper's theorem text was not readable
-(Softsign spec §7.1, §9 Q10). Reference: D. Feoktistov, T. Belinsky, A. Veprikov, A. Zainullin,
+(Softsign [SS-THM, SS-Q10]). Reference: D. Feoktistov, T. Belinsky, A. Veprikov, A. Zainullin,
 A. Beznosikov, "Softsign: Smooth Sign in Your Optimizer For Better Parameter Heterogeneity
 Handling", arXiv 2605.31371.
 """
@@ -35,7 +35,7 @@ from convexlab.theory import softsign as ss
 
 DT = torch.float64
 KINDS = ss.KINDS
-#: τ of the registered one-step checks: τδ = 0.9·μ/L with δ = 0.05, L = 1 (spec §7.4)
+#: τ of the registered one-step checks: τδ = 0.9·μ/L with δ = 0.05, L = 1 (Softsign [SS-PROTO])
 TAU_R1 = 0.9 * ss.MU / ss.DELTA
 
 
@@ -52,7 +52,7 @@ def _beta(value) -> float:
 
 def r1_terms(kind: str = "tanh", tau: float = TAU_R1, beta: float = ss.BETA, *, steps: int = 2000, seeds: int = 8,
              seed: int = 0, noise_scale: float = ss.R1_NOISE) -> dict[str, np.ndarray]:
-    r"""Both sides of Lemma R1 at every step of the spec §7.4 protocol [DER].
+    r"""Both sides of Lemma R1 at every step of the Softsign [SS-PROTO] protocol [DER].
 
     f = ½θᵀHθ, H = diag(logspace(−3, 0, 50)) (L = 1), g_k = ∇f(θ_k) + N(0, s²I) (s = ``noise_scale``,
     default the check's :data:`~convexlab.theory.softsign.R1_NOISE`), m₀ = g₀,
@@ -70,7 +70,7 @@ def r1_terms(kind: str = "tanh", tau: float = TAU_R1, beta: float = ss.BETA, *, 
     The random stream is that of :func:`convexlab.theory.softsign.r1_violation` with
     ``CheckContext(seed=seed)``, so max(lhs − rhs) equals its ``measured`` up to round-off (the check
     drives the registry optimizer, this function the formula; tested). Unlike that
-    check, any τ > 0 is accepted: outside τδ ≤ μ/L the stated form may fail (spec §7.4).
+    check, any τ > 0 is accepted: outside τδ ≤ μ/L the stated form may fail (Softsign [SS-PROTO]).
 
     Raises:
         ValueError: ``kind`` not in ('tanh', 'algebraic', 'euclidean'), τ not finite and > 0,
@@ -119,7 +119,7 @@ def r1_terms(kind: str = "tanh", tau: float = TAU_R1, beta: float = ss.BETA, *, 
 
 def r1_gap_by_tau(taus, kinds=KINDS, betas=(0.0, ss.BETA), *, steps: int = 500, seeds: int = 4,
                   seed: int = 0) -> dict[tuple[str, float], dict[str, np.ndarray]]:
-    r"""Lemma R1's worst relative gap per τ, for each (V, β) [DER, spec §7.4 sweep].
+    r"""Lemma R1's worst relative gap per τ, for each (V, β) [DER, Softsign SS-PROTO sweep].
 
     For every ``kind`` and β, runs :func:`r1_terms` at each τ of ``taus`` and returns, keyed by
     (kind, β), arrays over ``taus``:
@@ -154,7 +154,7 @@ def r1_gap_by_tau(taus, kinds=KINDS, betas=(0.0, ss.BETA), *, steps: int = 500, 
 
 def noisy_matrix_least_squares(rows: int = 16, cols: int = 12, samples: int = 32, noise_scale: float = 0.1,
                                residual: float = 0.1, seed: int = 0) -> MatrixLeastSquares:
-    r"""A seeded noisy matrix least-squares toy f(W) = ½‖AW − B‖²_F for SoftMuon vs Muon (spec §8.2).
+    r"""A seeded noisy matrix least-squares toy f(W) = ½‖AW − B‖²_F for SoftMuon vs Muon (Softsign [SS-PLAN]).
 
     A ∈ R^{p×m} with i.i.d. N(0, 1/p) entries (p = ``samples``, m = ``rows``), so the eigenvalues of
     AᵀA spread over (1 ± √(m/p))² (heterogeneous curvature), B = AW° + ``residual``·N(0, 1) with a

@@ -1,14 +1,13 @@
 r"""FP8 emulation for optimizer experiments: raw casts of gradients and optimizer states.
 
-StoSignSGD (Yu, Pan, Liu, Zhang; arXiv 2604.15416) §3.1, App. B.2, Table 12; spec §5 and Q12:
+StoSignSGD (Yu, Pan, Liu, Zhang; arXiv 2604.15416) §3.1, App. B.2, Table 12; [SSG-FP8, SSG-TAB12, SSG-Q12]:
 master weights and arithmetic stay in higher precision (BF16 master weights [S]), **gradients are
 cast to FP8 E5M2** and **optimizer states are stored in FP8 E4M3** [S], by raw, unscaled casts
-(no per-tensor or block scaling: the 100 %-zero rows of Table 12 suggest raw casts [S/R], spec
-Q12 interpretation). The stated failure path [P]: AdamW's second moment v ≈ EMA(g²) underflows
+(no per-tensor or block scaling: the 100 %-zero rows of Table 12 suggest raw casts [S/R], [SSG-Q12] interpretation). The stated failure path [P]: AdamW's second moment v ≈ EMA(g²) underflows
 first, v → 0, and m̂/(√v̂ + ε) blows up or the states collapse; sign updates move every
 coordinate by at most η and cannot blow up.
 
-Formats (round to nearest, ties to even; values from the OCP FP8 definition, spec §5 [R]):
+Formats (round to nearest, ties to even; values from the OCP FP8 definition, StoSignSGD [SSG-FP8] [R]):
 
 ========  =================  =====================  ========================  =========
 format    torch dtype        largest finite         smallest normal           smallest
@@ -22,9 +21,9 @@ A value with |x| < smallest_subnormal/2 (the ``underflow`` bound) rounds to an e
 |x| < 2^−10 ≈ 9.8e−4 for E4M3, so a stored v = EMA(g²) is 0 wherever the gradient RMS of that
 coordinate is below ≈ 0.031, and a stored m is 0 wherever |m| < 9.8e−4.
 
-**Overflow is explicit and selectable** (spec Q12 leaves it open). torch's own behaviour depends
+**Overflow is explicit and selectable** ([SSG-Q12] leaves it open). torch's own behaviour depends
 on the version and device: on torch 2.13 CPU the ``float8_e4m3fn`` cast saturates (even ±inf
-becomes ±448) while ``float8_e5m2`` overflows to ±inf; the spec's note that E4M3 overflow gives
+becomes ±448) while ``float8_e5m2`` overflows to ±inf; the project's note ([SSG-FP8]) that E4M3 overflow gives
 NaN describes other builds. :func:`to_fp8` therefore never relies on the native cast for
 out-of-range values:
 
@@ -37,9 +36,9 @@ out-of-range values:
 
 The emulated step (:func:`emulated_step`) computes each update in the parameters' dtype from
 states read back from storage, then stores the new states rounded ("upcast for the arithmetic,
-downcast when storing", spec §5 plan [D]): the update of step t uses the fresh m_t, v_t computed
+downcast when storing", StoSignSGD [SSG-FP8-PLAN] plan [D]): the update of step t uses the fresh m_t, v_t computed
 from the stored m_{t−1}, v_{t−1}. Whether the paper's runs read the update from the fresh or the
-stored states is not known (Q12).
+stored states is not known ([SSG-Q12]).
 """
 
 from __future__ import annotations
@@ -151,7 +150,7 @@ def quantize_state_(optimizer: torch.optim.Optimizer, fmt: str = "e4m3", saturat
                     skip: Iterable[str] = ITERATE_KEYS) -> int:
     r"""Store every optimizer state tensor in ``fmt``: round it through :func:`to_fp8` in place.
 
-    Emulates FP8 state storage (spec §5 [S]: E4M3 states): the optimizer reads the rounded values
+    Emulates FP8 state storage (StoSignSGD [SSG-FP8] [S]: E4M3 states): the optimizer reads the rounded values
     on its next step. Keys in ``skip`` (default ``("step", "z", "x")``: the step counter and the
     schedule-free iterates, which are weights, not moments) and non-floating or 0-dim entries are
     left alone. Returns the number of tensors rounded.
@@ -172,7 +171,7 @@ def _params(optimizer):
 @torch.no_grad()
 def emulated_step(optimizer: torch.optim.Optimizer, *, grad_fmt: str | None = "e5m2", state_fmt: str | None = "e4m3",
                   master_dtype: torch.dtype | None = torch.bfloat16, saturate: bool = True) -> None:
-    r"""One optimizer step under the FP8 recipe of StoSignSGD §3.1 [S] (spec §5, Q12 interpretation).
+    r"""One optimizer step under the FP8 recipe of StoSignSGD §3.1 [S] ([SSG-FP8, SSG-Q12] interpretation).
 
     1. each ``p.grad`` is replaced by its ``grad_fmt`` rounding (E5M2 gradients);
     2. ``optimizer.step()`` runs in the parameters' dtype on the stored (already rounded) states;

@@ -6,12 +6,12 @@ as small functions of the ingredients (so a wrong ingredient makes a claim fail)
 
 Modules
 -------
-entropic_conjugate   V(d) = ½[(1+d)ln(1+d) + (1−d)ln(1−d)], V* = ln cosh, ∇V* = tanh (Softsign §6.2)
-algebraic_conjugate  V(d) = 1 − √(1−d²), V* = √(1+y²) − 1, ∇V* = y/√(1+y²) (Softsign §6.2)
-huber_clip           V = d²/2 on [−1, 1], V* = Huber, ∇V* = clip; weighted by an envelope G (Softsign §6.2)
-stochastic_sign      E[sign(x + G n)] = clip(x/G, −1, 1), n ~ U[−1, 1] (StoSignSGD §1, Proposition 1)
-sign_limits          the bounds of Softsign §6.3 used by the numerical checks
-stosign_arithmetic   step-size sums, O2NC constants, exponential scaling, Lemma 3.2 (StoSignSGD §3, SF-NorMuon §4.4)
+entropic_conjugate   V(d) = ½[(1+d)ln(1+d) + (1−d)ln(1−d)], V* = ln cosh, ∇V* = tanh (Softsign [SS-FAMILY])
+algebraic_conjugate  V(d) = 1 − √(1−d²), V* = √(1+y²) − 1, ∇V* = y/√(1+y²) (Softsign [SS-FAMILY])
+huber_clip           V = d²/2 on [−1, 1], V* = Huber, ∇V* = clip; weighted by an envelope G (Softsign [SS-FAMILY])
+stochastic_sign      E[sign(x + G n)] = clip(x/G, −1, 1), n ~ U[−1, 1] (StoSignSGD [SSG-P1], Proposition 1)
+sign_limits          the bounds of Softsign [SS-LIMITS] used by the numerical checks
+stosign_arithmetic   step-size sums, O2NC constants, exponential scaling, Lemma 3.2 (StoSignSGD [SSG-STAR, SSG-O2NC], SF-NorMuon [SFN-L32])
 """
 
 from proofs_checks._common import Claim

@@ -357,7 +357,7 @@ def interval_points(lo: sp.Expr, hi: sp.Expr, count: int = 3) -> list[sp.Expr]:
 
 
 # --------------------------------------------------------------------------- Legendre pairs
-# Shared by the entropic and the algebraic derivations (Softsign §6.2): a smooth, even, strictly
+# Shared by the entropic and the algebraic derivations (Softsign [SS-FAMILY]): a smooth, even, strictly
 # convex V on (−1, 1) whose derivative V' maps (−1, 1) onto ℝ. Each function takes the ingredients
 # as arguments, so a wrong ingredient makes a claim fail.
 
@@ -478,7 +478,7 @@ def taylor_claim(
 def tau_limit_claims(
     V_star: sp.Expr, grad_V_star: sp.Expr, *, y: sp.Symbol, verbose: bool = False
 ) -> list[Claim]:
-    r"""The temperature limits of Softsign §6.3, per coordinate, for g ∈ ℝ (resp. g > 0):
+    r"""The temperature limits of Softsign [SS-LIMITS], per coordinate, for g ∈ ℝ (resp. g > 0):
 
     τ → 0: V*(τg)/τ² → g²/2 and ∇V*(τg)/τ → g (momentum SGD with step δτ);
     τ → ∞: V*(τg)/τ → |g| and ∇V*(τg) → sign g (sign descent), shown for g > 0 (V* even, ∇V* odd).
@@ -523,11 +523,11 @@ def temperature_claims(
     reference: tuple[sp.Expr, sp.Expr, float] | None = None,
     verbose: bool = False,
 ) -> list[Claim]:
-    r"""Temperature form ψ_τ = V/τ (Softsign §6.1): derive ψ_τ*(m) = sup_d m d − V(d)/τ.
+    r"""Temperature form ψ_τ = V/τ (Softsign [SS-FW]): derive ψ_τ*(m) = sup_d m d − V(d)/τ.
 
     Claims: the stationary point of m d − V(d)/τ is ∇ψ_τ*(m); the value there is ψ_τ*(m);
     ψ_τ*(m) = V*(τm)/τ and ∇ψ_τ*(m) = ∇V*(τm); the relaxed step argmin_d m d + V(d)/τ is
-    −∇ψ_τ*(m) (optionally compared with a reference value (τ, m, d) from the spec).
+    −∇ψ_τ*(m) (optionally compared with a reference value (τ, m, d) from [SS-IDCHECKS]).
     """
     out: list[Claim] = []
     objective = m * d - V / tau

@@ -16,10 +16,10 @@ Claim. For V(d) = 1 − √(1 − d²) on [−1, 1]:
   one singular value).
 
 Source. D. Feoktistov et al., *Softsign: Smooth Sign in Your Optimizer For Better Parameter
-Heterogeneity Handling*, arXiv 2605.31371; spec ``specs/softsign.md`` §6.2 (row "algebraic"; the
-spectral row applies it to singular values, Lewis 1996), §6.3 (τ-limits and the bounds
-max(0, ‖y‖₁ − n) ≤ Σ(√(1+y_i²) − 1) ≤ ‖y‖₁), §6.4 items 1–4.
-Provenance: Softsign §6.2 [DER] (closed forms derived here) and [THR] (the framework statements).
+Heterogeneity Handling*, arXiv 2605.31371; [SS-FAMILY] (row "algebraic"; the
+spectral row applies it to singular values, Lewis 1996), [SS-LIMITS] (τ-limits and the bounds
+max(0, ‖y‖₁ − n) ≤ Σ(√(1+y_i²) − 1) ≤ ‖y‖₁), [SS-IDCHECKS] items 1–4.
+Provenance: Softsign [SS-FAMILY] [DER] (closed forms derived here) and [THR] (the framework statements).
 
 Method. Residuals are proved ≡ 0 by sympy after y = (u² − 1)/(2u), d = (u² − 1)/(u² + 1) (u > 0,
 onto ℝ resp. (−1, 1)), under which √(1 + y²) = (u² + 1)/(2u) and √(1 − d²) = 2u/(u² + 1); the

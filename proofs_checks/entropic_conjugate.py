@@ -14,10 +14,9 @@ Claim. For V(d) = ½[(1+d) ln(1+d) + (1−d) ln(1−d)] on (−1, 1) (= ln 2 −
   relaxed step argmin_d m d + V(d)/τ = −tanh(τm) (−0.8336546 at τ = 3, m = 0.4).
 
 Source. D. Feoktistov, T. Belinsky, A. Veprikov, A. Zainullin, A. Beznosikov, *Softsign: Smooth Sign
-in Your Optimizer For Better Parameter Heterogeneity Handling*, arXiv 2605.31371; spec
-``specs/softsign.md`` §6.1 (relaxed step, Fenchel–Young), §6.2 (table row "entropic",
-strong-convexity facts), §6.3 (τ-limits), §6.4 items 1–4.
-Provenance: Softsign §6.2 [THR] for the statements (ln cosh conjugate, tanh step), [DER] for the
+in Your Optimizer For Better Parameter Heterogeneity Handling*, arXiv 2605.31371; [SS-FW] (relaxed step, Fenchel–Young),
+[SS-FAMILY] (table row "entropic", strong-convexity facts), [SS-LIMITS] (τ-limits), [SS-IDCHECKS] items 1–4.
+Provenance: Softsign [SS-FAMILY] [THR] for the statements (ln cosh conjugate, tanh step), [DER] for the
 closed forms derived here.
 
 Method. Every identity is a residual proved ≡ 0 by sympy after the substitution y = ln u,
@@ -49,7 +48,7 @@ V_DD = 1 / (1 - D**2)
 V_STAR_DD = 1 - sp.tanh(Y) ** 2
 PSI_STAR = sp.log(sp.cosh(TAU * M)) / TAU
 GRAD_PSI_STAR = sp.tanh(TAU * M)
-# Softsign spec §6.4 item 2: argmin_d m d + V(d)/τ at τ = 3, m = 0.4 is −0.8336546.
+# Softsign [SS-IDCHECKS] item 2: argmin_d m d + V(d)/τ at τ = 3, m = 0.4 is −0.8336546.
 REFERENCE_STEP = (sp.Integer(3), sp.Rational(2, 5), -0.8336546)
 
 # Rationalising parametrisations (u > 0 covers the whole domain).

@@ -12,10 +12,10 @@ Claim. For V(d) = d²/2 on [−1, 1] (+∞ outside), i.e. ½‖d‖₂² + indic
   exactly E[sign(y + G n)], n ~ U[−1, 1] (StoSignSGD Proposition 1): the stochastic sign's
   expectation is the gradient of a conjugate (a Huber function of y/G, scaled by G).
 
-Source. Softsign (D. Feoktistov et al., arXiv 2605.31371), spec ``specs/softsign.md`` §6.2, table
+Source. Softsign (D. Feoktistov et al., arXiv 2605.31371), [SS-FAMILY], table
 row "½‖d‖₂² + indicator{‖d‖_∞ ≤ 1} | Huber | clip(y, −1, 1) | hard clipping"; StoSignSGD (D. Yu et
-al., arXiv 2604.15416), spec ``specs/stosignsgd.md`` §1 Proposition 1.
-Provenance: Softsign §6.2 [DER] (closed form derived here); the link to the stochastic sign is a
+al., arXiv 2604.15416), [SSG-P1] Proposition 1.
+Provenance: Softsign [SS-FAMILY] [DER] (closed form derived here); the link to the stochastic sign is a
 derivation [R] of this package, not a statement of either paper.
 
 Method. The derived conjugate, the claimed h and the claimed gradient are split into kink-free pieces

@@ -1,16 +1,16 @@
 r"""Bounds relating the soft conjugates and directions to |y| and sign y (used by numerical checks).
 
-Claim (per coordinate; the n-coordinate forms of the spec follow by summing over coordinates):
+Claim (per coordinate; the n-coordinate forms of [SS-LIMITS] follow by summing over coordinates):
 
 * max(0, |y| − ln 2) ≤ ln cosh y ≤ min(|y|, y²/2) on ℝ;
 * max(0, |y| − 1) ≤ √(1 + y²) − 1 ≤ min(|y|, y²/2) on ℝ;
 * |tanh y − sign y| ≤ 2 e^(−2|y|) on ℝ (the τ → ∞ rate of SoftSignum towards Signum);
 * the stable form ln cosh y = |y| + log1p(e^(−2|y|)) − ln 2 on ℝ.
 
-Source. Softsign (D. Feoktistov et al., arXiv 2605.31371), spec ``specs/softsign.md`` §6.3
+Source. Softsign (D. Feoktistov et al., arXiv 2605.31371), [SS-LIMITS]
 ("Bounds for numerical checks": max(0, ‖y‖₁ − n ln 2) ≤ Σ ln cosh y_i ≤ min(‖y‖₁, ½‖y‖₂²), the
-algebraic analogue with n in place of n ln 2, and the stable ln cosh), and the τ → ∞ limit of §6.3.
-Provenance: Softsign §6.3 [DER] (elementary bounds derived here; the tanh–sign rate is a derivation
+algebraic analogue with n in place of n ln 2, and the stable ln cosh), and the τ → ∞ limit of [SS-LIMITS].
+Provenance: Softsign [SS-LIMITS] [DER] (elementary bounds derived here; the tanh–sign rate is a derivation
 of this package, not quoted from the paper).
 
 Method. Every gap g(y) = (upper − lower) is shown even (symbolically), g(0) ≥ 0, and g ≥ 0 on

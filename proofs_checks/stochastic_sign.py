@@ -10,9 +10,9 @@ Claim (one coordinate, envelope G > 0, S = sign(x + G n), n uniform on [−1, 1]
 * in one formula, E[S] = clip(x/G, −1, 1) on ℝ.
 
 Source. D. Yu, R. Pan, Y. Liu, T. Zhang, *StoSignSGD: Unbiased Structural Stochasticity Fixes
-SignSGD for Training Large Language Models*, arXiv 2604.15416; spec ``specs/stosignsgd.md`` §1,
+SignSGD for Training Large Language Models*, arXiv 2604.15416; [SSG-P1],
 Definition 1 [P] and Proposition 1 (unbiasedness).
-Provenance: StoSignSGD §1 Proposition 1 [S/R] (numbering from a secondary source; the statement is
+Provenance: StoSignSGD [SSG-P1] Proposition 1 [S/R] (numbering from a secondary source; the statement is
 a reconstruction consistent with the paper's fragments), derived here.
 
 Method. The expectations are ``sympy.integrate`` of the Piecewise sign against the density ½ over

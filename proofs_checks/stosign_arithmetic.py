@@ -1,12 +1,13 @@
 r"""The arithmetic inside the StoSignSGD and SF-NorMuon bounds.
 
 Sources: StoSignSGD (Yu et al., arXiv 2604.15416) — (★) and Theorem 4 step sizes [P statement, R
-arithmetic, spec §3.2]; the O2NC constants 5 + 2√2, N, D∞, K and the 2/7 + 4/7 + 1/7 split [P
-constants, R assembly, spec §3.3]; exponential random scaling (Zhang & Cutkosky) [R]. SF-NorMuon
-(Apte et al., arXiv 2605.23061) Lemma 3.2's fixed point [P formula, I derivation, spec §4.4].
+arithmetic, SSG-T4, SSG-STAR]; the O2NC constants 5 + 2√2, N, D∞, K and the 2/7 + 4/7 + 1/7 split [P
+constants, R assembly, StoSignSGD SSG-O2NC]; exponential random scaling (Zhang & Cutkosky) [R]. SF-NorMuon
+(Apte et al., arXiv 2605.23061) Lemma 3.2's fixed point [P formula, I derivation, SFN-L32].
 
 Provenance: the constants are from the papers; every derivation here is a reconstruction ([R]
-in the StoSignSGD spec, [I] in the SF-NorMuon spec, i.e. [DER] in convexlab's terms).
+in the StoSignSGD statements, [I] in the SF-NorMuon ones, i.e. [DER] in the check registry;
+legend: docs/statements.md#provenance-legend).
 
 Claims:
 1. t^{-1/2} ≤ 2(√t − √(t−1)) for t ≥ 1, so Σ_{t≤T} t^{-1/2} ≤ 2√T (telescoping);

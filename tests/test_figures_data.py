@@ -77,7 +77,7 @@ def test_spectral_error_vs_condition_exact_and_regns():
 def test_coupled_ns_scalar_map_matches_spec_44():
     lam = np.array([0.1, 0.03, 0.01, 1e-3])
     rel = np.abs(coupled_ns_scalar_map(lam) - lam**-0.5) * lam**0.5
-    # Softsign spec §4.4: 0.26 %, 10 %, 34 %, 76 % (printed to 2 digits)
+    # Softsign [SS-REGNS]: 0.26 %, 10 %, 34 %, 76 % (printed to 2 digits)
     assert np.allclose(rel, [0.0026, 0.10, 0.34, 0.76], atol=[5e-5, 5e-3, 5e-3, 5e-3])
     assert coupled_ns_scalar_map([1e-12])[0] == pytest.approx(1.5**5, rel=1e-6)  # the cap
     assert coupled_ns_scalar_map([0.25], steps=30)[0] == pytest.approx(2.0, rel=1e-12)
@@ -146,7 +146,7 @@ def test_saturated_fraction_and_linear_schedule_criterion():
     allowance = cauchy_fit_gap(z, 0.0, 1e-3) + dkw_epsilon(n, 1e-3)
     tau = temperature_schedule(z, T, tmax=1e9)
     assert np.abs(saturated_fraction(z, tau) - target).max() <= allowance
-    # broken variants: the code's tmax = 20 clamp (spec D1), and a schedule twice too hot
+    # broken variants: the code's tmax = 20 clamp ([SS-DIFF] D1), and a schedule twice too hot
     assert np.abs(saturated_fraction(z, temperature_schedule(z, T, tmax=20.0)) - target).max() > 0.5
     assert np.abs(saturated_fraction(z, 2 * tau) - target).max() > allowance
     # exact count on a tiny sample: threshold atanh(1 − 1e-4)/τ
@@ -156,7 +156,7 @@ def test_saturated_fraction_and_linear_schedule_criterion():
 
 def test_folded_cauchy_and_bounds():
     assert folded_cauchy_cdf(1.0, 0.0, 1.0) == pytest.approx(0.5)
-    assert folded_cauchy_cdf(math.sqrt(5) * 0.01, 0.02, 0.01) == pytest.approx(0.5, abs=1e-12)  # spec §3
+    assert folded_cauchy_cdf(math.sqrt(5) * 0.01, 0.02, 0.01) == pytest.approx(0.5, abs=1e-12)  # Softsign [SS-SCHED]
     assert dkw_epsilon(1000, 0.05) == pytest.approx(math.sqrt(math.log(40) / 2000))
     z = torch.tensor([-2e-3, -1e-3, 0.0, 1e-3, 2e-3], dtype=DT)  # μ̂ = 0, σ̂ = 1e-3 exactly
     assert cauchy_fit_gap(z, 0.0, 1e-3) < 1e-3

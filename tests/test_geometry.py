@@ -40,7 +40,7 @@ def test_hand_computed_values():
     assert Sign().conjugate(m).item() == 5.0
     assert Clip().direction(m).tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0]
     assert Clip().conjugate(m).item() == pytest.approx(1.5 + 0.125 + 0 + 0.125 + 1.5)
-    # Softsign spec §6.4(2): argmin ⟨m,d⟩ + V(d)/τ at τ = 3, m = 0.4 is −0.8336546 (tanh)
+    # Softsign [SS-IDCHECKS]: argmin ⟨m,d⟩ + V(d)/τ at τ = 3, m = 0.4 is −0.8336546 (tanh)
     assert SoftSign(3.0).direction(torch.tensor(0.4, dtype=DT)).item() == pytest.approx(0.8336546, abs=1e-7)
     assert SoftSign(3.0, "algebraic").direction(torch.tensor(0.4, dtype=DT)).item() == pytest.approx(1.2 / math.sqrt(1 + 1.44))
     # the entropic regularizer at the boundary is ln 2 / τ, outside it is +inf

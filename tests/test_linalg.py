@@ -81,7 +81,7 @@ def test_ns5_float64_band_on_gaussian():
     audit = audit_spectral_map(lambda X: newton_schulz(X, steps=5, dtype=F64), M)
     lo, hi = audit.band
     # Measured (seed 0): band = (0.6820, 1.1343), within Jordan's documented "S' ~ Uniform(0.5, 1.5)"
-    # and the spec's "roughly [0.7, 1.2]"; the scalar map gives [0.682, 1.134] on [0.01, 1].
+    # and [SS-SOFTMUON]'s "roughly [0.7, 1.2]"; the scalar map gives [0.682, 1.134] on [0.01, 1].
     assert 0.5 <= lo and hi <= 1.5, audit.band
     assert 0.68 <= lo and hi <= 1.14, audit.band
     svals = torch.linalg.svdvals(newton_schulz(M, steps=5, dtype=F64))
@@ -154,7 +154,7 @@ def test_coupled_inverse_sqrt_converges_for_well_conditioned_spd():
 
 
 def test_coupled_inverse_sqrt_scalar_cap():
-    # On an eigenvalue λ ≪ 1 of A/‖A‖_F each step multiplies z by at most 1.5: cap 1.5⁵ (spec §4.4).
+    # On an eigenvalue λ ≪ 1 of A/‖A‖_F each step multiplies z by at most 1.5: cap 1.5⁵ (Softsign [SS-REGNS]).
     A = torch.diag(torch.tensor([1.0, 1e-12], dtype=F64))
     Z = coupled_inverse_sqrt(A, steps=5)
     assert abs(float(Z[1, 1]) - 1.5**5) < 1e-6
@@ -218,7 +218,7 @@ def test_soft_polar_keeps_dtype():
         assert soft_polar(M, 2.0, method).dtype == torch.bfloat16
 
 
-# Spec §4.4 (numpy float64): 64×128 input with singular values logspace(0, -3, 64), indices 0, 16, 32, 48, 63.
+# Softsign [SS-REGNS] (numpy float64): 64×128 input with singular values logspace(0, -3, 64), indices 0, 16, 32, 48, 63.
 TABLE_INDICES = [0, 16, 32, 48, 63]
 TABLE_CODE = {
     1e9: [1.000, 0.796, 0.174, 0.030, 0.006],
@@ -243,7 +243,7 @@ def test_ns5_official_reproduces_spec_table(tau, table_matrix):
     code = audit_spectral_map(lambda X: soft_polar(X, tau, "ns5_official", dtype=F64), table_matrix)
     exact = audit_spectral_map(lambda X: soft_polar(X, tau, "svd"), table_matrix)
     # Measured: τ=1e9 → 1.0000, 0.7963, 0.1741, 0.0304, 0.0059; τ=30 → 0.9994, 0.7895, 0.1722, 0.0300,
-    # 0.0058; τ=3 → 0.9487, 0.4536, 0.0867, 0.0150, 0.0029. (The spec's τ=30 "0.790" is 0.78948: a
+    # 0.0058; τ=3 → 0.9487, 0.4536, 0.0867, 0.0150, 0.0029. (The [SS-REGNS] table's τ=30 "0.790" is 0.78948: a
     # rounding slip, within the 1e-3 tolerance.)
     np.testing.assert_allclose(code.sigma_out[TABLE_INDICES].numpy(), TABLE_CODE[tau], rtol=0, atol=1e-3)
     np.testing.assert_allclose(exact.sigma_out[TABLE_INDICES].numpy(), TABLE_EXACT[tau], rtol=0, atol=1e-3)

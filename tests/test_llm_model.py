@@ -1,7 +1,7 @@
 r"""The GPT of convexlab.llm.model: shapes, initial loss, causality, tying, RoPE, training, bf16, presets, validation.
 
 All on the CPU with the toy preset (or smaller); the 124M/350M presets are built on the meta device
-(shapes only, no memory) to check their parameter counts against the spec's arithmetic.
+(shapes only, no memory) to check their parameter counts against SF-NorMuon's arithmetic [SFN-MODEL].
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def test_loss_at_init(seed):
 
     The blocks start as the identity (zero o/down), so the logits are ⟨n(E_i), w_v⟩ with n(E_i) of
     unit RMS. Untied: E_i is independent of the head, w_v ~ U(±1/√d), each logit has variance
-    d·1/(3d) = 1/3 and CE ≈ ln V + σ²/2 = ln V + 1/6. Tied (E = W_head, spec §5.1): the input token's
+    d·1/(3d) = 1/3 and CE ≈ ln V + σ²/2 = ln V + 1/6. Tied (E = W_head, SF-NorMuon [SFN-MODEL]): the input token's
     own logit is ⟨n(w_i), w_i⟩ = √d·‖w_i‖ ≈ √(d/3), so CE ≈ ln(e^√(d/3) + (V − 1)·e^{1/6}).
     """
     g = torch.Generator().manual_seed(seed)
@@ -188,7 +188,7 @@ def test_ignore_index_minus_one():
 @pytest.mark.parametrize("name, non_emb, total", [
     ("toy", 98_304, 114_688),
     ("small", 10_616_832, 10_715_136),
-    ("124m", 84_934_656, 123_568_128),  # spec sf_normuon.md §5.1: 12·12·768² + 50304·768 = 123.57M
+    ("124m", 84_934_656, 123_568_128),  # SF-NorMuon [SFN-MODEL]: 12·12·768² + 50304·768 = 123.57M
     ("350m", 301_989_888, 353_501_184),
 ])
 def test_preset_parameter_counts(name, non_emb, total):

@@ -1,4 +1,4 @@
-r"""Data-parallel replicas of the stochastic optimizers stay bitwise identical (StoSignSGD spec §2.6, Q19).
+r"""Data-parallel replicas of the stochastic optimizers stay bitwise identical (StoSignSGD [SSG-IMPL, SSG-Q19]).
 
 Two CPU processes (``torch.distributed`` with gloo on 127.0.0.1, a free port picked at run time)
 train the same seeded model on different data shards, average the gradients with

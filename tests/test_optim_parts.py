@@ -168,7 +168,7 @@ def _spectral_family(opt, group, old, states, us, grads):
         m, n = X.shape
         if type(opt).__name__ in ("Muon", "SoftMuon"):
             d = shape_factor(m, n, group.get("adjust_lr", "original")) * O
-        else:  # NorMuon, paper variant (SF-NorMuon spec §2.3): row second moment, RMS matched to 0.2
+        else:  # NorMuon, paper variant (SF-NorMuon [SFN-NORMUON]): row second moment, RMS matched to 0.2
             O = O.to(u.dtype)
             v = o["v"] + (1 - group["beta2"]) * (O.square().mean(1) - o["v"])
             O_hat = O / (v.sqrt() + group["eps"]).unsqueeze(1)

@@ -1,6 +1,6 @@
 """SF-NorMuon: the closed-form schedule-free update against an explicit x/y/z reference written from
-spec §3.1/§3.4, against ``schedulefree.ScheduleFreeWrapperReference`` around plain NorMuon (spec §3.6
-test 2), the invariants of spec §3.6 test 5, and the optimizer contract."""
+[SFN-ALG1, SFN-DECAY], against ``schedulefree.ScheduleFreeWrapperReference`` around plain NorMuon (SF-NorMuon [SFN-REFTESTS]
+test 2), the invariants of SF-NorMuon [SFN-REFTESTS] test 5, and the optimizer contract."""
 
 import copy
 import math
@@ -40,7 +40,7 @@ def polar_naive(M):
 
 
 def explicit_sf_normuon(W0, steps, *, lr, beta, mu, b2, eps, wd, at, warmup, toggles=()):
-    """Algorithm 1 of spec §3.1 with explicit x, y, z (decay A_t ∈ {x_t, y_t, z_t}, multiplier η_t)."""
+    """Algorithm 1 of SF-NorMuon [SFN-ALG1] with explicit x, y, z (decay A_t ∈ {x_t, y_t, z_t}, multiplier η_t)."""
     targets = make_targets([w.shape for w in W0])
     z = [w.clone() for w in W0]
     x = [w.clone() for w in W0]
@@ -140,7 +140,7 @@ class SeparateState:
 
 @pytest.mark.parametrize("at", ["z", "y"])
 def test_equals_schedulefree_wrapper_reference_around_plain_normuon(at):
-    """Spec §3.6 test 2: ScheduleFreeWrapperReference(NorMuon(paper, μ, λ as W(1 − ηλ)), momentum=β) with the
+    """SF-NorMuon [SFN-REFTESTS] test 2: ScheduleFreeWrapperReference(NorMuon(paper, μ, λ as W(1 − ηλ)), momentum=β) with the
     warmup as an external LambdaLR reproduces Algorithm 1 (decay at z); decay at y is the wrapper's
     ``weight_decay_at_y``."""
     lr, beta, mu, wd, warm, steps = 0.05, 0.9, 0.8, 0.2, 3, 10
@@ -211,7 +211,7 @@ def test_nothing_moves_with_zero_lr_and_zero_decay():
 
 
 def test_step_norm_is_0_2_eta_t_sqrt_mn():
-    """‖η̂_t P̂_t‖_F = 0.2·η_t·√(mn) exactly (spec §3.1), through the warmup, with the default bf16 NS5
+    """‖η̂_t P̂_t‖_F = 0.2·η_t·√(mn) exactly (SF-NorMuon [SFN-ALG1]), through the warmup, with the default bf16 NS5
     (float64 parameters so that z_{t+1} − z_t is measured without cancellation)."""
     params = make_params()
     lr, warm = 0.01, 5

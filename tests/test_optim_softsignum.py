@@ -1,7 +1,8 @@
 """SoftSignum (convexlab.optim.soft_sign): float64 reference, Signum limit, SGD limit, the schedule
 (once, per group, scale-equivariant), the horizon S + T, state_dict / LR scheduler, bad input.
 
-Softsign spec §2 (official behaviour), §3 (schedule), §9 Q1–Q6, Q12–Q14, §10 tests 1–4 and 7.
+Softsign [SS-SOFTSIGNUM] (official behaviour), [SS-SCHED] (schedule), the open questions
+[SS-Q1, SS-Q2, SS-Q3, SS-Q4, SS-Q5, SS-Q6], [SS-Q12, SS-Q13, SS-Q14], and [SS-ACC] tests 1–4 and 7.
 """
 
 from __future__ import annotations
@@ -295,7 +296,7 @@ def test_schedule_of_a_group_ignores_other_groups():
     assert not torch.equal(scheds[0][1], scheds[1][1])
 
 
-# -- 5. scale equivariance (spec §10 test 7) ----------------------------------------------------------
+# -- 5. scale equivariance (Softsign [SS-ACC] test 7) ----------------------------------------------------------
 @pytest.mark.parametrize("c", [0.1, 3.7])
 def test_schedule_scale_equivariance(c):
     S, T, base = 1, 50, 0.02  # gradients small enough that τ_j stays above the lower clamp 1

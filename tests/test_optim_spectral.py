@@ -200,7 +200,7 @@ def test_muon_reference_form_differs_from_torch_muon_by_bf16_rounding():
 
 
 def kj_ns5_bf16(G, steps=5):
-    """The reference code's NS5 (spec §2.1): bf16, Frobenius pre-scaling, wide orientation, written as
+    """The reference code's NS5 (Softsign [SS-SOFTSIGNUM]): bf16, Frobenius pre-scaling, wide orientation, written as
     the reference code writes it (``c * A @ A`` is (c·A)·A in Python)."""
     X = G.bfloat16()
     tall = G.size(-2) > G.size(-1)

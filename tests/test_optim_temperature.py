@@ -1,4 +1,4 @@
-"""The folded-Cauchy temperature schedule reproduces the Softsign spec §3 test vectors."""
+"""The folded-Cauchy temperature schedule reproduces the Softsign [SS-SCHED] test vectors."""
 
 import math
 

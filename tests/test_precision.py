@@ -50,7 +50,7 @@ def test_format_constants_match_the_grid(fmt):
 
 
 def test_e4m3_flush_to_zero_of_squared_gradients():
-    # spec §5 [R]: E4M3's smallest subnormal is 2^-9; g² < 2^-10 is stored as 0
+    # StoSignSGD [SSG-FP8] [R]: E4M3's smallest subnormal is 2^-9; g² < 2^-10 is stored as 0
     g = torch.tensor([0.03, 0.0315, 0.04], dtype=torch.float64)
     assert to_fp8(g * g, "e4m3").tolist()[0] == 0.0
     assert all(v > 0 for v in to_fp8(g * g, "e4m3").tolist()[1:])

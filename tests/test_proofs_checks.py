@@ -1,4 +1,4 @@
-r"""Tests of the ``proofs_checks`` sympy derivations (Softsign §6, StoSignSGD §1).
+r"""Tests of the ``proofs_checks`` sympy derivations (Softsign [SS-FAMILY], StoSignSGD [SSG-DEF1]).
 
 Every module's claims hold with the correct ingredients, every module runs as
 ``python -m proofs_checks.<name>`` with exit status 0, and each derivation rejects a deliberately

@@ -1,5 +1,5 @@
 """Alg. 12 (O2NC with online StoSignSGD): the registry learner and the direct one agree bit for
-bit, both equal a naive reference written from spec §2.5, the outputs and parameters are right."""
+bit, both equal a naive reference written from [SSG-ALG12], the outputs and parameters are right."""
 
 import math
 
@@ -29,7 +29,7 @@ def test_direct_learner_is_the_registry_optimizer_bit_for_bit(kw):
 
 
 def _naive(problem, N, K, D, S, seed):
-    """Spec §2.5 written out (exact oracle): s ~ Exp(1); x_t = x_{t−1} + sΔ; G = max(G, |g|);
+    """StoSignSGD [SSG-ALG12] written out (exact oracle): s ~ Exp(1); x_t = x_{t−1} + sΔ; G = max(G, |g|);
     Δ = clip(Δ − √2·D/√n · sign(g + G⊙u), −D, D); restart n, G, Δ per block."""
     gen = torch.Generator().manual_seed(seed)
     ugen = torch.Generator().manual_seed(seed)  # the learner's generator (StoSignSGD's seed)
@@ -104,7 +104,7 @@ def test_witness_and_goldstein_on_a_recorded_block():
 
 
 def test_o2nc_parameters_make_the_three_terms_sum_to_eps():
-    # the constants of proofs_checks.stosign_arithmetic (sympy), spec §3.3
+    # the constants of proofs_checks.stosign_arithmetic (sympy), StoSignSGD [SSG-O2NC]
     assert N_COEFFICIENT == pytest.approx(187.68, abs=5e-3)
     assert INEQ10_CONSTANT**2 == pytest.approx(33 + 20 * math.sqrt(2))
     for eps, delta, L1, df in [(1.0, 1.0, 1.0, 1.0), (2.5, 10.0, 5.0, 4.2), (0.3, 0.05, 2.0, 7.0)]:

@@ -30,12 +30,12 @@ def _one_thread():
 # -- formulas ---------------------------------------------------------------------------------
 def test_prediction_formula():
     assert math.isclose(C.predicted_rms(0.01, 0.1), 0.2 * 0.01 / math.sqrt(2e-3 - 1e-6))
-    assert math.isclose(C.predicted_rms(), 0.0447, rel_tol=1e-3)  # spec §4.2
+    assert math.isclose(C.predicted_rms(), 0.0447, rel_tol=1e-3)  # SF-NorMuon [SFN-FIG2]
 
 
 def test_lemma_formula_and_exact_root():
     eta, lam = 0.008, 0.05
-    assert math.isclose(float(C.lemma_rho(0.0, eta, lam)), 0.1 * math.sqrt(2 * eta / lam))  # spec §4.4: 0.057
+    assert math.isclose(float(C.lemma_rho(0.0, eta, lam)), 0.1 * math.sqrt(2 * eta / lam))  # SF-NorMuon [SFN-L32]: 0.057
     for a in (-0.3, 0.0, 0.2):
         r = float(C.lemma_rho(a, eta, lam, exact=True))
         q = 2 * eta * lam - (eta * lam) ** 2

@@ -178,7 +178,7 @@ def bench_kwargs(name: str, budget: int, seed: int) -> dict:
     kw: dict = {"weight_decay": 0.0}
     half = budget // 2
     if name == "SoftSignum":
-        # EMA momentum (spec Q1, paper form); sign phase = first half, transition = second half
+        # EMA momentum ([SS-Q1], paper form); sign phase = first half, transition = second half
         kw.update(momentum=0.9, dampening=0.9, sign_iters=half, transition_iters=budget - half)
     elif name == "SoftMuon":
         kw.update(sign_iters=half, transition_iters=budget - half, ns_dtype=torch.float32)

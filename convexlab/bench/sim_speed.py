@@ -1,7 +1,7 @@
 r"""Throughput of the batched simulator against per-seed loops, measured in one run.
 
 StoSignSGD (Alg. 1, ``StoSignSGD.theory``) on the weighted-ℓ1-plus-coupling problem of the
-StoSignSGD spec §3.4 with bounded sign-flip oracle noise, d = 100 coordinates, S = 1000 seeds,
+StoSignSGD [SSG-PROTO] with bounded sign-flip oracle noise, d = 100 coordinates, S = 1000 seeds,
 timed three ways:
 
 * **batched**: :func:`convexlab.sim.simulate` with the S runs as the rows of one (S, d) parameter

@@ -19,7 +19,7 @@ Problems (sizes per mode in :func:`build_suite`):
 * ``digits_softmax`` — multinomial logistic regression (convex) on scikit-learn's digits.
 * ``digits_mlp[_imbK]`` / ``digits_cnn[_imbK]`` — a 2-hidden-layer MLP and a 2-conv CNN on digits,
   trained on an exponentially imbalanced training set: class c keeps ⌈n_c·K^{−c/9}⌉ of its training
-  images (imbalance ratio K between the largest and the smallest class; Softsign spec §8.2 E2 [D]).
+  images (imbalance ratio K between the largest and the smallest class; Softsign [SS-PLAN] E2 [D]).
   The validation and test splits are balanced; metric: balanced accuracy, higher is better.
 * ``gpt`` — the CPU-sized GPT preset of :mod:`convexlab.llm` on the offline byte corpus, metric
   validation loss; only built when ``convexlab.llm.model`` and ``convexlab.llm.data`` provide the
@@ -143,7 +143,7 @@ def imbalance_counts(counts, ratio: float) -> list[int]:
     r"""Exponential imbalance profile: class c keeps ⌈n_c · ratio^{−c/(C−1)}⌉ of its n_c samples.
 
     ratio = n_0/n_{C−1} (largest over smallest class, for equal n_c); ratio 1 keeps everything
-    (Softsign spec §8.2 E2 [D], the long-tailed CIFAR construction).
+    (Softsign [SS-PLAN] E2 [D], the long-tailed CIFAR construction).
 
     >>> imbalance_counts([100, 100, 100], 100)
     [100, 10, 1]

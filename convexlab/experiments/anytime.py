@@ -3,9 +3,9 @@ r"""Anytime training: one schedule-free run against cosine schedules tuned per h
 SF-NorMuon (Apte et al., arXiv 2605.23061) abstract and Fig. 1 [P]: a schedule-free optimizer
 with **one** configuration, run once and evaluated at its x iterate at 1×, 2×, 4×, 8× of a base
 horizon, matches or beats AdamW whose learning rate and cosine schedule are tuned for each
-horizon separately (spec §5.3–§5.5: lr sweep per horizon [D]; anytime evaluations of x [I]).
+horizon separately (SF-NorMuon [SFN-BASELINES, SFN-RESULTS, SFN-PLAN]: lr sweep per horizon [DEV]; anytime evaluations of x [I]).
 
-This module is the toy version of that protocol (spec §5.5 [I], scaled down to a convex
+This module is the toy version of that protocol (SF-NorMuon [SFN-PLAN] [I], scaled down to a convex
 problem, so the comparison is about the iterate rule and the schedule, not the network):
 
 * the objective (:class:`NoisyQuadratic`): f(x) = ½ (x − x*)ᵀ H (x − x*), f* = 0, with H = Q diag(λ) Qᵀ
@@ -204,7 +204,7 @@ def anytime_comparison(problem: NoisyQuadratic, base_horizon: int = 200, multipl
     r"""Schedule-free with one configuration against AdamW + cosine tuned per horizon (module docstring).
 
     Horizons are ``base_horizon × multiples``; every run (SF and cosine, every horizon) uses the same
-    warmup of ``round(warmup_frac·base_horizon)`` steps (spec §5.5: one warmup for all horizons
+    warmup of ``round(warmup_frac·base_horizon)`` steps (SF-NorMuon [SFN-PLAN]: one warmup for all horizons
     [I]). The cosine lr is chosen per horizon as the grid point with the lowest mean final loss;
     SF's lr is ``sf_lr`` if given, else the grid point with the lowest mean x-loss of an SF run of
     ``base_horizon`` steps (tuned once at 1×, never at the longer horizons). Then one SF run of the

@@ -2,7 +2,7 @@ r"""FP8 E4M3 optimizer states on a tiny next-token model: Table 12 and the sign-
 
 StoSignSGD (Yu, Pan, Liu, Zhang; arXiv 2604.15416) §3.1, App. B.2, Table 12 [P]: stored in raw
 E4M3, AdamW's states collapse (Token Embedding: v zeros 100 %, m zeros 100 % at step 103) while
-sign methods train; spec §5 and Q12 for the recipe (:mod:`convexlab.precision`).
+sign methods train; StoSignSGD [SSG-FP8, SSG-Q12] for the recipe (:mod:`convexlab.precision`).
 
 The model (:class:`BigramMLP`) is a one-block, transformer-shaped MLP on a synthetic bigram
 language (a random Markov chain over ``vocab`` tokens): token embedding → residual ReLU MLP
@@ -24,7 +24,7 @@ from torch import nn
 from convexlab.optim import AdamW, Signum, StoSignSGD
 from convexlab.precision import emulated_step, state_statistics, update_change, weighted_share
 
-#: the optimizers compared [D]: spec §5 plan betas for AdamW (0.9, 0.95), ε = 1e−8; sign methods
+#: the optimizers compared [D]: StoSignSGD [SSG-FP8-PLAN] plan betas for AdamW (0.9, 0.95), ε = 1e−8; sign methods
 #: β1 = 0.9 (StoSignSGD envelope β2 = 1); no weight decay, so that only the direction differs
 OPTIMIZERS = {
     "AdamW": lambda params, lr=3e-3: AdamW(params, lr=lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.0),

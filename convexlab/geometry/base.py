@@ -28,7 +28,7 @@ class Geometry:
         event_ndim: number of trailing dimensions that form one vector (1) or matrix (2).
         strong_convexity: μ such that ψ is μ-strongly convex w.r.t. ‖·‖₂ (Frobenius for matrices);
             ``None`` when ψ is not strongly convex (e.g. the indicator of the ℓ∞ ball). Then ψ* is
-            (1/μ)-smooth. Source: Softsign (arXiv 2605.31371) §6.2 table.
+            (1/μ)-smooth. Source: Softsign (arXiv 2605.31371) [SS-FAMILY] table.
         stochastic: whether ``sample`` draws a random direction whose mean is ``direction``.
     """
 

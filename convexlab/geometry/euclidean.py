@@ -11,7 +11,7 @@ class Euclidean(SeparableGeometry):
     r"""ψ(d) = ½‖d‖₂², ψ*(m) = ½‖m‖₂², ∇ψ*(m) = m.
 
     The step ``x ← x − lr·m`` is (momentum) SGD. ψ is 1-strongly convex w.r.t. ‖·‖₂ and ψ* is
-    1-smooth. Source: Softsign (arXiv 2605.31371) §6.2, first row of the table [THR].
+    1-smooth. Source: Softsign (arXiv 2605.31371) [SS-FAMILY], first row of the table [THR].
 
     >>> Euclidean().direction(torch.tensor([-2.0, 0.5]))
     tensor([-2.0000,  0.5000])

@@ -13,7 +13,7 @@ class Sign(SeparableGeometry):
     The step ``x ← x − lr·sign(m)`` is signSGD / Signum / Lion (the LMO of the ℓ∞ ball).
     ψ is not strongly convex (``strong_convexity = None``); ψ* is not smooth. ``sign(0) = 0``
     (torch's convention), a valid element of the subdifferential of |·| at 0.
-    Source: Softsign (arXiv 2605.31371) §6.2 [THR]; StoSignSGD (arXiv 2604.15416) §2.3 [P].
+    Source: Softsign (arXiv 2605.31371) [SS-FAMILY] [THR]; StoSignSGD (arXiv 2604.15416) §2.3 [P].
 
     >>> Sign().direction(torch.tensor([-2.0, 0.0, 0.5]))
     tensor([-1.,  0.,  1.])
@@ -54,7 +54,7 @@ class Clip(SeparableGeometry):
     r"""ψ(d) = ½‖d‖₂² on the ℓ∞ unit ball (+inf outside), ψ* = Σ Huber(m_i), ∇ψ* = clip(m, −1, 1).
 
     Hard gradient clipping as a geometry; ψ is 1-strongly convex, ψ* 1-smooth.
-    Source: Softsign (arXiv 2605.31371) §6.2, last row of the table [DER].
+    Source: Softsign (arXiv 2605.31371) [SS-FAMILY], last row of the table [DER].
 
     >>> Clip().direction(torch.tensor([-2.0, 0.5]))
     tensor([-1.0000,  0.5000])

@@ -1,6 +1,6 @@
 r"""Soft signs: the entropic (tanh) and algebraic (x/√(1+x²)) relaxations of the sign.
 
-Temperature convention (Softsign, arXiv 2605.31371, §6.1–6.3 [THR]): for a 1-strongly convex
+Temperature convention (Softsign, arXiv 2605.31371, [SS-FW, SS-FAMILY, SS-LIMITS] [THR]): for a 1-strongly convex
 V with V(0) = 0 and a temperature τ > 0 the relaxed step is
 
 .. math::  d = \operatorname{argmax}_d \langle m, d\rangle - V(d)/τ = ∇V^*(τ m),
@@ -75,7 +75,7 @@ class SoftSign(SeparableGeometry):
     V*(y) = Σ ln cosh y. ``kind="algebraic"`` (the scalar map SoftMuon lifts to singular values):
     V(d) = Σ 1 − √(1 − d²), V*(y) = Σ √(1+y²) − 1. Both V are 1-strongly convex w.r.t. ‖·‖₂ and
     ‖·‖∞ (V'' ≥ 1), so ψ_τ = V/τ is (1/τ)-strongly convex and ψ_τ* = V*(τ·)/τ is τ-smooth.
-    Source: Softsign (arXiv 2605.31371) §6.2 table and §6.3 limits [THR statements, DER closed forms];
+    Source: Softsign (arXiv 2605.31371) [SS-FAMILY] table and [SS-LIMITS] limits [THR statements, DER closed forms];
     the derivations are in ``proofs_checks.entropic_conjugate`` and ``proofs_checks.algebraic_conjugate``.
 
     Args:

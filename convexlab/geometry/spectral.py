@@ -4,12 +4,12 @@ For an absolutely symmetric separable geometry with scalar pair (v, v*) the unit
 matrix function ψ(D) = Σ_i v(σ_i(D)) has conjugate ψ*(M) = Σ_i v*(σ_i(M)) and gradient
 ∇ψ*(M) = U diag((v*)'(σ)) Vᵀ for M = U diag(σ) Vᵀ (Lewis 1995/1996, "Convex analysis on the
 Hermitian matrices" and "The convex analysis of unitarily invariant matrix functions", cited by
-Softsign, arXiv 2605.31371, §6.2 [THR]).
+Softsign, arXiv 2605.31371, [SS-FAMILY] [THR]).
 
 * ``Spectral(Sign())``: ψ = indicator of the spectral-norm ball, ψ* = nuclear norm, ∇ψ* = UVᵀ
   (Muon's polar factor; zero singular values stay zero).
 * ``Spectral(SoftSign(tau, "algebraic"))``: ∇ψ* = U diag(τσ/√(1+τ²σ²)) Vᵀ
-  = M(MᵀM + τ⁻²I)^{-1/2} = Φ_τ(M), SoftMuon's map (Softsign §4.1 [3P][DER]).
+  = M(MᵀM + τ⁻²I)^{-1/2} = Φ_τ(M), SoftMuon's map (Softsign [SS-PHI] [3P][DER]).
 
 Solvers. The direction is computed exactly (SVD) unless a ``solver`` is given:
 
@@ -129,7 +129,7 @@ class RegularizedNewtonSchulz(_IterativeSolver):
     :func:`convexlab.linalg.regularized_newton_schulz_kernel`: A = XXᵀ + I/τ², s = ‖A‖_F, ``steps``
     coupled Newton–Schulz steps on A/s, output (Z X)/√s, in ``dtype`` (official order; bit for bit the
     official ``muon_regularized_update`` in bfloat16). A coarse approximation of Φ_τ for
-    ill-conditioned inputs (Softsign spec §4.4).
+    ill-conditioned inputs (Softsign [SS-REGNS]).
 
     Args:
         steps: integer ≥ 0 (5, official). dtype: bfloat16 (official, default), float16, float32, float64.

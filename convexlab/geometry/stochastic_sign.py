@@ -1,6 +1,6 @@
 r"""The structural stochastic sign of StoSignSGD and the conjugate pair behind its expectation.
 
-Definition 1 of StoSignSGD (arXiv 2604.15416, §1 of the spec [P for the form]): for an envelope
+Definition 1 of StoSignSGD (arXiv 2604.15416, [SSG-DEF1] [P for the form]): for an envelope
 G ≥ 0,
 
 .. math::  S_G(m) = \operatorname{sign}(m + G ⊙ n),\qquad n \sim U[-1, 1]^d\ \text{i.i.d.}
@@ -34,7 +34,7 @@ def stochastic_sign_mean(m: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
 def stochastic_sign_sample(m: torch.Tensor, G: torch.Tensor, generator: torch.Generator | None = None,
                            noise_scale: float = 1.0) -> torch.Tensor:
     r"""Draw sign(m + noise_scale·G⊙n), n ~ U[−1, 1] i.i.d., with the noise drawn in at least
-    float32 (StoSignSGD spec §1); returned in ``m``'s dtype. No validation (the shared kernel)."""
+    float32 (StoSignSGD [SSG-DEF1]); returned in ``m``'s dtype. No validation (the shared kernel)."""
     work = torch.promote_types(m.dtype, torch.float32)
     n = torch.rand(m.shape, generator=generator, dtype=work, device=m.device).mul_(2.0).sub_(1.0)
     n.mul_(G.to(work) if noise_scale == 1.0 else noise_scale * G.to(work)).add_(m.to(work))
@@ -115,7 +115,7 @@ class StochasticSign(SeparableGeometry):
         return 1.0 - e * e
 
     def sample(self, m: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        r"""Draw sign(m + noise_scale·G⊙n), n ~ U[−1,1] i.i.d., in at least float32 (spec §1)."""
+        r"""Draw sign(m + noise_scale·G⊙n), n ~ U[−1,1] i.i.d., in at least float32 (StoSignSGD [SSG-DEF1])."""
         m = V.tensor("m", m)
         return stochastic_sign_sample(m, self._G(m), generator, self.noise_scale)
 

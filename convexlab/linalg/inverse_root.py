@@ -4,10 +4,10 @@ SoftMuon (Feoktistov et al. 2026) replaces Muon's polar factor U Vᵀ by
 
     Φ_τ(M) = M (MᵀM + τ⁻² I)^{−1/2} = (MMᵀ + τ⁻² I)^{−1/2} M = U diag(φ(τσ)) Vᵀ,   φ(x) = x/√(1 + x²),
 
-the gradient of the conjugate of a spectral regularizer (spec §4.1, §6). It interpolates between the
+the gradient of the conjugate of a spectral regularizer (Softsign [SS-PHI, SS-FAMILY]). It interpolates between the
 polar factor (τ → ∞) and τ·M (τ → 0). :func:`soft_polar` computes it exactly (SVD, or eigh of either
 Gram matrix) or exactly as the official code does (bf16 coupled Newton–Schulz "RegNS", 5 steps), which
-is a coarse approximation for ill-conditioned inputs (spec §4.4).
+is a coarse approximation for ill-conditioned inputs (Softsign [SS-REGNS]).
 
 The ``*_kernel`` functions are the unvalidated forms the optimizers call on whole batches of
 same-shape matrices (no argument checks, no NaN scan, no host synchronisation).
@@ -46,7 +46,7 @@ SOFT_POLAR_METHODS = ("svd", "eigh", "push_through", "ns5_official")
 def coupled_inverse_sqrt(A: Tensor, steps: int = 5, dtype: torch.dtype | None = None) -> Tensor:
     r"""Coupled Newton–Schulz approximation of A^{−1/2} for symmetric positive definite matrices.
 
-    With the scaling of the official SoftMuon code (spec §4.2, RegNS):
+    With the scaling of the official SoftMuon code (Softsign [SS-SOFTMUON], RegNS):
 
         s = ‖A‖_F;  A ← A/s;  Y₀ = A,  Z₀ = I
         repeat ``steps`` times:  T = ½(3I − Z Y),  Y ← Y T,  Z ← T Z
@@ -55,7 +55,7 @@ def coupled_inverse_sqrt(A: Tensor, steps: int = 5, dtype: torch.dtype | None = 
     Y_k → (A/s)^{1/2} and Z_k → (A/s)^{−1/2} quadratically when the spectrum of A/s lies in (0, 1]
     (guaranteed by the Frobenius scaling); the iteration only uses matmuls. On an eigenvalue λ of A/s
     it is the scalar iteration z ← z·½(3 − λ z²), which converges slowly for small λ: after 5 steps z is
-    accurate only for λ ≳ 0.1 and is capped at 1.5⁵ ≈ 7.59 (spec §4.4). A zero or indefinite A has no
+    accurate only for λ ≳ 0.1 and is capped at 1.5⁵ ≈ 7.59 (Softsign [SS-REGNS]). A zero or indefinite A has no
     inverse square root; the iteration still runs but the result is meaningless.
 
     Args:
@@ -136,7 +136,7 @@ def soft_polar(
 ) -> Tensor:
     r"""SoftMuon's spectral soft sign Φ_τ(M) = U diag(τσ/√(1 + τ²σ²)) Vᵀ.
 
-    Definition (spec §4.1), for M = U diag(σ) Vᵀ:
+    Definition (Softsign [SS-PHI]), for M = U diag(σ) Vᵀ:
 
         Φ_τ(M) = M (MᵀM + τ⁻² I)^{−1/2} = (MMᵀ + τ⁻² I)^{−1/2} M = U diag(φ(τσ)) Vᵀ,  φ(x) = x/√(1+x²).
 
@@ -150,12 +150,12 @@ def soft_polar(
       rows ≤ cols, MᵀM on the right otherwise).
     - ``"push_through"``: the same via eigh of the *other* (larger) Gram matrix on the other side; a
       genuinely different computation, used as a cross-check of the push-through identity.
-    - ``"ns5_official"``: the official code's RegNS (spec §4.2): X = M cast to ``dtype``, transposed so
+    - ``"ns5_official"``: the official code's RegNS (Softsign [SS-SOFTMUON]): X = M cast to ``dtype``, transposed so
       rows ≤ cols; A = XXᵀ + I/τ², s = ‖A‖_F; Z = the coupled Newton–Schulz iterate of A/s
       (:func:`coupled_inverse_sqrt`'s iteration, ``ns_steps`` steps); output (Z X)/√s in the official
       order, transposed back (:func:`regularized_newton_schulz_kernel`; bit for bit the official
       function in bfloat16). With the official 5 steps this is far from Φ_τ for ill-conditioned M
-      (spec §4.4).
+      (Softsign [SS-REGNS]).
 
     The eigh methods square the condition number: for rank-deficient or very ill-conditioned M at large
     τ, rounding in (near-)null directions is amplified by up to τ, so prefer ``"svd"`` there.
@@ -240,8 +240,7 @@ def regularized_newton_schulz_kernel(
 ) -> Tensor:
     r"""Unvalidated official RegNS: Φ_τ(X) ≈ (XXᵀ + τ⁻²I)^{−1/2} X by coupled Newton–Schulz, no host sync.
 
-    The official SoftMuon transition map (softsign@77526d8 ``muon_regularized_update``; Softsign spec
-    §4.2), operation for operation and in the official order, on one matrix (rows, cols) or a batch
+    The official SoftMuon transition map (softsign@77526d8 ``muon_regularized_update``; Softsign [SS-SOFTMUON]), operation for operation and in the official order, on one matrix (rows, cols) or a batch
     (k, rows, cols) of one shape; the result is returned in the working ``dtype``::
 
         X ← cast(X, dtype);  X ← Xᵀ if rows > cols                       (so X is m × n, m ≤ n)

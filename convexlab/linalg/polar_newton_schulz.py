@@ -79,7 +79,7 @@ def polar_svd(M: Tensor) -> Tensor:
         polar(M) = U diag(sign(σ)) Vᵀ,
 
     i.e. U Vᵀ when M has full rank. ``torch.sign`` of the singular values makes directions with an
-    exactly zero singular value map to zero, which is the τ → ∞ limit of SoftMuon's Φ_τ (spec §4.1)
+    exactly zero singular value map to zero, which is the τ → ∞ limit of SoftMuon's Φ_τ (Softsign [SS-PHI])
     and the minimum-norm solution of argmax_{‖D‖₂ ≤ 1} ⟨M, D⟩. Singular values that are merely tiny
     (rounding noise of a rank-deficient matrix) are positive and map to 1: the polar factor is
     discontinuous at rank deficiency, so no threshold would be right for every use.
@@ -179,7 +179,7 @@ def newton_schulz(
 ) -> Tensor:
     r"""Muon's quintic Newton–Schulz iteration ("NS5"), an approximate polar factor of each matrix.
 
-    The official Muon / SoftMuon sign-phase map (spec §4.2, NS5): with (a, b, c) = ``coefficients``,
+    The official Muon / SoftMuon sign-phase map (Softsign [SS-SOFTMUON], NS5): with (a, b, c) = ``coefficients``,
 
         X ← cast(M, dtype);  X ← Xᵀ if rows > cols;  X ← X / (‖X‖_F + eps)
         repeat ``steps`` times:  A = X Xᵀ,  B = b A + c A²,  X ← a X + B X

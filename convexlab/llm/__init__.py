@@ -2,7 +2,7 @@ r"""The GPT harness: a LLaMA-style GPT, offline token data, and a trainer for an
 
 - :mod:`convexlab.llm.model`: :class:`GPT`, :class:`GPTConfig`, :data:`PRESETS` ("toy", "small",
   "124m", "350m"); RoPE, parameter-free RMSNorm, QK-norm, ReLU², no biases, tied or untied head
-  (spec ``sf_normuon.md`` §5.1).
+  (SF-NorMuon [SFN-MODEL]).
 - :mod:`convexlab.llm.data`: the offline default corpus (byte-level tokens of a fixed list of
   stdlib modules, sha256 recorded per Python version), ``.bin`` shard and text loaders, a fixed
   validation split, deterministic batches with an exact-resume state.

@@ -12,7 +12,7 @@ Nothing is downloaded. Three sources of tokens (1-D ``np.uint16`` arrays):
   is skipped with a warning and listed under ``missing``. The list avoids modules that
   distributions patch (``site``, ``sysconfig``) and those removed in Python 3.12/3.13.
 - :func:`load_bin`: token shards of the nanoGPT family: raw little-endian uint16 (nanoGPT's
-  ``train.bin``), or the llm.c/modded-nanoGPT format (spec ``sf_normuon.md`` §5.2 [D]): a header of
+  ``train.bin``), or the llm.c/modded-nanoGPT format (SF-NorMuon [SFN-DATA] [DEV]): a header of
   256 int32 (magic 20240520, version 1, token count) then uint16 tokens. Detected by the magic.
 - :func:`load_text`: raw files, byte-level (no decoding, any encoding works).
 
@@ -21,7 +21,7 @@ Nothing is downloaded. Three sources of tokens (1-D ``np.uint16`` arrays):
 B windows uniformly at random from a split, x = tokens[i : i+T], y = tokens[i+1 : i+T+1], from a
 ``torch.Generator``: the batch is a deterministic function of the generator state, which is
 what a checkpoint saves (``generator.get_state()``) for exact resume. :class:`BatchSampler` wraps
-that (or a sequential, unshuffled stream as in spec §5.2) with ``state_dict``/``load_state_dict``.
+that (or a sequential, unshuffled stream as in SF-NorMuon [SFN-DATA]) with ``state_dict``/``load_state_dict``.
 """
 
 from __future__ import annotations
@@ -312,7 +312,7 @@ class BatchSampler:
 
     ``order="random"``: :func:`get_batch` with a generator seeded by ``seed``.
     ``order="sequential"``: consecutive non-overlapping windows, no shuffling (the streaming loader
-    of spec ``sf_normuon.md`` §5.2 [D]): batch k takes rows starting at p, p+T, …, p+(B−1)T and moves
+    of SF-NorMuon [SFN-DATA] [DEV]): batch k takes rows starting at p, p+T, …, p+(B−1)T and moves
     p by B·T; when a full batch no longer fits, p returns to 0. The seed is unused there.
 
     ``state_dict()`` holds the generator state or the position, the batch count and the data's

@@ -10,22 +10,22 @@ the experiment directory (the preset's ``out_dir``, or ``--out``). Each summary 
 directories (``config.json``, ``log.jsonl``, ``summary.json``, ``table12_step<N>.json``), so it can
 be recomputed from finished runs (``--summarize-only``).
 
-* **fp8** (:func:`summarize_fp8`; StoSignSGD, arXiv 2604.15416, §3.1 and Table 12 [P], spec §5
-  and Q12–Q14): AdamW, Signum (Alg. 5), Lion and StoSignSGD under the FP8 recipe, plus a bf16
+* **fp8** (:func:`summarize_fp8`; StoSignSGD, arXiv 2604.15416, §3.1 and Table 12 [P], [SSG-FP8, SSG-TAB12, SSG-SPEEDUP]
+  and [SSG-Q12, SSG-Q13, SSG-Q14]): AdamW, Signum (Alg. 5), Lion and StoSignSGD under the FP8 recipe, plus a bf16
   AdamW reference. Per run: final validation loss, divergence (:func:`divergence`), and the Table-12
-  statistics at ``stats_step``. The **tokens-to-target ratio** (spec §5 "Results" [P/S] and Q14):
+  statistics at ``stats_step``. The **tokens-to-target ratio** (StoSignSGD [SSG-SPEEDUP] "Results" [P/S] and [SSG-Q14]):
   for a baseline b, target = b's final validation loss, tokens_b = the first tokens at which b's
   validation curve reaches the target, tokens_S = the same for StoSignSGD (linear interpolation
   between evaluations, :func:`tokens_to_target`); ratio = tokens_b / tokens_S (> 1: StoSignSGD
   needs fewer tokens; the paper reports 1.44× and 2.14× against Alg. 5 SignSGD and Lion [P]),
   reported against every baseline. A diverged baseline has no meaningful target (its ratio is
   None, with the reason).
-* **anytime** (:func:`summarize_anytime`; SF-NorMuon, arXiv 2605.23061, Fig. 1 [P], spec §5.3–§5.5
+* **anytime** (:func:`summarize_anytime`; SF-NorMuon, arXiv 2605.23061, Fig. 1 [P], [SFN-BASELINES, SFN-RESULTS, SFN-PLAN]
   [I]): AdamW + cosine runs grouped by horizon (their ``max_steps``), tuned per horizon = the best
   final validation loss over the lr grid; the envelope of those tuned values against the single
   SF-NorMuon run's validation curve (at x) read at every horizon; SF-AdamW with its lr tuned once,
   at the base horizon; the weight-decay placement ablation (decay at z, y, x: final loss at x).
-* **softstar** (:func:`summarize_softstar`; Softsign, arXiv 2605.31371, §8.1 [REV][3P], spec §8.2
+* **softstar** (:func:`summarize_softstar`; Softsign, arXiv 2605.31371, [SS-EXP] [REV][3P], [SS-PLAN]
   E4 [D]): SoftSignum / SoftMuon against their hard counterparts Signum / Muon and AdamW: final
   validation loss, the difference to the hard counterpart before the transition step S (they are
   the same algorithm until S, so it should be ≈ 0) and at the end (the claim: Soft* pulls ahead
@@ -149,7 +149,7 @@ def tokens_to_target(val: Sequence[tuple[int, int, float]], target: float) -> fl
 
 
 def tokens_ratio(baseline: dict, method: dict) -> dict:
-    r"""The iso-loss token ratio of StoSignSGD spec §5 [P/S] and Q14: target = the baseline's final
+    r"""The iso-loss token ratio of StoSignSGD [SSG-SPEEDUP] [P/S] and [SSG-Q14]: target = the baseline's final
     validation loss; ratio = tokens_baseline / tokens_method to reach it (None with a reason if the
     baseline diverged or the method never reaches the target). ``ratio_at_method_final`` is the
     same ratio at the method's own final loss (None if the baseline never gets there): < 1 says by
@@ -240,7 +240,7 @@ def summarize_fp8(runs: list[dict]) -> dict:
                       "statistic); for an fp32/bf16 run it is what E4M3 storage would flush",
                       "max/min_stored_v_zeros: per-layer share of v coordinates that are zero as stored",
                       "ratio = tokens the baseline needs to reach its final validation loss / tokens "
-                      f"{FP8_METHOD} needs to reach it (spec stosignsgd.md §5, Q14)"]}
+                      f"{FP8_METHOD} needs to reach it (StoSignSGD [SSG-SPEEDUP, SSG-Q14])"]}
 
 
 def _is_sf(run: dict) -> bool:
@@ -346,7 +346,7 @@ def claim_verdict(summary: dict, reduced: bool = False) -> tuple[str, str, str]:
       *not supported* iff StoSignSGD diverged or fp8 AdamW did not. The speedup (1.44–2.14× against
       Alg. 5 SignSGD and Lion [P]) is a separate claim: its tokens-to-target ratios are reported in
       the numbers string, not judged here;
-    * softstar (Softsign §8.1 [REV]: Soft* tracks its hard counterpart, then pulls ahead):
+    * softstar (Softsign [SS-EXP] [REV]: Soft* tracks its hard counterpart, then pulls ahead):
       *supported* iff every pair is equal before S (|Δ| ≤ 1e−3) and hard − soft > ``EFFECT_TOL`` at
       the end; *not supported* iff some pair ends with hard − soft < −``EFFECT_TOL``;
     * anytime (SF-NorMuon Fig. 1 [P]: one SF-NorMuon run matches or beats AdamW tuned per horizon):

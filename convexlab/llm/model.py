@@ -1,7 +1,7 @@
 r"""A LLaMA-style GPT that reads top to bottom: RoPE, parameter-free RMSNorm, QK-norm, ReLU², no biases.
 
-The architecture is the one of the SF-NorMuon paper's language-model runs (spec
-``sf_normuon.md`` §5.1 [P captions; D code]), the modded-nanoGPT model:
+The architecture is the one of the SF-NorMuon paper's language-model runs ([SFN-MODEL] [P captions; DEV code]),
+the modded-nanoGPT model:
 
 .. code-block:: text
 
@@ -13,12 +13,12 @@ The architecture is the one of the SF-NorMuon paper's language-model runs (spec
     loss   = mean_i [logsumexp_v logits_{i,v} − logits_{i,y_i}]   over the targets y_i ≠ −1
 
 with ``n(x) = x / sqrt(mean(x²) + eps)`` the **parameter-free** RMSNorm. Why parameter-free: it is
-the spec's model (``F.rms_norm`` without a gain, §5.1), and it keeps every trainable tensor a 2-D
+SF-NorMuon's model (``F.rms_norm`` without a gain, [SFN-MODEL]), and it keeps every trainable tensor a 2-D
 matrix, so the parameter routing of :func:`convexlab.optim.split_params` is clean: hidden matrices
 to the matrix optimizer, the embedding/head to AdamW, and no 1-D gains that would silently go to
 the AdamW side (and change what a Muon-family run measures).
 
-Initialisation (spec §5.1 [D]): output projections of attention (``o``) and MLP (``down``) are
+Initialisation (SF-NorMuon [SFN-MODEL] [DEV]): output projections of attention (``o``) and MLP (``down``) are
 **zero**, so every block starts as the identity map; every other weight keeps PyTorch's default
 (``nn.Linear``: U(±1/√fan_in)). With a tied head the shared tensor is the ``nn.Linear`` head
 weight, so it has the Linear init, not N(0, 1). Consequences at initialisation (tested): every
@@ -26,7 +26,7 @@ logit is ⟨n(E_i), w_v⟩ for the input token i; untied, Var = d·1/(3d) = 1/3 
 targets is ≈ ln V + 1/6; **tied**, the input token's own logit is ⟨n(w_i), w_i⟩ = √d‖w_i‖ ≈ √(d/3),
 so the model starts out predicting "repeat the current token" and the loss is
 ≈ ln(e^√(d/3) + (V − 1)e^{1/6}): 6.0 instead of 5.7 for the toy, ≈ 16.0 instead of 10.8 for ``124m``.
-That is the spec's model as specified, not a defect; the first steps remove the spike.
+That is SF-NorMuon's model [SFN-MODEL] as described, not a defect; the first steps remove the spike.
 
 Presets (:data:`PRESETS`, parameter counts from :meth:`GPT.num_params` — the block matrices are
 12·L·d² since attention has 4 d×d matrices and the MLP 2 of d×4d):
@@ -40,8 +40,8 @@ preset     L    d      heads × head_dim       vocab  T       non-embedding    t
 ``350m``   24   1024   8 × 128                50304  1024    301,989,888      353,501,184
 =========  ===  =====  =====================  =====  ======  ===============  ===============
 
-``124m`` is exactly the spec's "125M" arithmetic (§5.1 [I]: 84.93M + 38.63M = 123.57M); ``350m``
-keeps head_dim 128 at GPT-2-medium's shape. ``small`` is the spec's scaled-down plan (§5.5 [I]:
+``124m`` is exactly SF-NorMuon's "125M" arithmetic ([SFN-MODEL] [I]: 84.93M + 38.63M = 123.57M); ``350m``
+keeps head_dim 128 at GPT-2-medium's shape. ``small`` is the project's scaled-down plan ([SFN-PLAN] [I]:
 d = 256–384, 4–6 layers, heads of 64) at byte-level vocabulary.
 
 ``torch.compile`` is optional and applied by the trainer; bf16 autocast works on CPU and GPU
@@ -67,7 +67,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: MLP activations: ReLU² (spec §5.1) or GELU (GPT-2); both are d → 4d → d, so parameter counts agree
+#: MLP activations: ReLU² (SF-NorMuon [SFN-MODEL]) or GELU (GPT-2); both are d → 4d → d, so parameter counts agree
 MLP_KINDS = ("relu2", "gelu")
 
 
@@ -81,11 +81,11 @@ class GPTConfig:
         block_size: maximum context T (RoPE tables are built for it).
         n_layer, n_head, n_embd: depth L, heads H, width d; d must be divisible by H and the head
             dimension Q = d/H must be even (RoPE rotates pairs of coordinates).
-        tie_embeddings: share the token-embedding table with the output head (spec §5.1: tied).
+        tie_embeddings: share the token-embedding table with the output head (SF-NorMuon [SFN-MODEL]: tied).
         dropout: dropout probability on attention weights and residual branches, in [0, 1).
-        rope_base: RoPE base b; frequencies θ_j = b^(−2j/Q), j = 0 … Q/2 − 1 (spec §5.1: 10000).
-        qk_norm: parameter-free RMSNorm of q and k per head before RoPE (spec §5.1).
-        mlp: ``"relu2"`` (relu(x)², spec §5.1) or ``"gelu"``.
+        rope_base: RoPE base b; frequencies θ_j = b^(−2j/Q), j = 0 … Q/2 − 1 (SF-NorMuon SFN-MODEL: 10000).
+        qk_norm: parameter-free RMSNorm of q and k per head before RoPE (SF-NorMuon [SFN-MODEL]).
+        mlp: ``"relu2"`` (relu(x)², SF-NorMuon [SFN-MODEL]) or ``"gelu"``.
         loss_chunk: tokens per chunk of :func:`linear_cross_entropy` (the loss of
             ``return_logits=False``); a chunk holds ``loss_chunk × vocab_size`` logits (206 MB in
             fp32 at the default 1024 and GPT-2's vocabulary). Not part of the architecture: any value
@@ -204,7 +204,7 @@ class CausalSelfAttention(nn.Module):
         self.k = nn.Linear(d, d, bias=False)
         self.v = nn.Linear(d, d, bias=False)
         self.o = nn.Linear(d, d, bias=False)
-        nn.init.zeros_(self.o.weight)  # spec §5.1: the block starts as the identity
+        nn.init.zeros_(self.o.weight)  # SF-NorMuon [SFN-MODEL]: the block starts as the identity
         cos, sin = rope_tables(cfg.head_dim, cfg.block_size, cfg.rope_base)
         # not persistent: derived from the config, so checkpoints stay independent of the table length
         self.register_buffer("cos", cos, persistent=False)
@@ -227,13 +227,13 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    r"""d → 4d → d without bias; activation relu(x)² (spec §5.1) or GELU."""
+    r"""d → 4d → d without bias; activation relu(x)² (SF-NorMuon [SFN-MODEL]) or GELU."""
 
     def __init__(self, cfg: GPTConfig) -> None:
         super().__init__()
         self.up = nn.Linear(cfg.n_embd, 4 * cfg.n_embd, bias=False)
         self.down = nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=False)
-        nn.init.zeros_(self.down.weight)  # spec §5.1: the block starts as the identity
+        nn.init.zeros_(self.down.weight)  # SF-NorMuon [SFN-MODEL]: the block starts as the identity
         self.kind = cfg.mlp
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -424,7 +424,7 @@ class GPT(nn.Module):
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        if config.tie_embeddings:  # spec §5.1: the shared tensor is the Linear head weight (Linear init)
+        if config.tie_embeddings:  # SF-NorMuon [SFN-MODEL]: the shared tensor is the Linear head weight (Linear init)
             self.embed.weight = self.lm_head.weight
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, return_logits: bool = True
@@ -483,8 +483,8 @@ class GPT(nn.Module):
         r"""Number of parameters, each shared tensor counted once.
 
         ``non_embedding=True`` counts the transformer blocks only (12·L·d² here): the token
-        embedding and the output head are left out, tied or not — the split the spec uses for
-        "84.93M non-embedding + 38.63M embedding" (§5.1 [I]).
+        embedding and the output head are left out, tied or not — the split [SFN-MODEL] uses for
+        "84.93M non-embedding + 38.63M embedding" ([SFN-MODEL] [I]).
         """
         total = sum(p.numel() for p in self.parameters())  # parameters() deduplicates a tied tensor
         if not non_embedding:

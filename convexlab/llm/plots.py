@@ -14,7 +14,7 @@ validation curves of its runs.
   the single SF-NorMuon and SF-AdamW runs' anytime curves (SF-NorMuon Fig. 1 [P]) and the
   decay-placement ablation (dashed);
 * :func:`softstar_figure`: the Soft* runs and their hard counterparts with the transition start S
-  (Softsign §8 [REV]).
+  (Softsign [SS-EXP] [REV]).
 
 All figures use the project style (:func:`convexlab.plotting.new_figure`); each ``*_figure`` takes
 an optional ``ax`` to draw into (a panel of a larger figure) and returns the figure.

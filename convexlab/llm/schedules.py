@@ -6,12 +6,12 @@ counted from 0, is ``base_lr · factor(t)``):
 * **warmup + cosine** (:func:`warmup_cosine`): linear warmup over W steps,
   f(t) = (t + 1)/W for t < W, then a half cosine from 1 down to the floor r (``min_ratio``) at the
   last step T − 1:  f(t) = r + (1 − r)·½(1 + cos(π·(t − W)/(T − 1 − W))).
-  This is the StoSignSGD FP8 plan's shared schedule (StoSignSGD spec §5 [D]: 2 % warmup, cosine to
-  η_min = η_peak/10) and the SF-NorMuon AdamW baseline (SF-NorMuon spec §5.3 [D]: warmup, cosine to 0).
+  This is the StoSignSGD FP8 plan's shared schedule (StoSignSGD [SSG-FP8-PLAN] [D]: 2 % warmup, cosine to
+  η_min = η_peak/10) and the SF-NorMuon AdamW baseline (SF-NorMuon [SFN-BASELINES] [DEV]: warmup, cosine to 0).
 * **WSD** (:func:`wsd`, warmup–stable–decay): the same warmup, the constant 1, then a linear decay
   to the floor r over the last ``decay_frac``·T steps (reaches r at t = T − 1) [D].
 * **constant** (:func:`constant`): the warmup, then 1. The schedule of schedule-free runs, whose
-  own warmup lives inside the optimizer (``warmup_steps``; SF-NorMuon spec §3.2), so the harness
+  own warmup lives inside the optimizer (``warmup_steps``; SF-NorMuon [SFN-DEFAULTS]), so the harness
   gives them the constant schedule without warmup (:func:`make_schedule` with ``warmup=0``).
 
 Provenance: the shapes are the standard ones of nanoGPT / modded-nanoGPT [D]; nothing here is a

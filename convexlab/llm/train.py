@@ -15,20 +15,20 @@ The loop (design guide §7; issue 6):
 
 * **routing**: a ``matrix_only`` optimizer (Muon, NorMuon, SoftMuon, SFNorMuon) gets the hidden
   2-D weights through :class:`convexlab.optim.MatrixAndAdamW`, whose AdamW part takes embeddings,
-  head and 1-D parameters (SF-NorMuon spec §2.2, §3.3); every other optimizer gets all parameters,
+  head and 1-D parameters (SF-NorMuon [SFN-MUON, SFN-ROUTING]); every other optimizer gets all parameters,
   with weight decay on the ≥ 2-D ones only [D];
 * **schedule** (:mod:`convexlab.llm.schedules`): warmup + cosine to ``min_lr_ratio``·lr, WSD, or
   constant, as a multiplier of each param group's initial lr. A schedule-free optimizer gets its
   warmup inside the optimizer (``warmup_steps``) and, with ``schedule="auto"``, a constant
-  schedule; its evaluations run at x (``opt.evaluating()``; SF-NorMuon spec §5.2 "validation in
+  schedule; its evaluations run at x (``opt.evaluating()``; SF-NorMuon [SFN-DATA] "validation in
   optimizer eval mode");
 * **batches**: every step draws one global batch of ``batch_size × grad_accum × world_size``
   sequences from the data generator (identical on every rank); rank r's micro-batch i is block
   ``r·grad_accum + i`` of it (data sharded by rank). A run on W processes with accumulation A
   therefore sees exactly the batches of one process with accumulation W·A;
 * **precision**: ``fp32``; ``bf16`` autocast (CPU and CUDA); ``fp8``: bf16 autocast plus the
-  StoSignSGD recipe (spec §5 [S]): gradients rounded through E5M2, optimizer states stored as E4M3
-  (raw casts, saturating unless ``fp8_saturate=false``; spec Q12 interpretation), master weights
+  StoSignSGD recipe ([SSG-FP8] [S]): gradients rounded through E5M2, optimizer states stored as E4M3
+  (raw casts, saturating unless ``fp8_saturate=false``; [SSG-Q12] interpretation), master weights
   rounded to bf16 after every step (:func:`convexlab.precision.emulated_step`). The Table-12
   per-layer statistics (:func:`convexlab.precision.state_statistics`) are written after step
   ``stats_step`` (the paper's table is at step 103 [P]) in any precision;

@@ -39,7 +39,7 @@ state entry ``exp_avg`` (:class:`~convexlab.optim.momentum.NoMomentum` when β1 
 
 Violations. Where |num| > σ the conversion is biased (it saturates at sign(num)); the fraction of
 such coordinates over the group's stepped parameters is recorded after every step in
-``group["violation_fraction"]`` (spec §2.4: log, do not clamp) by the sign-conversion modes
+``group["violation_fraction"]`` (StoSignSGD [SSG-SC]: log, do not clamp) by the sign-conversion modes
 (``"stochastic"``, ``"expectation"``, ``"deterministic_sign"``): a 0-d float32 tensor on the
 parameters' device, so that no host synchronisation happens (``float()`` it to read it); the float
 0.0 where the base makes a violation impossible (the envelope G ≥ |m| by construction:
@@ -566,7 +566,7 @@ class StoSignSGD(GeneralOptimizer):
     Practical form, Alg. 3 [S] (defaults)::
 
         m_t = β1 m_{t−1} + (1 − β1) g_t        (m_1 = g_1)
-        G_t = max(β2 G_{t−1}, |m_t|)            (β2 = 1: running max; an optional decay, spec Q3)
+        G_t = max(β2 G_{t−1}, |m_t|)            (β2 = 1: running max; an optional decay, [SSG-Q3])
         x_{t+1} = x_t − η_t sign(m_t + G_t ⊙ n_t) − η_t λ x_t,   n_t uniform on [−1, 1]^d
 
     E[step] = η_t m_t/G_t (IE-StoSignSGD, Alg. 10); the update has RMS exactly 1 where G > 0.

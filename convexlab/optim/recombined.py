@@ -6,7 +6,7 @@ a new combination declares its parts and touches nothing else:
 * :class:`NesterovStoSignSGD`: StoSignSGD's stochastic sign on Nesterov's look-ahead;
 * :data:`SFLion`: Lion under the schedule-free iterate rule;
 * :class:`AlgebraicSoftSignum`: the per-coordinate algebraic soft sign with EMA momentum (the
-  relaxed step of Softsign §7.2 with V(d) = 1 − √(1 − d²); SoftMuon applies the same scalar map
+  relaxed step of Softsign [SS-ASSUME] with V(d) = 1 − √(1 − d²); SoftMuon applies the same scalar map
   to singular values).
 """
 
@@ -41,8 +41,8 @@ SFLion = schedule_free(Lion, "SFLion")
 
 
 class AlgebraicSoftSignum(ComposedOptimizer):
-    r"""x ← x − δ·∇V*(τ m) per coordinate with the algebraic V: ∇V*(y) = y/√(1 + y²) (Softsign §7.2
-    relaxed step, spec §7 [reconstructed]); m_k = β m_{k−1} + (1 − β) g_k, m_1 = g_1 (β = 0: m = g).
+    r"""x ← x − δ·∇V*(τ m) per coordinate with the algebraic V: ∇V*(y) = y/√(1 + y²) (Softsign [SS-ASSUME]
+    relaxed step, [SS-THM] [reconstructed]); m_k = β m_{k−1} + (1 − β) g_k, m_1 = g_1 (β = 0: m = g).
 
     Geometry ``SoftSign(tau, "algebraic")``: ψ_τ = V/τ with V(d) = Σ 1 − √(1 − d²), ψ_τ* = Σ (√(1 + τ²m²) − 1)/τ;
     τ → ∞ is Signum, τ → 0 is momentum SGD with step δτ. A fixed temperature (no schedule). The

@@ -1,13 +1,13 @@
 r"""Parameter routing: hidden matrices to a spectral optimizer, everything else to AdamW.
 
 Muon-type optimizers are defined for **hidden 2-D weights** only (KellerJordan/Muon README;
-SF-NorMuon spec §2.2 and §3.3): attention q/k/v/o and MLP in/out. The token (and position)
+SF-NorMuon [SFN-MUON, SFN-ROUTING]): attention q/k/v/o and MLP in/out. The token (and position)
 embeddings, the output head — tied to the embedding or not — and every 1-D gain or bias go to
 AdamW. :func:`split_params` makes that split; :class:`MatrixAndAdamW` is one optimizer object that
 steps both parts (like the reference ``MuonWithAuxAdam``), so LR schedulers, ``state_dict`` and
 ``zero_grad`` see one optimizer.
 
-A pitfall seen in the SF-NorMuon dev logs (spec §3.3): with tied weights the embedding was routed
+A pitfall seen in the SF-NorMuon dev logs ([SFN-ROUTING]): with tied weights the embedding was routed
 to *both* optimizers and got two updates per step. Both functions deduplicate by identity and
 :class:`MatrixAndAdamW` refuses a parameter that would go to both parts (or to neither).
 """
@@ -31,10 +31,10 @@ EMBEDDING_NAMES = ("embed", "wte", "wpe")
 #: dotted-name components of the output head
 HEAD_NAMES = ("lm_head", "head")
 
-#: KellerJordan/Muon ``MuonWithAuxAdam`` defaults of the auxiliary Adam (spec §2.2 [R])
+#: KellerJordan/Muon ``MuonWithAuxAdam`` defaults of the auxiliary Adam (SF-NorMuon [SFN-MUON] [EXT])
 AUX_ADAMW_DEFAULTS = dict(lr=3e-4, betas=(0.9, 0.95), eps=1e-10, weight_decay=0.0)
 #: SF-AdamW for the non-matrix parameters of a schedule-free run, the SF-NorMuon dev run's values
-#: (spec §3.2 [D]); weight decay 0 on the embedding (spec §6 Q5); the warmup is the matrix optimizer's.
+#: ([SFN-DEFAULTS] [DEV]); weight decay 0 on the embedding ([SFN-Q5]); the warmup is the matrix optimizer's.
 AUX_SFADAMW_DEFAULTS = dict(lr=0.008, betas=(0.95, 0.99), eps=1e-8, weight_decay=0.0)
 
 
@@ -186,10 +186,10 @@ class MatrixAndAdamW(torch.optim.Optimizer):
     on the schedule-free parts and are no-ops otherwise).
 
     The AdamW part is :class:`~convexlab.optim.general.AdamW` with the ``MuonWithAuxAdam`` defaults
-    lr = 3e-4, betas = (0.9, 0.95), eps = 1e-10, weight_decay = 0 (spec §2.2), or — when the matrix
+    lr = 3e-4, betas = (0.9, 0.95), eps = 1e-10, weight_decay = 0 (SF-NorMuon [SFN-MUON]), or — when the matrix
     optimizer is schedule-free (``aux="auto"``) — :class:`~convexlab.optim.schedule_free.SFAdamW`
     with lr = 0.008, betas = (β, β2) = (0.95, 0.99), eps = 1e-8, weight_decay = 0 and the matrix
-    optimizer's ``warmup_steps`` (spec §3.2–3.3), so that both parts share one train/eval switch.
+    optimizer's ``warmup_steps`` (SF-NorMuon [SFN-DEFAULTS, SFN-ROUTING]), so that both parts share one train/eval switch.
     ``adamw_kwargs`` override these.
 
     Args:

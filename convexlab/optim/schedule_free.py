@@ -1,7 +1,7 @@
 r"""Schedule-free as an iterate rule: any convexlab optimizer made schedule-free.
 
 Defazio et al., "The Road Less Scheduled" (arXiv 2405.15682); SF-NorMuon, Apte et al. (arXiv
-2605.23061) §3. With the base optimizer's direction d_t at the gradient point y_t and the step
+2605.23061) [SFN-ALG1]. With the base optimizer's direction d_t at the gradient point y_t and the step
 D_t = lr_t·(d_t + λ·A_t) (A_t the iterate where weight decay acts: x, y or z),
 
     z_{t+1} = z_t − D_t
@@ -9,11 +9,11 @@ D_t = lr_t·(d_t + λ·A_t) (A_t the iterate where weight decay acts: x, y or z)
     y_{t+1} = (1 − β) z_{t+1} + β x_{t+1}
 
 The parameter tensor holds y in train mode and x in eval mode; only z is stored. y is updated in
-closed form, y_{t+1} = (1 − c) y_t + c z_t − (1 − β + βc) D_t (SF-NorMuon spec §3.4 [I]; the same
+closed form, y_{t+1} = (1 − c) y_t + c z_t − (1 − β + βc) D_t (SF-NorMuon [SFN-DECAY] [I]; the same
 closed form as ``schedulefree``'s ``AdamWScheduleFree.step``, whose operation order the rule follows:
 u = d + λA, y ← lerp(y, z, c), y ← y + lr(β(1 − c) − 1)·u, z ← z − lr·u).
 
-Averaging weights and counters follow ``schedulefree`` 1.4.1 (spec §2.4 [R]), per param group:
+Averaging weights and counters follow ``schedulefree`` 1.4.1 (SF-NorMuon [SFN-SFADAMW] [EXT]), per param group:
 lr_t = lr·min(1, (k+1)/warmup_steps), lr_max = max_k lr_k, w_k = (k+1)^r·lr_max^weight_lr_power,
 c_{k+1} = w_k/Σ_{i≤k} w_i (0 while the sum is 0). As in ``schedulefree``, k, lr_max and the weight
 sum advance at every ``step()`` for every group, also for a group none of whose parameters has a
@@ -37,7 +37,7 @@ is elementwise, so the buckets change no result. Elsewhere a bucket is a whole d
 Differences from ``schedulefree``: the optimizer starts in train mode (``schedulefree`` raises
 until ``.train()`` is called); a group added later starts in the optimizer's current mode
 (``schedulefree`` starts it in eval mode); ``weight_decay_at`` names the decay placement ("y" is
-``schedulefree``'s, "z" is SF-NorMuon's, "x" the slow-iterate counterexample of spec §4.2).
+``schedulefree``'s, "z" is SF-NorMuon's, "x" the slow-iterate counterexample of [SFN-FIG2]).
 """
 
 from __future__ import annotations
@@ -366,7 +366,7 @@ from convexlab.optim.general import AdamW  # noqa: E402  (the base of SFAdamW)
 
 
 class SFAdamW(ScheduleFreeMixin, AdamW):
-    r"""Schedule-free AdamW (Defazio et al. 2024; ``schedulefree.AdamWScheduleFree`` 1.4.1, spec §2.4 [R]).
+    r"""Schedule-free AdamW (Defazio et al. 2024; ``schedulefree.AdamWScheduleFree`` 1.4.1, SF-NorMuon [SFN-SFADAMW] [EXT]).
 
     Per param group, with k the group's step count (``group["k"]``, advanced at every ``step()``)::
 

@@ -1,7 +1,7 @@
 r"""SF-NorMuon: schedule-free NorMuon (Apte et al., "Anytime Training with Schedule-Free Spectral
-Optimization", arXiv 2605.23061; SF-NorMuon spec §3).
+Optimization", arXiv 2605.23061; SF-NorMuon [SFN-ALG1]).
 
-Algorithm 1 as reconstructed in the spec (§3.1 [T, D, P]), per hidden matrix W ∈ R^{m×n}, with
+Algorithm 1 as reconstructed by the project ([SFN-ALG1] [T, DEV, P]), per hidden matrix W ∈ R^{m×n}, with
 z_1 = x_1 = W_0, M_0 = 0, v_0 = 0 and a scalar S_0 = 0 per group::
 
     y_t = (1 − β) z_t + β x_t                               # the live weights (held in p)
@@ -32,11 +32,12 @@ from convexlab.optim.spectral import NorMuon
 
 
 class SFNorMuon(ScheduleFreeMixin, NorMuon):
-    r"""Schedule-free NorMuon, SF-NorMuon Algorithm 1 (module docstring; spec §3.1–3.5).
+    r"""Schedule-free NorMuon, SF-NorMuon Algorithm 1 (module docstring;
+    [SFN-ALG1, SFN-DEFAULTS, SFN-ROUTING, SFN-DECAY, SFN-IMPL]).
 
-    Defaults (spec §3.2): η = 0.008, β = 0.9 (``sf_beta``), μ = 0.8 (``momentum``), β2 = 0.95,
+    Defaults ([SFN-DEFAULTS]): η = 0.008, β = 0.9 (``sf_beta``), μ = 0.8 (``momentum``), β2 = 0.95,
     ε = 1e-8, λ = 0.05 at z, T_w = 2000 warmup steps, r = 0, weight power 2, NS5 in bfloat16.
-    The decay multiplier is the warmed-up η_t (spec §6 Q2: all code versions; the zij rendering's base
+    The decay multiplier is the warmed-up η_t (SF-NorMuon [SFN-Q2]: all code versions; the zij rendering's base
     η differs only during warmup). The averaging weights use η_t, not η̂_t.
 
     Geometry: ``Spectral(Sign())`` + ``RowNormalized`` (as NorMuon) with the schedule-free iterate
@@ -45,7 +46,7 @@ class SFNorMuon(ScheduleFreeMixin, NorMuon):
     step η̂_t P_t has spectral norm 0.2η_t√max(m, n) = η_tλR with R = 0.2√max(m, n)/λ, and
     ‖z_{t+1}‖_op ≤ (1 − η_tλ)‖z_t‖_op + η_tλR: z stays in the spectral ball ‖·‖_op ≤ max(‖z_1‖_op, R),
     and from a start outside the bound contracts to R like Π(1 − η_tλ); x and y, convex combinations
-    of the z's, stay in the same ball (spec §4.1 [I]).
+    of the z's, stay in the same ball (SF-NorMuon [SFN-T31] [I]).
 
     Ablation switches: ``momentum=0`` (Fig. 3 left), ``row_norm=False`` (Fig. 3 right; still
     RMS-matched), ``polar="svd"``, ``weight_decay_at`` ∈ {"x", "y", "z"} (λ = 0 for "none"),
@@ -53,7 +54,7 @@ class SFNorMuon(ScheduleFreeMixin, NorMuon):
 
     Diagnostics (``diagnostics=True``): after each step ``state["rho"]`` = ρ_t = RMS(z_t) and
     ``state["alpha"]`` = α_t = ⟨z_t, P̂_t⟩/(‖z_t‖_F ‖P̂_t‖_F) (0 if either vanishes) for the z_t the step
-    started from (spec §4.3–4.4: λρ_t ≈ 0.1[−α_t + √(α_t² + 2ηλ)] at the quasi steady state); 0-d
+    started from (SF-NorMuon [SFN-H31, SFN-L32]: λρ_t ≈ 0.1[−α_t + √(α_t² + 2ηλ)] at the quasi steady state); 0-d
     tensors, no host synchronization (a zero-size parameter has ρ = α = 0). ``group["c"]`` is c_{t+1} and
     ``group["scheduled_lr"]`` is η_t.
 

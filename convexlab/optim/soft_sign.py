@@ -3,7 +3,7 @@ r"""SoftSignum: Signum whose sign relaxes to tanh(τ·) on a fitted temperature 
 Geometry: ``Sign()`` in the sign phase, then ``SoftSign(τ_k, "tanh")`` — the entropic regularizer
 V(d) = Σ ½[(1+d)ln(1+d) + (1−d)ln(1−d)] on [−1, 1]ⁿ scaled by 1/τ, conjugate
 ψ_τ*(m) = Σ ln cosh(τm)/τ, direction ∇ψ_τ*(m) = tanh(τm). τ → ∞ is sign (Signum), τ → 0 is
-momentum SGD with step lr·τ (Softsign spec §6.3).
+momentum SGD with step lr·τ (Softsign [SS-LIMITS]).
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ class SoftSignum(ComposedOptimizer):
         x   ← x − δ_eff · tanh(τ[k − 1 − S] · u)   for S < k ≤ S + T
 
     ``momentum_form="ema"`` is exactly the sgd form with ``dampening = momentum`` (first buffer g₁,
-    spec Q1); it is computed with the same EMA helper as :class:`~convexlab.optim.Signum`, so with
+    [SS-Q1]); it is computed with the same EMA helper as :class:`~convexlab.optim.Signum`, so with
     S ≥ the number of steps SoftSignum(momentum_form="ema", momentum=β) is Signum(momentum=β) bit for
-    bit. The schedule (spec §3, :func:`~convexlab.optim.temperature.temperature_schedule`) fits a
+    bit. The schedule (Softsign [SS-SCHED], :func:`~convexlab.optim.temperature.temperature_schedule`) fits a
     folded Cauchy law to all entries of u of the group at step S + 1 and sets τ_j = atanh(1 − ε)/q_j
     clamped to [1, tmax], q_j its (j/T)-quantile: a fraction j/T of the entries is in the linear
     (SGD-like) regime of tanh at transition step j. It is stored in ``param_group["schedule"]`` (so it
@@ -54,7 +54,7 @@ class SoftSignum(ComposedOptimizer):
     (1-strongly convex w.r.t. ‖·‖₂ and ‖·‖∞), ψ_τ*(u) = Σ ln cosh(τu)/τ, ∇ψ_τ*(u) = tanh(τu)
     (:class:`~convexlab.geometry.SoftSign`) afterwards; |τu| ≪ 1 gives momentum SGD with step δτ.
     Theory: for a fixed τ and no weight decay the paper proves convergence in the measure
-    V*(−τ∇f) = Σ ln cosh(τ∂_i f) (spec §7; statement reconstructed, not the paper's text).
+    V*(−τ∇f) = Σ ln cosh(τ∂_i f) (Softsign [SS-THM]; statement reconstructed, not the paper's text).
 
     Provenance: the step, the defaults, the per-group schedule from the post-momentum u, the
     lower median / unscaled MAD fit and ``normalized``/``sign_norm`` follow the official code
@@ -63,7 +63,7 @@ class SoftSignum(ComposedOptimizer):
     beyond S + T the last τ is held with a warning (official: IndexError; ``strict=True`` raises);
     ``normalized`` with u = 0 steps by 0 instead of producing NaN; a group with no gradient at step
     S + 1 (or added later) fits its schedule at its first later step with gradients, still indexed
-    by the global k; ``guard_zero_scale`` (spec Q6).
+    by the global k; ``guard_zero_scale`` ([SS-Q6]).
 
     Args:
         params: parameters or param groups (every hyperparameter below except ``strict``,
@@ -73,12 +73,12 @@ class SoftSignum(ComposedOptimizer):
         nesterov: u = g + μ·buf; needs μ > 0, ϱ = 0 and ``momentum_form="sgd"``.
         sign_iters: S ≥ 0, length of the sign phase. transition_iters: T ≥ 1, schedule length.
         eps: ε ∈ (0, 1), saturation tolerance. newton_iters: N_q ≥ 0 quantile Newton steps.
-        tmax: upper clamp of τ, ≥ 1 (official 20; the paper's schedule has no upper clamp, spec Q2).
+        tmax: upper clamp of τ, ≥ 1 (official 20; the paper's schedule has no upper clamp, [SS-Q2]).
         normalized: δ_eff = δ/‖u‖₂. sign_norm: δ_eff = δ·‖u‖₂ (exclusive with ``normalized``).
         momentum_form: ``"sgd"`` (official code) or ``"ema"`` (paper).
         strict: raise past step S + T instead of holding the last τ.
-        guard_zero_scale: guard a zero MAD in the schedule fit (spec Q6; off = official).
-        schedule_dtype: float32 (official, spec Q14) or float64 for the schedule computation.
+        guard_zero_scale: guard a zero MAD in the schedule fit ([SS-Q6]; off = official).
+        schedule_dtype: float32 (official, [SS-Q14]) or float64 for the schedule computation.
         maximize: ascend (negates the gradient; ``p.grad`` is never written).
         **kw: ``nonfinite``, ``seed``, ``box`` of :class:`~convexlab.optim.base.ComposedOptimizer`.
 
@@ -248,7 +248,7 @@ class SoftSignum(ComposedOptimizer):
         geo = self.geometry(group, self._k)
         wd, lr = group["weight_decay"], group["lr"]
         if wd and lr:
-            torch._foreach_mul_(params, 1.0 - lr * wd)  # decay with δ, not δ_eff (official, spec Q13)
+            torch._foreach_mul_(params, 1.0 - lr * wd)  # decay with δ, not δ_eff (official, [SS-Q13])
         if not (group["normalized"] or group["sign_norm"]):
             geo.add_direction_(params, us, -lr, scratch=part.fresh)
         else:

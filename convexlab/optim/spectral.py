@@ -276,7 +276,7 @@ class _SpectralBase(ComposedOptimizer):
 
 
 class Muon(_SpectralBase):
-    r"""Muon (Jordan et al. 2024; KellerJordan/Muon ``SingleDeviceMuon``, SF-NorMuon spec §2.2 [R])::
+    r"""Muon (Jordan et al. 2024; KellerJordan/Muon ``SingleDeviceMuon``, SF-NorMuon [SFN-MUON] [EXT])::
 
         M_t = μ M_{t−1} + (1 − μ) g_t                      (M_0 = 0)
         u_t = (1 − μ) g_t + μ M_t  (nesterov)  or  M_t
@@ -346,7 +346,7 @@ class Muon(_SpectralBase):
 class NorMuon(_SpectralBase):
     r"""NorMuon (Li et al., arXiv 2510.05491): Muon with per-row (neuron-wise) second-moment normalization.
 
-    ``variant="paper"`` — Algorithm 1 as restated in NorMuon issue #6 (SF-NorMuon spec §2.3 [R, T]);
+    ``variant="paper"`` — Algorithm 1 as restated in NorMuon issue #6 (SF-NorMuon [SFN-NORMUON] [EXT, T]);
     the form SF-NorMuon builds on::
 
         M_t = μ M_{t−1} + (1 − μ) g_t                         (plain EMA; Nesterov off by default)
@@ -513,7 +513,7 @@ def softmuon_temperature_schedule(z: torch.Tensor, length: int, eps: float = 1e-
 
     Raises:
         ValueError: for an argument outside its range or a non-finite z (a warning is emitted when
-            σ̂ = 0: the schedule is then constant, as in the official code; Softsign spec Q6).
+            σ̂ = 0: the schedule is then constant, as in the official code; Softsign [SS-Q6]).
     """
     check_int(length, "length", minimum=1)
     check_int(newton_iters, "newton_iters")
@@ -532,7 +532,7 @@ def softmuon_temperature_schedule(z: torch.Tensor, length: int, eps: float = 1e-
     sigma = torch.median((z - mu).abs())
     if float(sigma) == 0.0:
         warnings.warn("SoftMuon temperature schedule: the median absolute deviation of the singular values is 0 "
-                      "(more than half are equal), so the official schedule is constant (Softsign spec Q6)",
+                      "(more than half are equal), so the official schedule is constant (Softsign [SS-Q6])",
                       RuntimeWarning, stacklevel=3)
     p = torch.arange(length, dtype=torch.float64, device=z.device) / length
     q = sigma * torch.tan(math.pi * ((1 + p) / 2 - 0.5)) + mu.abs()
@@ -550,7 +550,7 @@ def softmuon_temperature_schedule(z: torch.Tensor, length: int, eps: float = 1e-
 
 
 class SoftMuon(_SpectralBase):
-    r"""SoftMuon (Feoktistov et al., arXiv 2605.31371; official ``SingleDeviceSoftMuon``, Softsign spec §4.2–4.3)::
+    r"""SoftMuon (Feoktistov et al., arXiv 2605.31371; official ``SingleDeviceSoftMuon``, Softsign [SS-SOFTMUON])::
 
         M_t = μ M_{t−1} + (1 − μ) g_t;   u_t = (1 − μ) g_t + μ M_t          (EMA + Nesterov)
         O_t = NS5(u_t)                    for k ≤ S                          (Muon phase)
@@ -578,7 +578,7 @@ class SoftMuon(_SpectralBase):
     ``inv_root`` picks Φ_τ's solver: ``"ns5_official"`` (default) is the official RegNS —
     5 coupled Newton–Schulz steps on XXᵀ + I/τ² in ``ns_dtype`` (bfloat16 officially; float32/64 for
     CPU tests), output (Z X)/√s in the official order — a coarse approximation of Φ_τ for
-    ill-conditioned u (spec §4.4, Q7), with a jump at the switch from NS5; ``"eigh"`` (exact, via eigh
+    ill-conditioned u (Softsign [SS-REGNS, SS-Q7]), with a jump at the switch from NS5; ``"eigh"`` (exact, via eigh
     of the smaller Gram matrix) and ``"svd"`` (exact) compute Φ_τ in the update's dtype (float32 for
     half-precision parameters).
 

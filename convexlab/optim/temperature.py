@@ -1,4 +1,4 @@
-r"""The quantile-based temperature schedule of SoftSignum and SoftMuon (Softsign spec §3 [CODE]).
+r"""The quantile-based temperature schedule of SoftSignum and SoftMuon (Softsign [SS-SCHED] [CODE]).
 
 From a 1-D sample z (SoftSignum: all entries of the momentum direction u of a param group at the
 first transition step; SoftMuon: the singular values of all raw gradients of the group):
@@ -63,7 +63,7 @@ def temperature_schedule(z: torch.Tensor, length: int, eps: float = 1e-4, newton
         tmax: upper clamp ≥ 1 (20 in the official SoftSignum, 1e9 in SoftMuon). kind: φ.
         dtype: float32 (official SoftSignum) or float64 (official SoftMuon).
         guard_zero_scale: the official code silently returns a constant schedule when σ̂ = 0
-            (more than half the entries equal; spec Q6) — a warning is always emitted; with the
+            (more than half the entries equal; [SS-Q6]) — a warning is always emitted; with the
             guard σ̂ is replaced by the smallest positive |z − μ̂| (a documented deviation).
 
     Returns:
@@ -92,12 +92,12 @@ def temperature_schedule(z: torch.Tensor, length: int, eps: float = 1e-4, newton
     dev = (zf - mu).abs()
     if float(torch.median(dev)) == 0.0:
         warnings.warn("temperature schedule: the median absolute deviation of the sample is 0 (more than half the "
-                      "entries are equal), so the official schedule is constant (Softsign spec Q6)"
+                      "entries are equal), so the official schedule is constant (Softsign [SS-Q6])"
                       + ("; guarding with the smallest positive deviation" if guard_zero_scale else ""),
                       RuntimeWarning, stacklevel=2)
     min_scale = 0.0
     if guard_zero_scale and bool((dev > 0).any()):
-        min_scale = float(dev[dev > 0].min())  # σ̂ ← max(σ̂, smallest positive deviation), spec Q6
+        min_scale = float(dev[dev > 0].min())  # σ̂ ← max(σ̂, smallest positive deviation), [SS-Q6]
     q = folded_cauchy_quantiles(zf, length, newton_iters, dtype, min_scale)
     # φ⁻¹(1 − ε) evaluated in the schedule's dtype, as the official code does (4.9516358 in float32)
     y = torch.tensor(1.0 - eps, dtype=dtype, device=q.device)

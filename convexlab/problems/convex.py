@@ -1,9 +1,9 @@
 r"""Non-smooth convex problems on boxes with exact coordinate Lipschitz vectors (StoSignSGD tests).
 
 Every problem lives on the box X = [−R, R]^d (so D∞ = 2R), is batched (rows of a (S, d) tensor are
-independent points) and declares the vector L of Assumptions A2/A3 of the StoSignSGD spec §3.1 [R]:
+independent points) and declares the vector L of Assumptions A2/A3 of the StoSignSGD [SSG-A] [R]:
 |∂_i f(x)| ≤ L_i for every subgradient the oracle can return at every x ∈ X. The Theorem-4 bound
-√2·D∞‖L‖₁/√T (spec §3.2 [P]) is stated with this L (with a bounded noise model, ``oracle_L`` = L).
+√2·D∞‖L‖₁/√T (StoSignSGD [SSG-T4] [P]) is stated with this L (with a bounded noise model, ``oracle_L`` = L).
 
 Subgradient oracles pick one element of ∂f at kinks, always a valid one, documented per class; the
 default choice is sign(0) := +1 for |·| terms (as in :class:`~convexlab.problems.TwoDimensionalAbs`).
@@ -12,13 +12,13 @@ so two problems built from the same data share one solve (:func:`~convexlab.prob
 the cached x* is clipped to the box and f* := f(x*) in this module's arithmetic, which exceeds the
 exact minimum by at most the solver tolerance (about 1e−8, negligible against the bounds checked).
 
-* :class:`WeightedL1Coupling` — Σ_i a_i|x_i − c_i| + |Σ_i x_i|, L_i = a_i + 1 (spec §3.4 [D]).
+* :class:`WeightedL1Coupling` — Σ_i a_i|x_i − c_i| + |Σ_i x_i|, L_i = a_i + 1 (StoSignSGD [SSG-PROTO] [D]).
 * :class:`L1Regression` — (1/n)‖Ax − b‖₁, L_i = (1/n)Σ_j |A_ji|.
 * :class:`HingeSVM` — (1/n)Σ_j max(0, 1 − y_j⟨x_j, w⟩) + λ‖w‖₁, L_i = (1/n)Σ_j |X_ji| + λ.
 * :class:`MaxAffine` — max_j (⟨a_j, x⟩ + b_j), L_i = max_j |a_ji|.
 * :class:`SignGame` — the linear product-of-1-D-games instance ⟨q ⊙ s ⊙ L, x⟩ whose oracle bound L
   exceeds |∇f| = qL: with pure sign-flip noise every oracle coordinate is a ±L_i coin of bias q
-  (the Ω(D∞‖L‖₁/√T) lower-bound construction, spec §3.2 [R]).
+  (the Ω(D∞‖L‖₁/√T) lower-bound construction, StoSignSGD [SSG-LB] [R]).
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class _BoxProblem(Problem):
 
 
 class WeightedL1Coupling(_BoxProblem):
-    r"""f(x) = Σ_i a_i|x_i − c_i| + |Σ_i x_i| on [−R, R]^d (StoSignSGD spec §3.4 [D]).
+    r"""f(x) = Σ_i a_i|x_i − c_i| + |Σ_i x_i| on [−R, R]^d (StoSignSGD [SSG-PROTO] [D]).
 
     Subgradient: a ⊙ sign(x − c) + sign(Σ_i x_i)·1 with sign(0) := +1 at the kinks (a valid element
     of ∂f), so |∂_i f| ≤ L_i = a_i + 1 (attained). The coupling term |Σx| moves x* off c, so x* is
@@ -305,7 +305,7 @@ class SignGame(Problem):
     s_i = ±1 (seeded), q ∈ (0, 1]. f is linear, x* = −R·s, f* = −R·q‖L‖₁. The declared L is the
     bound of Assumption A3 on the *oracle* and deliberately exceeds |∇f| = qL: with
     ``noise=SignFlip(1.0)`` every oracle coordinate is L_i·ξ_i with ξ_i = ±1 and E ξ_i = q·s_i, a coin
-    whose bias q is the whole signal (the Ω(D∞‖L‖₁/√T) product-of-1-D-games construction, spec §3.2
+    whose bias q is the whole signal (the Ω(D∞‖L‖₁/√T) product-of-1-D-games construction, StoSignSGD [SSG-T4]
     [R]). StoSignSGD then performs a random walk with steps ±η_t and drift qη_t towards the face
     x* of the box; the averaged gap stays of order D∞‖L‖₁/√T (the rate of Theorem 4 is attained).
 

@@ -5,7 +5,7 @@ matrices, batched as (S, m, n).
 * :class:`MatrixFactorization`: f(W) = ½‖UVᵀ − M‖²_F with W = [U; V] stacked, non-convex,
   closed-form f* = ½Σ_{i>r} σ_i(M)² (Eckart–Young), so f* = 0 when rank M ≤ r.
 
-Smoothness is stated in the geometry of SF-NorMuon's stationarity theorem (spec §4.1, assumption
+Smoothness is stated in the geometry of SF-NorMuon's stationarity theorem ([SFN-T31], assumption
 A2 [I]): primal norm the spectral norm ‖·‖_op, dual norm the nuclear norm ‖·‖_*,
 
     ‖∇f(W₁) − ∇f(W₂)‖_* ≤ L ‖W₁ − W₂‖_op,
@@ -58,7 +58,7 @@ class MatrixLeastSquares(Problem):
     ∇f(W) = Aᵀ(AW − B); the Hessian is the linear map Δ ↦ AᵀAΔ, so f is convex and
     ∇f(W₁) − ∇f(W₂) = AᵀA(W₁ − W₂) exactly.
 
-    Smoothness (spectral primal, nuclear dual; SF-NorMuon spec §4.1 A2). Write k = min(m, n) and
+    Smoothness (spectral primal, nuclear dual; SF-NorMuon [SFN-T31] A2). Write k = min(m, n) and
     λ₁ ≥ … ≥ λ_m ≥ 0 for the eigenvalues of AᵀA. Then
 
         L = sup_{‖Δ‖_op ≤ 1} ‖AᵀAΔ‖_* = Σ_{i≤k} λ_i          (Ky Fan k-norm of AᵀA).
@@ -125,7 +125,7 @@ class MatrixFactorization(Problem):
     W* = [U_r Σ_r^{1/2}; V_r Σ_r^{1/2}] of the thin SVD M = UΣVᵀ; f* = 0 when rank M ≤ r.
     ‖W*‖_op = √(2σ₁(M)) (W*ᵀW* = 2Σ_r).
 
-    Smoothness (spectral primal, nuclear dual, SF-NorMuon spec §4.1 A2): f is quartic, so only on a
+    Smoothness (spectral primal, nuclear dual, SF-NorMuon [SFN-T31] A2): f is quartic, so only on a
     bounded set. On the spectral ball 𝔅_R = {‖W‖_op ≤ R} (where ‖U‖_op, ‖V‖_op ≤ R),
     :meth:`smoothness_on_ball` returns
 

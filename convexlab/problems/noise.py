@@ -5,14 +5,14 @@ unbiased stochastic gradient g̃ with E[g̃ | x] = g(x), drawing from an explici
 ``torch.Generator`` so that simulations are deterministic given a seed. Each model also states the
 coordinate bound it preserves: ``oracle_bound(L)`` is the vector L̃ with |g̃_i| ≤ L̃_i almost surely
 (``inf`` when the noise is unbounded), which is the constant the StoSignSGD theorems need
-(Assumption A3, spec §3.1 [R]).
+(Assumption A3, [SSG-A] [R]).
 
 * :class:`Exact`: g̃ = g.
 * :class:`Gaussian`: g̃ = g + s·N(0, I) (unbounded; for the smooth Softsign bounds, σ² = d s²).
 * :class:`SignFlip`: bounded, unbiased randomised rounding to the envelope,
   g̃_i = L_i·ξ_i with ξ_i = ±1 and P(ξ_i = 1) = (1 + g_i/L_i)/2, applied to each coordinate with
   probability ``p`` (``p = 0`` is exact). |g̃_i| ≤ L_i keeps the theorem's constant L unchanged —
-  the "random sign flips of subgradient parts" of the StoSignSGD spec §3.4 [D].
+  the "random sign flips of subgradient parts" of the StoSignSGD [SSG-PROTO] [D].
 * :class:`HeavyTailed`: g̃ = g + s·t_ν (Student t with ν > 2 degrees of freedom: finite variance,
   heavy tails; unbounded).
 
@@ -174,7 +174,7 @@ class LopsidedSign(NoiseModel):
         g̃_i = −σ_i·ε·L̃_i     otherwise                                        (frequent, small),
 
     so E g̃_i = σ_i L̃_i(π_i − ε(1 − π_i)) = g_i and |g̃_i| ≤ L̃_i (``oracle_bound(L)`` = scale·L; an
-    oracle whose bound exceeds |∂f| is allowed by Assumption A3, spec §3.1 [R]). The draw has
+    oracle whose bound exceeds |∂f| is allowed by Assumption A3, StoSignSGD [SSG-A] [R]). The draw has
     |g̃_i| = εL̃_i < L̃_i with probability 1 − π_i, so the structural noise of StoSignSGD acts on it
     (E sign(g̃ + L̃⊙n) = g/L̃, unbiased), while the sign of the draw points *uphill* on average
     wherever |g_i|/L̃_i < (1 − ε)/2: E sign(g̃_i) = σ_i(2π_i − 1) (for every g when

@@ -1,10 +1,10 @@
-r"""Non-convex, non-smooth test objectives for StoSignSGD's O2NC guarantee (spec §3.3, §3.4).
+r"""Non-convex, non-smooth test objectives for StoSignSGD's O2NC guarantee ([SSG-O2NC, SSG-PROTO]).
 
 * :class:`SumAbsSin`: f(x) = Σ_i L_i |sin x_i| on R^d, separable, so the Goldstein measure is exact
-  (spec §3.4, suggested test function [D]).
+  (StoSignSGD [SSG-PROTO], suggested test function [D]).
 * :class:`ReLUNetL1`: a one-hidden-layer ReLU network with an ℓ1 loss on fixed synthetic data that a
   teacher network of the same architecture labels exactly, so inf f = 0 (a non-separable sanity
-  check; spec §3.4 reports only the witness bound there [D]).
+  check; StoSignSGD [SSG-PROTO] reports only the witness bound there [D]).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from convexlab.problems.noise import NoiseModel, SignFlip
 
 
 class SumAbsSin(Problem):
-    r"""f(x) = Σ_i L_i |sin x_i| on R^d (StoSignSGD spec §3.4, suggested test function [D]).
+    r"""f(x) = Σ_i L_i |sin x_i| on R^d (StoSignSGD [SSG-PROTO], suggested test function [D]).
 
     Non-convex and non-smooth: kinks at x_i = kπ (the global minima, f* = inf f = 0), smooth local
     maxima at x_i = π/2 + kπ. Coordinate-Lipschitz with |∂_i f| ≤ L_i, so the non-convex assumptions
-    of spec §3.1 hold with this L and Δf = f(x_0) (:meth:`Problem.delta_f`).
+    of StoSignSGD [SSG-A] hold with this L and Δf = f(x_0) (:meth:`Problem.delta_f`).
 
     Away from the kinks ∂_i f(x) = L_i·sign(sin x_i)·cos x_i = L_i cos(x_i mod π); at a kink the
     oracle picks sign(±0) := ±1 (the sign bit of sin x_i), i.e. ±L_i cos(kπ) ∈ [−L_i, L_i] (a Clarke
@@ -34,7 +34,7 @@ class SumAbsSin(Problem):
     ``noise`` is any :class:`~convexlab.problems.noise.NoiseModel`. The bounded unbiased
     :class:`~convexlab.problems.noise.SignFlip` keeps |g̃_i| ≤ L_i (the ‖L‖₁ of the theorems is
     unchanged); unbounded noise makes ``oracle_L`` infinite, and then the O2NC constants (which need
-    |g̃_i| ≤ L_i a.s., spec §3.1) do not apply.
+    |g̃_i| ≤ L_i a.s., StoSignSGD [SSG-A]) do not apply.
 
     Args:
         L: the coefficient vector (L_i > 0); its length is d.
@@ -76,7 +76,7 @@ class SumAbsSin(Problem):
     def derivative_range(self, x: torch.Tensor, radius: float) -> tuple[torch.Tensor, torch.Tensor]:
         r"""Per coordinate, the interval conv{φ_i'(u) : |u − x_i| ≤ r} with φ_i = L_i|sin ·| (Clarke
         subdifferentials at the kinks included): the building block of the exact Goldstein measure
-        of a separable f (spec §3.4, last row).
+        of a separable f (StoSignSGD [SSG-PROTO], last row).
 
         φ_i'(u) = L_i cos(u mod π) decreases from L_i to −L_i between consecutive kinks and jumps
         back up at every kink kπ, where ∂φ_i = [−L_i, L_i]. Hence: if [x_i − r, x_i + r] contains a
@@ -106,7 +106,7 @@ class ReLUNetL1(Problem):
     the autograd derivative (an a.e. gradient, with relu'(0) = 0 and sign(0) = 0 — torch's choices).
 
     The gradient is not globally bounded (it grows with the weights), so no coordinate Lipschitz
-    vector is claimed (``L = None``, ``oracle_L`` is inf): spec §3.4 reports only the witness bound
+    vector is claimed (``L = None``, ``oracle_L`` is inf): StoSignSGD [SSG-PROTO] reports only the witness bound
     of the [δ] measure on this problem.
 
     The oracle is the gradient of the loss on a minibatch of ``batch`` samples drawn uniformly with
@@ -194,7 +194,7 @@ class RotatedSumAbsSin(Problem):
     (p + q, p − q) with p = ±a_j cos u_j and q = ±b_j, whose signs are (±1, ∓1): the
     *deterministic* sign points across the ridge and never along it, so signSGD (and any learner
     whose step is sign(g)) bounces across v_j = 0 and never decreases a_j|sin u_j| — the stall of
-    StoSignSGD's Figure 1, here on the spec's non-convex test function. The unbiased stochastic sign
+    StoSignSGD's Figure 1, here on the suggested non-convex test function of [SSG-PROTO]. The unbiased stochastic sign
     has mean g/G, whose component along the ridge is p/G ≠ 0. With b_j ≥ 3a_j|cos u_j| even
     sign(g + G⊙n/2) (noise of half the width) stalls: its mean clip(2g/G) is (±1, ∓1) there.
 

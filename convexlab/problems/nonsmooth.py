@@ -11,7 +11,7 @@ from convexlab.problems.base import Problem, sign_plus
 
 class TwoDimensionalAbs(Problem):
     r"""f(x₁, x₂) = |x₁ + x₂| + 2|x₁ − x₂| on the box [−2, 2]², f* = 0 at x* = 0 (StoSignSGD,
-    arXiv 2604.15416, Figure 1 [P]; box and start point [D], spec §4).
+    arXiv 2604.15416, Figure 1 [P]; box and start point [D], [SSG-FIG1]).
 
     With a = sign(x₁ + x₂), b = sign(x₁ − x₂) the subgradient is g = (a + 2b, a − 2b), so
     |g| ∈ {(3, 1), (1, 3)}: L = (3, 3), ‖L‖₁ = 6, D∞ = 4. Since sign(g) = b·(1, −1), every SignSGD

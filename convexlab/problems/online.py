@@ -1,7 +1,7 @@
-r"""Linear online-convex-optimisation games on a box (StoSignSGD Theorem 1, spec §3.2, §3.4).
+r"""Linear online-convex-optimisation games on a box (StoSignSGD Theorem 1, [SSG-T1, SSG-PROTO]).
 
 The learner plays x_t ∈ X = [−D∞/2, D∞/2]^d, then suffers ℓ_t(x) = ⟨c_t, x⟩ with |c_{t,i}| ≤ L_i
-(Assumption A2 of spec §3.1 [R]; for linear losses the subgradient is c_t itself). Games are
+(Assumption A2 of StoSignSGD [SSG-A] [R]; for linear losses the subgradient is c_t itself). Games are
 batched like problems: row s of x_t is the play of an independent run (seed) s, and the loss
 sequence returns one c_t row per run.
 
@@ -97,7 +97,7 @@ class AdaptiveSignAdversary(LinearLosses):
     with equal-size steps, spends about half its rounds on the punished side and lets ‖S_T‖₁ grow
     like (1 − ε)‖L‖₁T/2: linear regret. StoSignSGD's expected step ηc/G is small on the rewarded
     side and large on the punished one, so it hides on the rewarded side and ‖S_T‖₁ stays O(√T)
-    [D construction; the regret bound it is used against is spec §3.2, Q10].
+    [D construction; the regret bound it is used against is StoSignSGD SSG-T1, SSG-Q10].
     """
 
     adaptive = True

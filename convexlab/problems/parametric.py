@@ -1,6 +1,6 @@
 r"""A parametric family of box-constrained non-smooth convex problems with exact constants.
 
-The family (StoSignSGD spec §3.4 suggests its members as Theorem-4 test functions [D]) is
+The family (StoSignSGD [SSG-PROTO] suggests its members as Theorem-4 test functions [D]) is
 
     f(x) = Σ_i a_i |x_i − c_i| + w |Σ_i x_i − s|,   x ∈ X = [−R, R]^d,
 
@@ -9,7 +9,7 @@ constants, so an adversarial search over the family never depends on a numerical
 
 * L_i = a_i + w bounds |∂_i f| and is attained (at the corner x = (R, …, R) whenever s < d·R,
   with the oracle's kink convention sign(0) := +1), so ‖L‖₁ = Σ a_i + d·w is the tightest
-  coordinate bound of Assumption A3 (spec §3.1 [R]); ``SignFlip`` keeps it (|g̃_i| ≤ L_i).
+  coordinate bound of Assumption A3 (StoSignSGD [SSG-A] [R]); ``SignFlip`` keeps it (|g̃_i| ≤ L_i).
 * f* by a greedy argument (see :meth:`CoupledAbs._solve`); D∞ = 2R.
 """
 
@@ -39,7 +39,7 @@ class CoupledAbs(Problem):
     |g_i| ≤ L_i = a_i + w, attained at x = (R, …, R) when s < dR (x_i − c_i ≥ 0 and Σx − s > 0).
     f* in closed form (greedy, :meth:`_solve`). When w > max_i a_i every coordinate of sign(g)
     equals sign(Σx − s): SignSGD then moves only along (1, …, 1) and cannot reduce the spread of
-    x − c across coordinates (the Figure-1 mechanism of spec §4 [R], in d dimensions).
+    x − c across coordinates (the Figure-1 mechanism of StoSignSGD [SSG-FIG1] [R], in d dimensions).
 
     Args:
         a: per-coordinate weights a_i ≥ 0 (length d).

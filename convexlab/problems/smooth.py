@@ -2,7 +2,7 @@ r"""Smooth convex toy problems for the Softsign bounds: a heterogeneous quadrati
 logistic regression.
 
 Both are unconstrained (the box is ℝ^d, ``low = −inf``, ``high = +inf``) and carry the constants of
-the reconstructed Softsign theory (Softsign spec §7.2 [DER], A1–A2): the smoothness constant L of
+the reconstructed Softsign theory (Softsign [SS-ASSUME] [DER], A1–A2): the smoothness constant L of
 f w.r.t. ‖·‖₂ (``smoothness``), f* and x*, and the noise variance σ² = E‖g − ∇f‖₂² of the
 oracle (``noise_variance``). Neither f is Lipschitz on ℝ^d, so the coordinate bound ``L`` of
 :class:`~convexlab.problems.base.Problem` is None.
@@ -55,12 +55,12 @@ class _Smooth(Problem):
 class HeterogeneousQuadratic(_Smooth):
     r"""f(x) = ½ xᵀHx with H = diag(h), h_i > 0 spread over orders of magnitude.
 
-    Default h = logspace(−3, 0, 50), the protocol of Softsign spec §7.4 [DER]: smoothness
+    Default h = logspace(−3, 0, 50), the protocol of Softsign [SS-PROTO] [DER]: smoothness
     L = max_i h_i (= 1), f* = 0 at x* = 0, ∇f(x) = h ⊙ x. The oracle adds Gaussian noise
-    N(0, s²I) by default (σ² = d s², spec §7.4: s = 0.1). Start point x₁ = 1 (all ones) unless
+    N(0, s²I) by default (σ² = d s², Softsign [SS-PROTO]: s = 0.1). Start point x₁ = 1 (all ones) unless
     ``start`` is given, so Δ = f(x₁) − f* = ½Σh_i.
 
-    Heterogeneity is what the Softsign claim is about (spec §1, §8.2 E0): a sign method moves every
+    Heterogeneity is what the Softsign claim is about ([SS-HET, SS-PLAN] E0): a sign method moves every
     coordinate by the full step, so the flat directions (small h_i) and the steep ones get the same
     step size.
 
@@ -116,7 +116,7 @@ class LogisticRegression(_Smooth):
 
     ∇f(w) = −(1/N) Σ_j y_j σ(−y_j⟨x_j, w⟩) x_j + λw with σ the logistic function. Since
     0 < σ' ≤ ¼, ∇²f ⪯ XᵀX/(4N) + λI, so f is L-smooth w.r.t. ‖·‖₂ with
-    L = ‖X‖₂²/(4N) + λ (spectral norm; Softsign spec §7.4 [DER], with the ℓ2 term added). λ > 0
+    L = ‖X‖₂²/(4N) + λ (spectral norm; Softsign [SS-PROTO] [DER], with the ℓ2 term added). λ > 0
     makes f λ-strongly convex, so the minimiser is unique even for separable data; f* and x* are
     computed once by a trust-region Newton solve (scipy) polished by three Newton steps (gradient
     norm ≤ 1e-9 enforced) and cached with

@@ -1,12 +1,12 @@
-r"""Online-to-non-convex conversion with online StoSignSGD (StoSignSGD Alg. 12, App. D; spec §2.5).
+r"""Online-to-non-convex conversion with online StoSignSGD (StoSignSGD Alg. 12, App. D; [SSG-ALG12]).
 
-For k = 1..K, n = 1..N, t = (k−1)N + n (spec §2.5 [P description, R body], Q8 interpretation)::
+For k = 1..K, n = 1..N, t = (k−1)N + n ([SSG-ALG12] [P description, R body], [SSG-Q8] interpretation)::
 
     s_t ~ Exp(1);   x_t = x_{t−1} + s_t Δ_t                       (exponential random scaling [R])
     g_t = stochastic gradient at x_t, fed to the learner as the linear loss ⟨g_t, ·⟩
     G_t = max(G_{t−1}, |g_t|);   Δ_{t+1} = clip(Δ_t − η_n sign(g_t + G_t⊙u_t), −D, D),  u_t ~ U[−1, 1]^d
     η_n = 2D/√(2n) = √2·D/√n                                      (Alg. 1 on [−D, D]^d, diameter 2D)
-    the learner (n, G, Δ) restarts at every block start (Q8 [R]);   x̄_k = (1/N) Σ_n x_{(k−1)N+n}
+    the learner (n, G, Δ) restarts at every block start ([SSG-Q8] [R]);   x̄_k = (1/N) Σ_n x_{(k−1)N+n}
 
 Output x̂ ~ Unif{x̄_1, …, x̄_K} [P].
 
@@ -29,7 +29,7 @@ kind ``"o2nc_inner"`` of :mod:`convexlab.theory.mutants`): it is built once on �
 optimizer's ``state`` is cleared (step count and envelope restart; its random generator runs on,
 as the registry learner's does).
 
-:func:`o2nc_parameters` gives the paper's N and K and the reconstructed D (spec §3.3).
+:func:`o2nc_parameters` gives the paper's N and K and the reconstructed D (StoSignSGD [SSG-O2NC]).
 
 Reference: Cutkosky, Mehta, Orabona 2023 (online-to-non-convex conversion); Zhang & Cutkosky,
 arXiv 2405.09742 (exponential random scaling); StoSignSGD, arXiv 2604.15416, App. D.
@@ -55,7 +55,7 @@ INEQ10_CONSTANT = 5 + 2 * math.sqrt(2)
 
 @dataclass(frozen=True)
 class O2NCParameters:
-    r"""N, D, K (and T = NK) of the O2NC guarantee for (ε, δ, ‖L‖₁, Δf) (spec §3.3)."""
+    r"""N, D, K (and T = NK) of the O2NC guarantee for (ε, δ, ‖L‖₁, Δf) (StoSignSGD [SSG-O2NC])."""
 
     N: int
     D: float
@@ -71,14 +71,14 @@ class O2NCParameters:
 
 
 def o2nc_parameters(eps: float, delta: float, L1: float, delta_f: float) -> O2NCParameters:
-    r"""The O2NC parameters of StoSignSGD App. D (spec §3.3):
+    r"""The O2NC parameters of StoSignSGD App. D ([SSG-O2NC]):
 
         N = ⌈49(33 + 20√2)‖L‖₁²/(16ε²)⌉           [P]   (noise term (5+2√2)‖L‖₁/√N ≤ 4ε/7)
         D = (1/N)·√(ε/(14δ))                       [R]   (spread term 2δN²D² = ε/7)
         K = ⌈7Δf/(2εDN)⌉                           [P]   (descent term Δf/(DKN) ≤ 2ε/7)
 
     so that Δf/(DKN) + (5+2√2)‖L‖₁/√N + 2δN²D² ≤ ε. δ is the penalty weight of the [δ] measure
-    (``lam_pen``, spec Q9), not a radius.
+    (``lam_pen``, [SSG-Q9]), not a radius.
 
     Raises:
         ValueError: a non-positive or non-finite ``eps``, ``delta``, ``L1`` or ``delta_f``.
@@ -162,7 +162,7 @@ def o2nc(problem: Problem, N: int, K: int, D: float, seeds: int, *, x0: torch.Te
             gradient through ``problem.noise``) the noise is applied to the recorded exact gradient
             directly, which is the same computation without evaluating the gradient twice.
         scaling: ``"exponential"`` (s_t ~ Exp(1), the algorithm) or ``"unit"`` (s_t ≡ 1, a variant).
-        restart: restart the learner (n, G, Δ) at every block (True, Q8) or run one learner
+        restart: restart the learner (n, G, Δ) at every block (True, [SSG-Q8]) or run one learner
             through all T steps (a variant).
         lr_scale: multiplies η_n (1 is the algorithm; other values are variants).
         project: clip Δ to the box [−D, D]^d (True, the algorithm) or not (a variant).

@@ -3,7 +3,7 @@ r"""The online (OCO) driver: a registry optimizer against a linear loss sequence
 At round t every run s plays its current iterate x_t^{(s)}, the loss sequence reveals
 c_t^{(s)} (an adaptive one sees x_t and its own past sums), the learner suffers ⟨c_t, x_t⟩ and the
 optimizer steps with ``.grad = c_t`` (the subgradient of a linear loss). Two regrets are returned
-(StoSignSGD Theorem 1, spec §3.2 and Q10):
+(StoSignSGD Theorem 1, [SSG-T1, SSG-Q10]):
 
 * **realized regret** against the best comparator in hindsight of each run, on the box
   X = [−D∞/2, D∞/2]^d::

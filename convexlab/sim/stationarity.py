@@ -1,5 +1,5 @@
 r"""Stationarity measures of StoSignSGD's non-convex theory in the (ℓ1 dual, ℓ∞ primal) pair
-(spec §3.3, §3.4; Q9 keeps the two δ's apart).
+([SSG-DEF2, SSG-PROTO]; [SSG-Q9] keeps the two δ's apart).
 
 * Goldstein-type measure (Definition 2 [R]) with **radius** r:
 
@@ -17,7 +17,7 @@ r"""Stationarity measures of StoSignSGD's non-convex theory in the (ℓ1 dual, �
   Any witness distribution bounds the infimum from above; the O2NC proof uses y uniform on a
   block's iterates, whose mean is the block average x̄_k (:func:`penalized_witness`).
 
-The working link between the two (spec Q9 [R]) is λ = ε/r²; the exact conversion constant
+The working link between the two ([SSG-Q9] [R]) is λ = ε/r²; the exact conversion constant
 (App. D.2) was not recovered.
 """
 
@@ -44,7 +44,7 @@ def interval_distance_to_zero(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tenso
 
 def goldstein_separable(problem, x: torch.Tensor, radius: float) -> torch.Tensor:
     r"""The exact Goldstein measure ‖∇f(x)‖^{r}_{1,∞} of a separable problem at each row of x
-    (spec §3.4, last row): Σ_i dist(0, conv{φ_i'(u) : |u − x_i| ≤ r}).
+    (StoSignSGD [SSG-PROTO], last row): Σ_i dist(0, conv{φ_i'(u) : |u − x_i| ≤ r}).
 
     Args:
         problem: a separable problem with ``derivative_range(x, radius) -> (lo, hi)``, the
@@ -68,7 +68,7 @@ def goldstein_separable(problem, x: torch.Tensor, radius: float) -> torch.Tensor
 
 
 def penalized_witness(block_grads: torch.Tensor, spread: torch.Tensor, lam_pen: float) -> torch.Tensor:
-    r"""The witness upper bound of the penalized measure at a block average (spec §3.4):
+    r"""The witness upper bound of the penalized measure at a block average (StoSignSGD [SSG-PROTO]):
 
         ‖(1/N) Σ_n ∇f(x_{k,n})‖₁ + λ (1/N) Σ_n ‖x_{k,n} − x̄_k‖∞²  ≥  ‖∇f(x̄_k)‖^{[λ]}_{1,∞},
 
@@ -77,7 +77,7 @@ def penalized_witness(block_grads: torch.Tensor, spread: torch.Tensor, lam_pen: 
     Args:
         block_grads: (1/N) Σ_n ∇f(x_{k,n}), shape (..., d) (e.g. ``O2NCResult.block_grads``).
         spread: (1/N) Σ_n ‖x_{k,n} − x̄_k‖∞², shape (...) (e.g. ``O2NCResult.spread``).
-        lam_pen: the penalty weight λ ≥ 0 (the paper's δ of ‖·‖^{[δ]}; not a radius, Q9).
+        lam_pen: the penalty weight λ ≥ 0 (the paper's δ of ‖·‖^{[δ]}; not a radius, [SSG-Q9]).
 
     Returns:
         shape (...).

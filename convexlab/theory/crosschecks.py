@@ -9,7 +9,7 @@ r"""Cross-checks beyond the papers: an exact PEP worst case and an adversarial i
    performance-estimation SDP (Drori & Teboulle 2014; Taylor, Hendrickx & Glineur 2017; solved
    with PEPit 0.5.1 + cvxpy/Clarabel) computes the exact worst case; the check compares it with
    MR/√(N+1) (kind ``tight``). The details place StoSignSGD's Theorem-4 bound
-   √2·D∞‖L‖₁/√T (arXiv 2604.15416 [P], spec §3.2) on the same class translated to a box:
+   √2·D∞‖L‖₁/√T (arXiv 2604.15416 [P], [SSG-T4]) on the same class translated to a box:
    the ball {‖x − x*‖₂ ≤ R} fits in x* + [−R, R]^d, so D∞ = 2R; ‖g‖₂ ≤ M gives the
    coordinate bound L_i = M for a general member (‖L‖₁ = dM, the class-wide value), and
    ‖L‖₁ = √d·M only for members whose subgradients spread equally over the coordinates
@@ -18,7 +18,7 @@ r"""Cross-checks beyond the papers: an exact PEP worst case and an adversarial i
 2. **Adversarial instance search.** Over the compact family
    f(x) = Σ_i a_i|x_i − c_i| + w|Σ_i x_i − s| on [−1, 1]^d with start x₁ and oracle noise
    ``SignFlip(p)`` (:class:`~convexlab.problems.parametric.CoupledAbs`, exact f* and L), maximise
-   the ratio E[f(x̄_T) − f*] / (√2·D∞‖L‖₁/√T) for StoSignSGD Alg. 1 (η_t = D∞/√(2t), spec §2.1 [R])
+   the ratio E[f(x̄_T) − f*] / (√2·D∞‖L‖₁/√T) for StoSignSGD Alg. 1 (η_t = D∞/√(2t), [SSG-ALG1] [R])
    by random search plus Nelder–Mead refinement with common random numbers (the same seeds for
    every evaluation), then re-evaluate the worst instance on fresh seeds: Theorem 4 holds on it
    unless the ratio's lower 3-stderr limit exceeds 1 (kind ``upper``). The search is [D]; the
@@ -50,7 +50,7 @@ from convexlab.theory.stosignsgd import judge_feasibility, output_gap, theorem4_
 
 SOURCE_STOSIGN = "StoSignSGD (arXiv 2604.15416)"
 SOURCE_SUBGRADIENT = ("subgradient method, tight bound MR/√(N+1): Nesterov 2004 §3.2.3; "
-                      "Drori & Teboulle 2016 (tightness); PEP via PEPit")
+                      "Drori & Teboulle 2016 (tightness); PEP via PEPit [EXT-PEP]")
 
 #: Clarabel's default stopping tolerances (tol_gap_rel = tol_feas = 1e-8); the PEP values are
 #: O(MR), so a relative tolerance of 1e-6 is 100× the solver accuracy (measured relative
@@ -234,7 +234,7 @@ def theorem4_adversarial(ctx: CheckContext) -> CheckResult:
 
 
 register(Check(
-    "crosscheck.theorem4_adversarial", f"{SOURCE_STOSIGN} Theorem 4 (spec §3.2, §3.4); search [D]", "P", "upper",
+    "crosscheck.theorem4_adversarial", f"{SOURCE_STOSIGN} Theorem 4 ([SSG-T4, SSG-PROTO]); search [D]", "P", "upper",
     "worst E f(x̄_T) − f* / (√2·D∞‖L‖₁/√T) of Alg. 1 found by random search + Nelder–Mead over "
     "Σa_i|x_i − c_i| + w|Σx_i − s| on [−1, 1]², start and SignFlip(p) noise; re-evaluated on fresh seeds: ≤ 1, "
     "iterates in the box",

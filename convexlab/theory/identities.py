@@ -4,7 +4,7 @@ Every check is a function ``f(geometry, ctx) -> CheckResult`` so that a test can
 deliberately broken geometry and watch the verdict flip; the registered checks bind the function
 to the geometries of :func:`standard_geometries`.
 
-Sources: Softsign (Feoktistov et al., arXiv 2605.31371) §6.1–6.4 — the framework statements are
+Sources: Softsign (Feoktistov et al., arXiv 2605.31371) [SS-FW, SS-FAMILY, SS-LIMITS, SS-IDCHECKS] — the framework statements are
 [THR] (author thread), the closed forms and constants [DER] (reconstructed); StoSignSGD (Yu et al.,
 arXiv 2604.15416) Definition 1 / Proposition 1 [P]/[S/R].
 """
@@ -47,7 +47,7 @@ TAU = 3.0  # a temperature in the middle of the sign-like / SGD-like range
 
 
 def _envelope() -> torch.Tensor:
-    # a fixed envelope with a zero entry (the 0/0 := 0 convention of StoSignSGD §1)
+    # a fixed envelope with a zero entry (the 0/0 := 0 convention of StoSignSGD [SSG-DEF1])
     return torch.tensor([0.5, 1.0, 2.0, 0.0, 0.25, 1.5, 3.0, 0.75], dtype=DT)
 
 
@@ -361,15 +361,15 @@ def step_path_sample_is_unbiased(geo: Geometry, ctx: CheckContext) -> CheckResul
 # Registration
 # ------------------------------------------------------------------------------------------
 def _source_for(label: str, stem: str) -> tuple[str, str]:
-    """Source and provenance tag of one (geometry, identity) pair, as the specs tag them.
+    """Source and provenance tag of one (geometry, identity) pair (docs/statements.md).
 
     The framework statements (Fenchel–Young equality, the ln-cosh conjugate of the entropic
-    regularizer) are [THR] in the Softsign spec; the other closed forms, the strong-convexity
+    regularizer) are [THR] (Softsign [SS-FW], [SS-FAMILY]); the other closed forms, the strong-convexity
     constants and the spectral inheritance are [DER] (reconstructed); the stochastic sign's
     conjugate pair is derived here [DER] from StoSignSGD Prop. 1."""
     if "StochasticSign" in label:
-        return f"{STOSIGN} Prop. 1; pair derived in proofs_checks.huber_clip", "DER"
-    sec = "§6.1" if stem.startswith("fenchel_young.equality") else "§6.2"
+        return f"{STOSIGN} Prop. 1 [SSG-P1]; pair derived in proofs_checks.huber_clip", "DER"
+    sec = "[SS-FW]" if stem.startswith("fenchel_young.equality") else "[SS-FAMILY]"
     src = f"{SOFTSIGN} {sec}" + (" + Lewis 1996" if label.startswith("Spectral") else "")
     if stem.startswith("fenchel_young.equality"):
         return src, "THR"

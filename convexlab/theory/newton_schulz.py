@@ -1,7 +1,7 @@
 r"""Newton–Schulz audits: Muon's quintic and the official SoftMuon coupled inverse root (RegNS).
 
 * ``newton_schulz.regns_table``: the official 5-step coupled inverse-root path (SoftMuon's
-  ``muon_regularized_update``), run in float64, reproduces the table of Softsign spec §4.4 [DER]
+  ``muon_regularized_update``), run in float64, reproduces the table of Softsign [SS-REGNS] [DER]
   (computed from the official code at commit 77526d8); the exact Φ_τ rows come from the SVD.
 * ``newton_schulz.quintic_band``: Jordan's quintic (3.4445, −4.7750, 2.0315), 5 steps, puts the
   singular values of Gaussian gradient-like matrices into the band Muon documents,
@@ -23,7 +23,7 @@ from convexlab.theory.registry import Check, CheckContext, CheckResult, identity
 
 DT = torch.float64
 
-#: Softsign spec §4.4: output singular values at input indices 0, 16, 32, 48, 63 of a 64×128 matrix
+#: Softsign [SS-REGNS]: output singular values at input indices 0, 16, 32, 48, 63 of a 64×128 matrix
 #: with singular values logspace(0, −3, 64); "code" = official RegNS, "exact" = Φ_τ [DER].
 REGNS_INDICES = (0, 16, 32, 48, 63)
 REGNS_TABLE = {
@@ -79,12 +79,12 @@ def _jordan_ns5(X: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 register(Check(
-    "newton_schulz.regns_table", "Softsign (arXiv 2605.31371) §4.2, §4.4 (official code 77526d8)", "DER", "identity",
-    "official 5-step coupled-NS inverse root (float64) and exact Φ_τ reproduce the §4.4 singular-value table to 1e-3",
+    "newton_schulz.regns_table", "Softsign (arXiv 2605.31371) [SS-SOFTMUON], [SS-REGNS] (official code 77526d8)", "DER", "identity",
+    "official 5-step coupled-NS inverse root (float64) and exact Φ_τ reproduce the [SS-REGNS] singular-value table to 1e-3",
     partial(regns_table, _official_regns, _exact),
 ))
 register(Check(
-    "newton_schulz.quintic_band", "Jordan 2024, Muon (NS5 quintic 3.4445, −4.7750, 2.0315)", "EXT", "upper",
+    "newton_schulz.quintic_band", "Jordan 2024, Muon (NS5 quintic 3.4445, −4.7750, 2.0315) [SFN-NS5]", "EXT", "upper",
     "5 quintic steps map Gaussian-matrix singular values into [0.5, 1.5] (fp32 and bf16): max |σ_out − 1| ≤ 0.5",
     partial(quintic_band, _jordan_ns5),
 ))

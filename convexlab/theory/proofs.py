@@ -15,12 +15,12 @@ from convexlab.theory.registry import Check, CheckContext, CheckResult, identity
 
 #: module → (source, provenance tag of the statement it derives)
 MODULES = {
-    "entropic_conjugate": ("Softsign (arXiv 2605.31371) §6.2: V* = Σ ln cosh, ∇V* = tanh", "THR"),
-    "algebraic_conjugate": ("Softsign (arXiv 2605.31371) §6.2: V* = Σ √(1+y²) − 1", "DER"),
-    "huber_clip": ("Softsign (arXiv 2605.31371) §6.2: Huber/clip pair, envelope-weighted", "DER"),
-    "stochastic_sign": ("StoSignSGD (arXiv 2604.15416) Prop. 1, by integration", "R"),
-    "sign_limits": ("Softsign (arXiv 2605.31371) §6.3 bounds", "DER"),
-    "stosign_arithmetic": ("StoSignSGD (★), Thm. 4, O2NC constants; SF-NorMuon Lemma 3.2", "R"),
+    "entropic_conjugate": ("Softsign (arXiv 2605.31371) [SS-FAMILY]: V* = Σ ln cosh, ∇V* = tanh", "THR"),
+    "algebraic_conjugate": ("Softsign (arXiv 2605.31371) [SS-FAMILY]: V* = Σ √(1+y²) − 1", "DER"),
+    "huber_clip": ("Softsign (arXiv 2605.31371) [SS-FAMILY]: Huber/clip pair, envelope-weighted", "DER"),
+    "stochastic_sign": ("StoSignSGD (arXiv 2604.15416) Prop. 1 [SSG-P1], by integration", "R"),
+    "sign_limits": ("Softsign (arXiv 2605.31371) [SS-LIMITS] bounds", "DER"),
+    "stosign_arithmetic": ("StoSignSGD (★), Thm. 4, O2NC constants [SSG-STAR, SSG-T4, SSG-O2NC]; SF-NorMuon Lemma 3.2 [SFN-L32]", "R"),
 }
 
 

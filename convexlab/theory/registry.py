@@ -1,7 +1,7 @@
 r"""The check registry: every theorem, lemma and identity as an executable record.
 
 A :class:`Check` names its source (paper, section, equation), the provenance tag of the statement
-(as the specs tag it: a *reconstructed* statement is reported as reconstructed), the kind of claim
+(docs/statements.md#provenance-legend: a *reconstructed* statement is reported as reconstructed), the kind of claim
 and a function ``func(ctx) -> CheckResult``. Verdict rules (design guide §5):
 
 * ``identity`` / ``tight``: pass iff |measured − expected| ≤ tolerance;
@@ -24,8 +24,8 @@ from typing import Callable
 
 import torch
 
-#: What each provenance tag of the specs means. Tags from the StoSignSGD spec: P, S, R, D; from
-#: the Softsign and SF-NorMuon specs: PAPER, CODE, REV, THR, 3P, DER. EXT marks documented facts of
+#: What each provenance tag means (the legend of docs/statements.md#provenance-legend, which also
+#: explains the prose-only tags I, T, DEV and the combined forms). EXT marks documented facts of
 #: external references (e.g. Muon's Newton–Schulz band).
 PROVENANCE = {
     "P": "paper",

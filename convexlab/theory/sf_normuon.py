@@ -1,4 +1,4 @@
-r"""SF-NorMuon's theory checks, run on the optimizer itself (Apte et al., arXiv 2605.23061; spec §4).
+r"""SF-NorMuon's theory checks, run on the optimizer itself (Apte et al., arXiv 2605.23061; [SFN-T31, SFN-FIG2, SFN-H31, SFN-L32]).
 
 Every check here judges a *schedule-free spectral optimizer* (subject kind ``"sf_normuon"`` of
 :data:`convexlab.theory.mutants.SUBJECT_KINDS`): by default the registry :class:`SFNorMuon` built
@@ -9,7 +9,7 @@ and in eval mode (x, ``opt.evaluating()``), never the optimizer's own diagnostic
 the update direction as u_t = (1 − η_tλ)z_t − z_{t+1} (= η̂_t P̂_t for Algorithm 1 with decay at z).
 An optimizer without ``evaluating()`` has one iterate, so z = x = y.
 
-Checks (all DER: statements reconstructed in the spec from the paper's figures and formulas):
+Checks (all DER: statements reconstructed by the project from the paper's figures and formulas):
 
 * ``decay_at_z_steady_state`` — decay at z on pure noise: RMS(z_t) → 0.2η/√(2ηλ − η²λ²);
 * ``decay_at_x_random_walk`` — decay at the slow iterate x on pure noise: RMS(z_t) ∝ √t;
@@ -47,7 +47,7 @@ from convexlab.theory.registry import (
     upper_result,
 )
 
-SOURCE = "SF-NorMuon (arXiv 2605.23061) Fig. 2; spec §4.2"
+SOURCE = "SF-NorMuon (arXiv 2605.23061) Fig. 2; [SFN-FIG2]"
 KIND = "sf_normuon"
 
 
@@ -65,7 +65,7 @@ def instance(problem=None, *, lr: float, weight_decay: float, decay_at: str = "z
 
 
 def sf_normuon_alg1(params, problem, **override) -> SFNorMuon:
-    """The default subject: the registry :class:`SFNorMuon` (Algorithm 1, spec §3.1) with the
+    """The default subject: the registry :class:`SFNorMuon` (Algorithm 1, SF-NorMuon [SFN-ALG1]) with the
     instance's η, λ, decay placement, β, μ, β2, warmup and polar switches (``override`` replaces
     any of them by its SFNorMuon keyword: the panel's broken variants)."""
     kw = dict(lr=problem.lr, weight_decay=problem.weight_decay, weight_decay_at=problem.decay_at,
@@ -124,7 +124,7 @@ def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def scheduled_lr(problem, t: int) -> float:
-    """η_t = η·min(1, t/T_w) of step t = 1, 2, … (spec §3.1 line 7)."""
+    """η_t = η·min(1, t/T_w) of step t = 1, 2, … (SF-NorMuon [SFN-ALG1] line 7)."""
     w = problem.warmup_steps
     return problem.lr * (min(1.0, t / w) if w > 0 else 1.0)
 
@@ -153,7 +153,7 @@ def trace_alpha_rho(ctx: CheckContext, problem, oracles, params, steps: int) -> 
 
 
 # =============================================================================================
-# Decay placement on pure noise (spec §4.2): SF-NorMuon itself on gradients that carry no signal
+# Decay placement on pure noise (SF-NorMuon [SFN-FIG2]): SF-NorMuon itself on gradients that carry no signal
 # =============================================================================================
 # A normalized method takes steps of fixed size whatever the gradient; on pure noise (f ≡ const,
 # G_t i.i.d. N(0, 1) entries) SF-NorMuon's z-step is z_{t+1} = (1 − ηλ)z_t − 0.2η ξ_t with
@@ -166,7 +166,7 @@ def trace_alpha_rho(ctx: CheckContext, problem, oracles, params, steps: int) -> 
 # β2 = 0.95, no warmup, NS5 in fp32, z_1 = 0. The steady state runs μ = 0 (the statement is about
 # i.i.d. update directions; with μ = 0.8 the steps are correlated and RMS(z) is 2.4× larger); the
 # random walk runs SF-NorMuon's default μ = 0.8 (growth is √t either way).
-ETA, LAM, BETA, DIM = 0.01, 0.1, 0.9, 64  # the spec §4.2 toy of :func:`rms_of_z` (notebook 09)
+ETA, LAM, BETA, DIM = 0.01, 0.1, 0.9, 64  # the [SFN-FIG2] toy of :func:`rms_of_z` (notebook 09)
 N_ETA, N_LAM, N_SHAPE = 0.05, 1.0, (64, 64)
 #: relative tolerance of the steady state [D]: 25× the seed-to-seed sd of the estimate (0.2 % at
 #: default size, seeds 0–9: 0.996–1.003), far below the √2 − 1 = 41 % of a step × 2
@@ -226,7 +226,7 @@ def growth_exponent(ctx: CheckContext) -> CheckResult:
 
 
 def rms_of_z(decay_at: str, steps: int, seeds: int, seed: int, record: list[int]) -> dict[int, float]:
-    """The spec §4.2 toy as first written (notebook 09's figure, not a check): schedule-free SignSGD
+    """The SF-NorMuon [SFN-FIG2] toy as first written (notebook 09's figure, not a check): schedule-free SignSGD
     with lr = 0.2η, decay λ/0.2 (so lr·λ' = ηλ), η = 0.01, λ = 0.1, β = 0.9, ``seeds``×64
     coordinates on ±1 gradients; RMS over seeds and coordinates of z_t at the ``record`` steps."""
     SF = schedule_free(SignSGD)
@@ -244,13 +244,13 @@ def rms_of_z(decay_at: str, steps: int, seeds: int, seed: int, record: list[int]
 
 
 # =============================================================================================
-# Lemma 3.2 and Hypothesis 3.1 on the real SF-NorMuon (spec §4.3–4.4)
+# Lemma 3.2 and Hypothesis 3.1 on the real SF-NorMuon ([SFN-H31, SFN-L32])
 # =============================================================================================
-#: the 0.1 of Lemma 3.2 is s/2 with the RMS matching factor s = 0.2 (spec §4.4 [P formula])
+#: the 0.1 of Lemma 3.2 is s/2 with the RMS matching factor s = 0.2 (SF-NorMuon [SFN-L32] [P formula])
 LEMMA_FACTOR = 0.1
 #: Lemma 3.2's accuracy requirement on the layer- and time-averaged relative error [D]
 LEMMA_TOL = 0.05
-#: Hypothesis 3.1's threshold on |ρ_{t+1} − ρ_t|/ρ_t after warmup (spec §4.3 [P Fig. 4]).
+#: Hypothesis 3.1's threshold on |ρ_{t+1} − ρ_t|/ρ_t after warmup (SF-NorMuon [SFN-H31] [P Fig. 4]).
 H31_BOUND = 0.01
 
 
@@ -258,7 +258,7 @@ def lemma_rho(alpha, eta: float, lam: float, factor: float = LEMMA_FACTOR, exact
     r"""Lemma 3.2's steady-state RMS ρ for alignment α (tensor or float).
 
     ``exact=False``: λρ = 0.1[−α + √(α² + 2ηλ)] (the paper's expression; ``factor`` = 0.1 = s/2).
-    ``exact=True``: the positive root of (2ηλ − η²λ²)ρ² + 0.4η(1 − ηλ)αρ − 0.04η² = 0 (spec §4.4),
+    ``exact=True``: the positive root of (2ηλ − η²λ²)ρ² + 0.4η(1 − ηλ)αρ − 0.04η² = 0 (SF-NorMuon [SFN-L32]),
     i.e. ρ* = [−0.4η(1−ηλ)α + √(0.16η²(1−ηλ)²α² + 0.16η²(2ηλ − η²λ²))] / (2(2ηλ − η²λ²)).
     """
     a = torch.as_tensor(alpha, dtype=torch.float64)
@@ -323,7 +323,7 @@ def trace_lemma_layer(ctx: CheckContext, steps: int) -> tuple[torch.Tensor, torc
 def lemma32_error(ctx: CheckContext) -> CheckResult:
     r"""Lemma 3.2 with the per-step α_t: mean over t ∈ (T/2, T] of
     |λρ_t − 0.1[−α_t + √(α_t² + 2ηλ)]| / (0.1[…]) ≤ 5 % (α_t, ρ_t measured from outside).
-    Details: the error against the exact root of spec §4.4 and against ᾱ_t (smoothed)."""
+    Details: the error against the exact root of SF-NorMuon [SFN-L32] and against ᾱ_t (smoothed)."""
     T = ctx.size(600, 6000)
     alpha, rho = trace_lemma_layer(ctx, T)
     s = T // 2
@@ -369,7 +369,7 @@ def layers_instance(seed: int) -> Instance:
 def run_layers(ctx: CheckContext, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Run the subject (default SF-NorMuon) on :data:`L_LAYERS` noisy 16×8 least-squares layers; return
     (α, ρ), each of shape (steps, layers): α_t and ρ_t = RMS(z_t) of the z_t each step started from,
-    measured from outside (:func:`trace_alpha_rho`; equal to the optimizer's diagnostics, spec §3.5)."""
+    measured from outside (:func:`trace_alpha_rho`; equal to the optimizer's diagnostics, SF-NorMuon [SFN-IMPL])."""
     return _trace_layers(ctx, layers_instance(ctx.seed), steps, L_LAYERS, L_SHAPE, 32, 3.0, L_NOISE, 301)
 
 
@@ -408,9 +408,9 @@ def lemma32_smoothed_error(ctx: CheckContext) -> CheckResult:
 
 
 # =============================================================================================
-# Theorem 3.1 as reconstructed in spec §4.1 [I]: the spectral ball and the Frank–Wolfe gap
+# Theorem 3.1 as reconstructed in SF-NorMuon [SFN-T31] [I]: the spectral ball and the Frank–Wolfe gap
 # =============================================================================================
-# The idealized algorithm of spec §4.1 is SF-NorMuon itself with ``row_norm=False``,
+# The idealized algorithm of SF-NorMuon [SFN-T31] is SF-NorMuon itself with ``row_norm=False``,
 # ``polar="svd"``, no warmup: for a full-rank momentum (almost surely under Gaussian noise) the
 # polar factor P of an m×n matrix has ‖P‖_F = √min(m, n), so the step η̂P = 0.2η√(mn)/‖P‖_F·P is
 # γ·polar(M) with the constant γ = 0.2η√max(m, n), and the decay ηλz is γλ'z with
@@ -426,7 +426,7 @@ B_ETA, B_MOMENTUM, B_START = 0.05, 0.9, 2.0
 
 
 def factorization_problem(noise: float = B_NOISE) -> MatrixFactorization:
-    """The fixed rank-2 12×10 factorization problem of the §4.1 checks (orthonormal factors from
+    """The fixed rank-2 12×10 factorization problem of the [SFN-T31] checks (orthonormal factors from
     generator seed 7, singular values :data:`B_SIGMA`)."""
     gen = torch.Generator().manual_seed(7)
     m, n = B_SHAPE
@@ -442,7 +442,7 @@ def ball_radius(shape: tuple[int, int], lam: float) -> float:
 
 
 def fw_gap(problem: MatrixFactorization, W: torch.Tensor, radius: float) -> torch.Tensor:
-    r"""Frank–Wolfe gap on 𝔅 = {‖V‖_op ≤ R}: 𝒢(W) = ⟨∇f(W), W⟩ + R‖∇f(W)‖_* (spec §4.1), per row."""
+    r"""Frank–Wolfe gap on 𝔅 = {‖V‖_op ≤ R}: 𝒢(W) = ⟨∇f(W), W⟩ + R‖∇f(W)‖_* (SF-NorMuon [SFN-T31]), per row."""
     g = problem.subgradient(W)
     return (g * W).sum((-2, -1)) + radius * nuclear_norm(g)
 
@@ -489,7 +489,7 @@ def ball_invariant(ctx: CheckContext) -> CheckResult:
     return upper_result(worst, 0.0, slack=1e-12 * R, radius=R, start_op=B_START * R, final_bound=b,
                         final_z_op_max=final_z, final_x_op_max=worst_x, T=T, seeds=S, slack_ratio=(worst + R) / R)
 
-#: rate schedule of spec §4.1 [I]: γ ∝ T^{-3/4}, 1 − μ ∝ T^{-1/2}; the claimed rate (1/T)Σ𝒢(y_t) = Õ(T^{-1/4})
+#: rate schedule of SF-NorMuon [SFN-T31] [I]: γ ∝ T^{-3/4}, 1 − μ ∝ T^{-1/2}; the claimed rate (1/T)Σ𝒢(y_t) = Õ(T^{-1/4})
 RATE_EXPONENT = -0.25
 
 
@@ -593,7 +593,7 @@ register(Check(
     | {"no_momentum": "z is a random walk with or without momentum: fitted slope 0.489 with μ = 0 (0.498 default)"},
 ))
 register(Check(
-    "sf_normuon.lemma32_steady_rms", "SF-NorMuon (arXiv 2605.23061) Lemma 3.2, Fig. 4; spec §4.4", "DER", "tight",
+    "sf_normuon.lemma32_steady_rms", "SF-NorMuon (arXiv 2605.23061) Lemma 3.2, Fig. 4; [SFN-L32]", "DER", "tight",
     "Lemma 3.2 with the per-step α_t (measured from outside): SF-NorMuon on one noisy 64×64 least-squares layer "
     "(η = 0.05, λ = 1, μ = 0.8): λρ_t = 0.1[−α_t + √(α_t² + 2ηλ)], mean relative error over t ∈ (T/2, T] ≤ 5 %",
     lemma32_error, **_PANEL, step_sensitive=True,
@@ -602,7 +602,7 @@ register(Check(
                           "(d log ρ̂/dα = −1/√(α² + 2ηλ)): error 3.8–4.4 % ≤ 5 % (seeds 0–5)"},
 ))
 register(Check(
-    "sf_normuon.lemma32_smoothed_alpha", "SF-NorMuon (arXiv 2605.23061) Lemma 3.2, Fig. 4; spec §4.4", "DER", "tight",
+    "sf_normuon.lemma32_smoothed_alpha", "SF-NorMuon (arXiv 2605.23061) Lemma 3.2, Fig. 4; [SFN-L32]", "DER", "tight",
     "Lemma 3.2 with the smoothed ᾱ_t (α_t averaged over the recursion's relaxation time: a derived form, not the "
     "lemma's per-step α): SF-NorMuon on 3 noisy 16×8 least-squares layers (η = 0.02, λ = 0.1), where the per-step "
     "α_t fluctuates too much (error ≈ 30 %): λρ_t = 0.1[−ᾱ_t + √(ᾱ_t² + 2ηλ)], mean relative error ≤ 5 %",
@@ -615,7 +615,7 @@ register(Check(
            "no_momentum": "the lemma holds for any μ: error 1.5 % with μ = 0"},
 ))
 register(Check(
-    "sf_normuon.hypothesis31_quasi_steady", "SF-NorMuon (arXiv 2605.23061) Hypothesis 3.1, Fig. 4; spec §4.3",
+    "sf_normuon.hypothesis31_quasi_steady", "SF-NorMuon (arXiv 2605.23061) Hypothesis 3.1, Fig. 4; [SFN-H31]",
     "DER", "upper",
     "SF-NorMuon on one noisy 64×64 least-squares layer (η = 0.05, λ = 1, μ = 0.8, T_w = 20): "
     "|ρ_{t+1} − ρ_t|/ρ_t < 1 % for every t > 2T_w",
@@ -627,7 +627,7 @@ register(Check(
                       "(seeds 0–9) against the default's 0.54–0.80 %, under the 1 % bound"},
 ))
 register(Check(
-    "sf_normuon.spectral_ball_decay_at_z", "SF-NorMuon (arXiv 2605.23061) Theorem 3.1 as reconstructed; spec §4.1",
+    "sf_normuon.spectral_ball_decay_at_z", "SF-NorMuon (arXiv 2605.23061) Theorem 3.1 as reconstructed; [SFN-T31]",
     "DER", "upper",
     "decay at z, exact polar, no row norm, start at ‖z_1‖_op = 2R: ‖z_t‖_op ≤ b_t, b_{t+1} = (1 − ηλ)b_t + ηλR, "
     "R = 0.2√max(m,n)/λ (so ≤ max(‖z_1‖_op, R)) at every step (noisy 22×2 factorization)",

@@ -1,30 +1,30 @@
 r"""Softsign's reconstructed convergence results R1–R3, the τ-limits of whole SoftSignum
-trajectories, and the heterogeneity claim (Softsign, arXiv 2605.31371; spec §6.1–6.3, §7, §8).
+trajectories, and the heterogeneity claim (Softsign, arXiv 2605.31371; [SS-FW, SS-FAMILY, SS-LIMITS, SS-THM, SS-EXP]).
 
-Setting (spec §6.1, §7.2 [DER]): V is even, μ-strongly convex w.r.t. ‖·‖₂ with V(0) = min V = 0;
+Setting ([SS-FW, SS-ASSUME] [DER]): V is even, μ-strongly convex w.r.t. ‖·‖₂ with V(0) = min V = 0;
 the relaxed step with temperature τ is d_k = ∇V*(−τm_k) = −∇V*(τm_k), θ_{k+1} = θ_k + δd_k, for a
-gradient estimate m_k. Three V (all with μ = 1, spec §6.2): the entropic V (∇V* = tanh, SoftSignum),
+gradient estimate m_k. Three V (all with μ = 1, Softsign [SS-FAMILY]): the entropic V (∇V* = tanh, SoftSignum),
 the algebraic V (∇V*(y) = y/√(1+y²)) and the Euclidean V = ½‖d‖² (∇V* = id: SGD with step δτ).
 V* is even, so V*(−τ∇f) = V*(τ∇f), the form used below.
 
-* **Lemma R1** (one step, spec §7.3): with τδ ≤ μ/L,
+* **Lemma R1** (one step, Softsign [SS-R1]): with τδ ≤ μ/L,
   f(θ_{k+1}) ≤ f(θ_k) − (δ/τ)V*(τ∇f(θ_k)) + (δτ/μ)‖m_k − ∇f(θ_k)‖². Its sharper first line,
   f(θ_{k+1}) ≤ f(θ_k) − (δ/τ)V*(τ∇f) − (δ/τ)V(d_k) + (Lδ²/2)‖d_k‖² + (δτ/μ)‖m_k − ∇f‖², needs no
-  condition on τ. Checks ``softsign.r1_one_step[tanh|algebraic|euclidean]`` (protocol §7.4) and
+  condition on τ. Checks ``softsign.r1_one_step[tanh|algebraic|euclidean]`` (protocol [SS-PROTO]) and
   ``[tau_sweep]`` (τ ∈ {0.1, 1, 10, 18} × three V × β ∈ {0, 0.9}; τ = 100, τδ = 5 > μ/L, is
-  reported, not judged: the spec requires it to be *allowed* to fail).
+  reported, not judged: the protocol [SS-PROTO] requires it to be *allowed* to fail).
 * **Theorem R2** (averaged R1): (1/K)Σ_{k<K} E V*(τ∇f(θ_k)) ≤ τΔ/(δK) + (τ²/μ)(1/K)ΣE‖m_k − ∇f(θ_k)‖²,
   Δ = f(θ₀) − f*; deterministic (m = ∇f): ≤ τΔ/(δK); no momentum (m = g): ≤ τΔ/(δK) + τ²σ²/μ.
 * **Corollary R3** (EMA momentum m_k = βm_{k−1} + (1−β)g_k, m₀ = g₀, R ≥ sup‖d_k‖₂):
   ≤ τΔ/(δK) + (τ²/μ)[E‖m₀ − ∇f(θ₀)‖²/((1−β)K) + β²L²δ²R²/(1−β)² + (1−β)σ²]; R is measured on the run.
-* **τ-limits of trajectories** (spec §6.3, §10 item 3): the real :class:`~convexlab.optim.SoftSignum`
+* **τ-limits of trajectories** (Softsign [SS-LIMITS, SS-ACC] item 3): the real :class:`~convexlab.optim.SoftSignum`
   at a fixed τ follows :class:`~convexlab.optim.Signum` as τ → ∞ (remainder |tanh y − sign y| ≤ 2e^{−2|y|})
   and momentum SGD with step δτ (``torch.optim.SGD``) as τ → 0 (remainder |tanh y − y| ≤ |y|³/3).
-* **Heterogeneity** (spec §1, §8.1–8.2 E0): on a noisy heterogeneous quadratic, Signum stalls at a
+* **Heterogeneity** (Softsign [SS-HET, SS-EXP, SS-PLAN] E0): on a noisy heterogeneous quadratic, Signum stalls at a
   floor proportional to its step size while SoftSignum keeps decreasing after its transition.
 
 All statements are reconstructions (provenance DER): the paper's theorem text was not readable
-(spec §7.1, §9 Q10).
+(Softsign [SS-THM, SS-Q10]).
 
 The subject: every check runs the algorithm it judges through ``ctx.subject`` (kind ``"softsign"``
 of :mod:`convexlab.theory.mutants`), a factory ``(params, problem) -> Optimizer`` whose ``problem``
@@ -68,15 +68,15 @@ from convexlab.theory.registry import (
     upper_result,
 )
 
-SOURCE = "Softsign (arXiv 2605.31371) §7.3 Lemma R1 (reconstructed)"
-SOURCE_R2 = "Softsign (arXiv 2605.31371) §7.3 Theorem R2 (reconstructed)"
-SOURCE_R3 = "Softsign (arXiv 2605.31371) §7.3 Corollary R3 (reconstructed)"
-SOURCE_LIM = "Softsign (arXiv 2605.31371) §6.3 τ-limits; §2.2, §10 item 3"
-SOURCE_HET = "Softsign (arXiv 2605.31371) §1, §8.1–8.2 (E0) heterogeneity claim"
+SOURCE = "Softsign (arXiv 2605.31371) [SS-R1] Lemma R1 (reconstructed)"
+SOURCE_R2 = "Softsign (arXiv 2605.31371) [SS-R2] Theorem R2 (reconstructed)"
+SOURCE_R3 = "Softsign (arXiv 2605.31371) [SS-R3] Corollary R3 (reconstructed)"
+SOURCE_LIM = "Softsign (arXiv 2605.31371) [SS-LIMITS] τ-limits; [SS-SOFTSIGNUM], [SS-ACC] item 3"
+SOURCE_HET = "Softsign (arXiv 2605.31371) §1 [SS-HET], [SS-EXP, SS-PLAN] (E0) heterogeneity claim"
 DIM, DELTA, BETA, NOISE = 50, 0.05, 0.9, 0.1
 DT = torch.float64
 KINDS = ("tanh", "algebraic", "euclidean")
-MU = 1.0  # strong convexity of all three V w.r.t. ‖·‖₂ (spec §6.2: V'' ≥ 1)
+MU = 1.0  # strong convexity of all three V w.r.t. ‖·‖₂ (Softsign [SS-FAMILY]: V'' ≥ 1)
 # absolute round-off allowance of the per-step inequalities: f is O(1) and summed over ≤ 50 terms,
 # so 1e-12 is ~1e4 ulps (never a fudge for the theory)
 ROUND = 1e-12
@@ -86,7 +86,7 @@ ROUND = 1e-12
 # the three V at unit temperature: (V, V*, ∇V*)
 # ---------------------------------------------------------------------------------------------
 def _unit(kind: str):
-    r"""(V, V*, ∇V*) of the entropic, algebraic or Euclidean V (spec §6.2 table), elementwise."""
+    r"""(V, V*, ∇V*) of the entropic, algebraic or Euclidean V (Softsign [SS-FAMILY] table), elementwise."""
     if kind == "tanh":
         return entropic_regularizer, log_cosh, torch.tanh
     if kind == "algebraic":
@@ -97,7 +97,7 @@ def _unit(kind: str):
 
 
 class _TemperedEuclidean:
-    r"""ψ_τ = V/τ for V = ½‖d‖²: ∇ψ_τ*(m) = τm, ψ_τ*(m) = τ‖m‖²/2 (SGD with step δτ, spec §6.2)."""
+    r"""ψ_τ = V/τ for V = ½‖d‖²: ∇ψ_τ*(m) = τm, ψ_τ*(m) = τ‖m‖²/2 (SGD with step δτ, Softsign [SS-FAMILY])."""
 
     def __init__(self, tau: float):
         self.tau = float(tau)
@@ -149,7 +149,7 @@ def _as_params(params) -> list:
 
 def fixed_temperature_softsignum(params, tau: float, steps: int | None = None, cls=None, **kw):
     r"""A :class:`~convexlab.optim.SoftSignum` that applies tanh(τu) with a constant τ at every step
-    (spec §7: the theory is for a fixed τ): SoftSignum's own ``tau=`` option, schedule off.
+    (Softsign [SS-THM]: the theory is for a fixed τ): SoftSignum's own ``tau=`` option, schedule off.
 
     Args:
         params: one parameter, an iterable of parameters or of param groups.
@@ -163,7 +163,7 @@ def fixed_temperature_softsignum(params, tau: float, steps: int | None = None, c
 
 
 def AlgebraicSoftSign(params, lr: float, tau: float, momentum: float = 0.0):
-    r"""The relaxed step θ ← θ − δ∇V*(τm) of spec §7.2 with the algebraic V, per coordinate: the
+    r"""The relaxed step θ ← θ − δ∇V*(τm) of Softsign [SS-ASSUME] with the algebraic V, per coordinate: the
     registry optimizer :class:`~convexlab.optim.AlgebraicSoftSignum` (EMA with m₁ = g₁, geometry
     ``SoftSign(τ, "algebraic")``), the default subject of the algebraic-V checks; the tanh-V checks
     run :class:`~convexlab.optim.SoftSignum` and the Euclidean-V ones ``torch.optim.SGD``."""
@@ -294,7 +294,7 @@ def r1_violation(ctx: CheckContext, tau: float = 0.9 / DELTA, error_term: float 
                  noise_scale: float | None = None) -> CheckResult:
     r"""max_k f(θ_{k+1}) − RHS_k of Lemma R1 over ``ctx``-sized runs of the subject (seeds as rows).
 
-    Protocol of spec §7.4: f = ½θᵀHθ, H = diag(logspace(−3, 0, 50)) (L = 1), g = ∇f + N(0, s²I),
+    Protocol of Softsign [SS-PROTO]: f = ½θᵀHθ, H = diag(logspace(−3, 0, 50)) (L = 1), g = ∇f + N(0, s²I),
     δ = 0.05, θ₀ ~ N(0, I), with s = ``noise_scale`` (default :data:`R1_NOISE` = 0.03 instead of the
     protocol's 0.1: with s = 0.1 the momentum-error allowance (δτ/μ)‖m − ∇f‖² hides the hard sign and
     the dropped momentum, with s = 0.03 both violate the inequality; the check still holds). The
@@ -345,8 +345,8 @@ def r1_tau_sweep(ctx: CheckContext, taus=SWEEP_TAUS, betas=(0.0, BETA), outside_
     Judged (must never be violated): the stated form (2), f(θ⁺) ≤ f − (δ/τ)V*(τ∇f) + (δτ/μ)‖m − ∇f‖²,
     for τδ ≤ μ/L; and the sharper form (1), which keeps −(δ/τ)V(d) + (Lδ²/2)‖d‖² with the statement's
     d = −∇V*(τm) and holds for every τ, on all finite steps including τ = ``outside_tau``. Reported
-    only: how often and by how much form (2) is violated at τ = ``outside_tau`` (τδ = 5 > μ/L; spec
-    §7.4: "must be allowed to fail"). θ⁺ is the subject's step; m is the statement's EMA of the
+    only: how often and by how much form (2) is violated at τ = ``outside_tau`` (τδ = 5 > μ/L; Softsign
+    [SS-PROTO]: "must be allowed to fail"). θ⁺ is the subject's step; m is the statement's EMA of the
     gradients handed to it. Gaps LHS − RHS are divided by max(1, sum of the magnitudes of the terms),
     so that the round-off allowance is relative (a diverging Euclidean run at τδ = 5 reaches 1e300);
     for the O(1) values of the runs inside the condition this is the absolute gap. Hook:
@@ -472,7 +472,7 @@ def r2_deterministic(ctx: CheckContext, problem: str = "quadratic", bound_factor
                      steps: int | None = None) -> CheckResult:
     r"""Theorem R2 with m = ∇f: (1/K)Σ_{k<K} V*(τ∇f(θ_k)) ≤ τΔ/(δK), Δ = f(θ₀) − f*, for the three V.
 
-    τδ = 0.9·μ/L (spec §7.4's τ = 0.9/(Lδ), δ = 0.05) on the heterogeneous quadratic (L = 1) or on
+    τδ = 0.9·μ/L (Softsign [SS-PROTO]'s τ = 0.9/(Lδ), δ = 0.05) on the heterogeneous quadratic (L = 1) or on
     logistic regression (L = ‖X‖₂²/(4N) + λ); θ₀ ~ N(0, I) per row. The subject (one per V, built
     with δ, τ, β = 0) is handed the exact gradient. ``measured`` is the largest ratio LHS/bound
     over rows and V (≤ 1 passes). Hook: ``bound_factor`` (multiplies the bound: a broken bound).
@@ -734,13 +734,13 @@ HET_LR, HET_ALPHA = 0.05, 0.9
 def heterogeneity(ctx: CheckContext, lr: float = HET_LR, alpha_sign: float = HET_ALPHA,
                   beta: float = BETA, steps: int | None = None, seeds: int | None = None) -> CheckResult:
     r"""Signum plateaus at an lr-sized floor on a noisy heterogeneous quadratic; SoftSignum, from the
-    same start and noise, keeps decreasing after its transition (spec §8.2 E0).
+    same start and noise, keeps decreasing after its transition (Softsign [SS-PLAN] E0).
 
-    Problem: ½θᵀHθ, H = diag(logspace(−3, 0, 50)), g = ∇f + N(0, 0.1²I), θ₀ = 1 (spec §7.4).
+    Problem: ½θᵀHθ, H = diag(logspace(−3, 0, 50)), g = ∇f + N(0, 0.1²I), θ₀ = 1 (Softsign [SS-PROTO]).
     Optimizers: the registry ``Signum(lr, momentum=β)`` against the subject (default: the registry
     ``SoftSignum(lr, momentum=β, momentum_form="ema", sign_iters=α·K, transition_iters=(1−α)·K)``
-    with its official schedule, tmax = 20), same lr δ = 0.05 (spec §7.4's δ) and EMA momentum
-    β = 0.9 (the paper's form, spec §2.3), α_sign = 0.9 (README default, spec §2.1). The subject's
+    with its official schedule, tmax = 20), same lr δ = 0.05 (Softsign [SS-PROTO]'s δ) and EMA momentum
+    β = 0.9 (the paper's form, Softsign [SS-UPDATE]), α_sign = 0.9 (README default, Softsign [SS-SOFTSIGNUM]). The subject's
     ``problem`` has ``tau = None`` (the schedule), ``sign_iters``, ``transition_iters``. SoftSignum's
     schedule is per param group, so the subject gets one param group per seed (one schedule per
     seed, no mixing). Both runs see the same noise draws, so they coincide up to the switch
@@ -829,33 +829,33 @@ _SAME = ("the statement has m = {m} (β = 0): the subject without momentum is th
          "({ratio} of the bound)")
 
 register(Check(
-    "softsign.r1_one_step[tanh]", SOURCE + ", protocol §7.4", "DER", "upper",
+    "softsign.r1_one_step[tanh]", SOURCE + ", protocol [SS-PROTO]", "DER", "upper",
     "f(θ⁺) ≤ f(θ) − (δ/τ)V*(τ∇f) + (δτ/μ)‖m − ∇f‖² at every step of SoftSignum (τ = 18, δ = 0.05, τδ ≤ μ/L, "
     "noise s = 0.03)",
     partial(r1_violation), **_panel({"step_x2": _R1_X2.format(gap="−0.0016")}),
 ))
 for _kind in ("algebraic", "euclidean"):
     register(Check(
-        f"softsign.r1_one_step[{_kind}]", SOURCE + ", protocol §7.4; §6.2", "DER", "upper",
+        f"softsign.r1_one_step[{_kind}]", SOURCE + ", protocol [SS-PROTO]; [SS-FAMILY]", "DER", "upper",
         f"R1 with the {_kind} V (μ = 1): f(θ⁺) ≤ f(θ) − (δ/τ)V*(τ∇f) + (δτ/μ)‖m − ∇f‖² (τ = 18, δ = 0.05, "
         "noise s = 0.03)",
         partial(r1_violation, kind=_kind),
         **_panel({"step_x2": _R1_X2.format(gap="−0.0016")} if _kind == "algebraic" else {}),
     ))
 register(Check(
-    "softsign.r1_one_step[tau_sweep]", SOURCE + ", protocol §7.4 sweep", "DER", "upper",
+    "softsign.r1_one_step[tau_sweep]", SOURCE + ", protocol [SS-PROTO] sweep", "DER", "upper",
     "R1 for τ ∈ {0.1, 1, 10, 18} × {tanh, algebraic, Euclidean} × β ∈ {0, 0.9} (never violated); "
     "τ = 100 (τδ > μ/L) reported, not judged",
     partial(r1_tau_sweep), **_panel({}),
 ))
 register(Check(
-    "softsign.r2_deterministic[quadratic]", SOURCE_R2 + "; §7.4", "DER", "upper",
+    "softsign.r2_deterministic[quadratic]", SOURCE_R2 + "; [SS-PROTO]", "DER", "upper",
     "(1/K)Σ V*(τ∇f(θ_k)) ≤ τΔ/(δK) with m = ∇f, τδ = 0.9μ/L, three V, quadratic; max LHS/bound",
     partial(r2_deterministic, problem="quadratic"),
     **_panel({}, same={"no_momentum": _SAME.format(m="∇f", ratio=0.936)}),
 ))
 register(Check(
-    "softsign.r2_deterministic[logistic]", SOURCE_R2 + "; §7.4", "DER", "upper",
+    "softsign.r2_deterministic[logistic]", SOURCE_R2 + "; [SS-PROTO]", "DER", "upper",
     "(1/K)Σ V*(τ∇f(θ_k)) ≤ τΔ/(δK) with m = ∇f, τδ = 0.9μ/L, three V, logistic; max LHS/bound",
     partial(r2_deterministic, problem="logistic"),
     **_panel(same={"no_momentum": _SAME.format(m="∇f", ratio=0.872)}, blind={
@@ -863,7 +863,7 @@ register(Check(
                          "converges, faster: 0.45 of the bound (× 5: 484, caught)"}),
 ))
 register(Check(
-    "softsign.r2_stochastic", SOURCE_R2 + "; §7.4", "DER", "upper",
+    "softsign.r2_stochastic", SOURCE_R2 + "; [SS-PROTO]", "DER", "upper",
     "(1/K)Σ E V*(τ∇f(θ_k)) ≤ τΔ/(δK) + τ²σ²/μ with m = g (Gaussian noise s = 0.01), worst of three V",
     partial(r2_stochastic),
     **_panel(same={"no_momentum": _SAME.format(m="g", ratio=0.286)}, blind={
@@ -871,7 +871,7 @@ register(Check(
                          "the bound (default 0.29; × 5: 2.2, caught)"}),
 ))
 register(Check(
-    "softsign.r3_momentum", SOURCE_R3 + "; §7.4", "DER", "upper",
+    "softsign.r3_momentum", SOURCE_R3 + "; [SS-PROTO]", "DER", "upper",
     "EMA momentum: (1/K)ΣE V*(τ∇f) ≤ τΔ/(δK) + (τ²/μ)[σ²/((1−β)K) + β²L²δ²R²/(1−β)² + (1−β)σ²], "
     "R = realised sup‖θ_{k+1} − θ_k‖₂/δ, θ₀ = 60·1; loose: detects only frozen and the inverted temperature",
     partial(r3_momentum),

@@ -1,6 +1,6 @@
 r"""Spectral conjugacy checks: the lifted geometries against independent matrix formulas.
 
-Softsign (arXiv 2605.31371) §6.2 [THR: the spectral family; DER: the closed forms] and §4.1/§6.4.5
+Softsign (arXiv 2605.31371) [SS-FAMILY] [THR: the spectral family; DER: the closed forms] and [SS-PHI, SS-IDCHECKS] (item 5)
 [3P/DER: Φ_τ by SVD = by eigh = by the push-through form]. For a unitarily invariant ψ = g∘σ the
 conjugate is g*∘σ (Lewis 1996). The checks compare ``Spectral(g)``, which works through the SVD,
 with formulas that never take an SVD: matrix square roots, cosh and log of the Gram matrix
@@ -22,7 +22,7 @@ from convexlab.geometry import Clip, Euclidean, Geometry, Sign, SoftSign, Spectr
 from convexlab.linalg import soft_polar
 from convexlab.theory.registry import Check, CheckContext, CheckResult, identity_result, register
 
-SOURCE = "Softsign (arXiv 2605.31371) §6.2, §6.4(5)"
+SOURCE = "Softsign (arXiv 2605.31371) [SS-FAMILY], [SS-IDCHECKS]"
 DT = torch.float64
 TAU = 3.0
 
@@ -133,7 +133,7 @@ def _register():
             partial(diagonal_agreement, g),
         ))
     register(Check(
-        "spectral.soft_polar_forms", "Softsign (arXiv 2605.31371) §4.1, §6.4(5)", "DER", "identity",
+        "spectral.soft_polar_forms", "Softsign (arXiv 2605.31371) [SS-PHI], [SS-IDCHECKS]", "DER", "identity",
         "Φ_τ by SVD = M(MᵀM + τ⁻²I)^{-1/2} by eigh = push-through (MMᵀ + τ⁻²I)^{-1/2}M",
         partial(soft_polar_forms, _lift_direction),
     ))

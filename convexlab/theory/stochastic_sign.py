@@ -1,4 +1,4 @@
-r"""Monte-Carlo checks of the structural stochastic sign (StoSignSGD, arXiv 2604.15416, §1).
+r"""Monte-Carlo checks of the structural stochastic sign (StoSignSGD, arXiv 2604.15416, [SSG-P1]).
 
 Proposition 1 [S/R]: for n ~ U[−1, 1] and G > 0, E[sign(x + G n)] = clip(x/G, −1, 1), so the sign
 is unbiased for x/G when |x| ≤ G, with variance 1 − (x/G)²; it saturates (and is biased) where
@@ -40,7 +40,7 @@ from convexlab.optim import StoSignSGD
 from convexlab.theory import mutants
 from convexlab.theory.registry import Check, CheckContext, CheckResult, Instance, register, zscore_result
 
-SOURCE = "StoSignSGD (arXiv 2604.15416) Def. 1 / Prop. 1"
+SOURCE = "StoSignSGD (arXiv 2604.15416) Def. 1 / Prop. 1 [SSG-DEF1, SSG-P1]"
 KIND = "stochastic_sign"
 DT = torch.float64
 FAMILY_ALPHA = 1e-3

@@ -1,6 +1,6 @@
 r"""StoSignSGD's non-convex, non-smooth guarantee: O2NC with online StoSignSGD (Alg. 12, App. D).
 
-Checks (spec §3.3, §3.4; Alg. 12 as in spec §2.5 with the Q8 reading — restart per block,
+Checks ([SSG-O2NC, SSG-PROTO]; Alg. 12 as in [SSG-ALG12] with the [SSG-Q8] reading — restart per block,
 η_n = √2·D/√n, gradient at the scaled point). Their subject (kind ``"o2nc_inner"`` of
 :mod:`convexlab.theory.mutants`) is the inner online learner of Δ on the box [−D, D]^d, restarted
 every block; the default is the registry optimizer ``StoSignSGD.theory`` (:func:`o2nc_learner`).
@@ -9,8 +9,8 @@ every block; the default is the registry optimizer ``StoSignSGD.theory`` (:func:
   ≤ Δf/(D∞KN) + (5 + 2√2)‖L‖₁/√N, true gradients at the visited points.
 * ``stosignsgd.o2nc_guarantee`` [P constants, R assembly]: with the paper's N, K and D∞ for (ε, δ),
   the proof's witness bound of the penalized measure at x̂ is ≤ ε in expectation. Bounds of the
-  Goldstein measure at x̂ with radius r and δ = ε/r² (Q9 working link) are reported in the details:
-  the spec gives no constant for the O(ε) conversion, so they carry no verdict. At r = 1/2 the
+  Goldstein measure at x̂ with radius r and δ = ε/r² ([SSG-Q9] working link) are reported in the details:
+  no constant is known for the O(ε) conversion ([SSG-DEF3], [SSG-Q9]), so they carry no verdict. At r = 1/2 the
   start itself lies within r of the kinks u = v = 0 (Goldstein measure 0 at x₀); at r/10 it is
   2.9 at x₀ and at most 0.74 in expectation over x̂ (reported too; the first block is still on its way).
 * ``stosignsgd.o2nc_spread`` [R]: E‖x_{k,n} − x̄_k‖∞² ≤ 2N²D∞² (|Δ| ≤ D∞ and E(Σ_{j≤N} s_j)² =
@@ -24,7 +24,7 @@ every block; the default is the registry optimizer ``StoSignSGD.theory`` (:func:
 Every check also judges feasibility: Alg. 12's learner plays Δ_t ∈ [−D, D]^d, and a play outside
 the box (``O2NCResult.max_play`` > D) is a failure, whatever the bound says.
 
-Test problem of the first three [D, the instance chosen so that the theorem bites]: the spec's
+Test problem of the first three [D, the instance chosen so that the theorem bites]: the project's
 |sin| function in rotated pairs (:class:`~convexlab.problems.nonconvex.RotatedSumAbsSin`),
 f(x) = Σ_j a_j|sin(x_{2j} + x_{2j+1})| + b_j|sin(x_{2j} − x_{2j+1})| with a = (1, 0.5),
 b = 3a (L = (4, 4, 2, 2), ‖L‖₁ = 12), exact oracle (unbiased, |g_i| ≤ L_i: the statement's
@@ -70,7 +70,7 @@ RADIUS = 0.5
 RELU_SETTINGS = dict(N=50, K=30, D=0.004, lam_pen=1.0)
 #: the ReLU check's claim [D]: the witness at x̂ is at most this fraction of ‖∇f(x₀)‖₁
 RELU_FRACTION = 0.5
-#: the test function of the spec (§3.4), still used by the O2NC ladder figure (notebook 06) [D]
+#: the suggested test function of [SSG-PROTO], still used by the O2NC ladder figure (notebook 06) [D]
 L_SUMABSSIN = (1.0, 2.0, 0.5, 1.5)
 #: bias of the ladder figure's biased-oracle variant, as a multiple of L
 BIAS_FRACTION = 0.75
@@ -86,7 +86,7 @@ def o2nc_learner(params, problem) -> StoSignSGD:
 
 
 def sumabssin_problem() -> SumAbsSin:
-    r"""Σ L_i|sin x_i| with L = (1, 2, 0.5, 1.5) and the sign-flip oracle: the spec's suggested test
+    r"""Σ L_i|sin x_i| with L = (1, 2, 0.5, 1.5) and the sign-flip oracle: the suggested test
     function [D], used by the ε-ladder figure of notebook 06 (not by the checks, see the module
     docstring: with |g̃_i| = L_i the sign is already unbiased and no learner can stall on it)."""
     return SumAbsSin(L_SUMABSSIN, noise=SignFlip(1.0))
@@ -193,8 +193,8 @@ def guarantee(ctx: CheckContext) -> CheckResult:
         bound_terms=terms, dominant_term=_dominant(terms), measured_gradient_term=grad_mean,
         measured_spread_term=float((params.delta * res.spread).mean()),
         start_witness=float(problem.subgradient(problem.start_point()[None]).abs().sum()),
-        # Goldstein (r, ·) with δ = ε/r² (Q9 link), bracketed (lower, upper), also at r/10: reported, no verdict
-        # (no constant in the spec)
+        # Goldstein (r, ·) with δ = ε/r² ([SSG-Q9] link), bracketed (lower, upper), also at r/10: reported, no verdict
+        # (no conversion constant is known, [SSG-Q9])
         **gold,
     )
     return _judge_feasibility(out, res)
@@ -245,7 +245,7 @@ def relu_witness(ctx: CheckContext) -> CheckResult:
 _STEP_BLIND = ("the step constant only sets how soon the play Δ reaches its box corner, and the paper's K leaves a "
                "full-speed descent ~5x the steps it needs: measured/bound {} (StoSignSGD {})")
 register(Check(
-    "stosignsgd.o2nc_inequality10", f"{SOURCE} App. D, inequality (10) (spec §3.3)", "P", "upper",
+    "stosignsgd.o2nc_inequality10", f"{SOURCE} App. D, inequality (10) ([SSG-INEQ10])", "P", "upper",
     "Alg. 12 on the rotated Σ a|sin u| + b|sin v| (exact oracle, start on the ridge): "
     "(1/K)Σ_k E‖(1/N)Σ_n ∇f(x_{k,n})‖₁ ≤ Δf/(D∞KN) + (5+2√2)‖L‖₁/√N; the learner's play must stay in its box",
     inequality10, subject=KIND, default_subject=o2nc_learner,
@@ -253,7 +253,7 @@ register(Check(
     blind={f"step_x{k}": _STEP_BLIND.format(v, "0.37") for k, v in ((2, "0.40"), (5, "0.46"), (10, "0.60"))},
 ))
 register(Check(
-    "stosignsgd.o2nc_guarantee", f"{SOURCE} App. D, O2NC guarantee (spec §3.3; P constants, R assembly)", "R",
+    "stosignsgd.o2nc_guarantee", f"{SOURCE} App. D, O2NC guarantee ([SSG-O2NC]; P constants, R assembly)", "R",
     "upper",
     "paper's N, K, D∞ for (ε = ‖L‖₁/6, δ = ε/r²): E witness bound of ‖∇f(x̂)‖^[δ]_{1,∞} ≤ ε on the rotated "
     "Σ a|sin u| + b|sin v|; Goldstein bounds at x̂ (r, δ = ε/r²) in the details; the play must stay in its box",
@@ -264,7 +264,7 @@ register(Check(
 _SPREAD_BLIND = ("loose: any learner in its box spreads at most N²D∞²/12 = 1/24 of 2N²D∞², so the bound cannot see "
                  "a learner that stays in the box (measured spread/bound {})")
 register(Check(
-    "stosignsgd.o2nc_spread", f"{SOURCE} App. D, the 2δN²D∞² term (spec §3.3, §3.4)", "R", "upper",
+    "stosignsgd.o2nc_spread", f"{SOURCE} App. D, the 2δN²D∞² term ([SSG-O2NC, SSG-PROTO])", "R", "upper",
     "Alg. 12: E‖x_{k,n} − x̄_k‖∞² ≤ 2N²D∞² (|Δ| ≤ D∞, exponential scaling); loose: a learner in its box "
     "reaches at most 1/24 of it (the default 0.008), so it detects only a learner that leaves the box",
     spread, subject=KIND, default_subject=o2nc_learner,
@@ -279,7 +279,7 @@ register(Check(
 _RELU_BLIND = ("the minibatch noise of the net is nearly symmetric, so this learner descends as well as StoSignSGD: "
                "witness/‖∇f(x₀)‖₁ {} (StoSignSGD 0.16, claim ≤ 0.5)")
 register(Check(
-    "stosignsgd.o2nc_relu_witness", f"{SOURCE} App. D (sanity check, spec §3.4 [D])", "D", "upper",
+    "stosignsgd.o2nc_relu_witness", f"{SOURCE} App. D (sanity check, [SSG-PROTO] [D])", "D", "upper",
     "Alg. 12 on a ReLU net with ℓ1 loss: E witness bound of the [δ] measure at x̂ ≤ ½‖∇f(x_0)‖₁ (the witness "
     "at least halves; no theorem constant applies, the gradient is unbounded); the play must stay in its box",
     relu_witness, subject=KIND, default_subject=o2nc_learner,

@@ -1,6 +1,6 @@
 r"""τ-limits of the soft signs and of their spectral lifts, with explicit error bounds.
 
-Softsign (arXiv 2605.31371) §6.3 [THR statement; DER bounds]: τ → ∞ gives the hard sign
+Softsign (arXiv 2605.31371) [SS-LIMITS] [THR statement; DER bounds]: τ → ∞ gives the hard sign
 (polar factor for matrices) and ψ_τ* → ‖·‖₁ (nuclear norm); τ → 0 gives ∇ψ_τ*(m)/τ → m (SGD with
 step lr·τ) and ψ_τ*/τ → ½‖·‖². The quantitative bounds, with y = τm,
 
@@ -9,8 +9,8 @@ step lr·τ) and ψ_τ*/τ → ½‖·‖². The quantitative bounds, with y = �
 * algebraic: 1 − |φ(y)| ≤ 1/(2y²),              |φ(y) − y| ≤ |y|³/2,   φ(y) = y/√(1+y²),
              0 ≤ |y| − (√(1+y²) − 1) ≤ 1,        0 ≤ y²/2 − (√(1+y²) − 1) ≤ y⁴/8,
 
-are derived in ``proofs_checks.sign_limits`` / ``*_conjugate`` (the ln 2 and 1 sandwich is spec
-§6.3). Each check reports the largest ratio error / bound over a τ grid 10⁻⁴…10⁴ (≤ 1 passes).
+are derived in ``proofs_checks.sign_limits`` / ``*_conjugate`` (the ln 2 and 1 sandwich is Softsign
+[SS-LIMITS]). Each check reports the largest ratio error / bound over a τ grid 10⁻⁴…10⁴ (≤ 1 passes).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 from convexlab.geometry import Sign, SoftSign, Spectral
 from convexlab.theory.registry import Check, CheckContext, CheckResult, register, upper_result
 
-SOURCE = "Softsign (arXiv 2605.31371) §6.3"
+SOURCE = "Softsign (arXiv 2605.31371) [SS-LIMITS]"
 DT = torch.float64
 EPS = torch.finfo(DT).eps
 
@@ -95,7 +95,7 @@ for _kind in ("tanh", "algebraic"):
         partial(scalar_limits, partial(SoftSign, kind=_kind), _kind),
     ))
     register(Check(
-        f"softsign.tau_limits[Spectral({_kind})]", SOURCE + "; §4.1", "DER", "upper",
+        f"softsign.tau_limits[Spectral({_kind})]", SOURCE + "; [SS-PHI]", "DER", "upper",
         f"Spectral(SoftSign(τ, {_kind!r})) → polar factor / nuclear norm as τ→∞, Φ_τ/τ → M as τ→0; max error/bound",
         partial(spectral_limits, lambda tau, k=_kind: Spectral(SoftSign(tau, k)), _kind),
     ))

@@ -7,19 +7,17 @@ import tempfile
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename, so that an interrupted
-    write never leaves a truncated file behind."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write never leaves a truncated file behind. The file gets the permissions a plain ``open``
+    would give it (0666 less the umask), not the temporary file's private 0600."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -30,6 +28,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -77,3 +76,40 @@ def provenance() -> dict:
 
     versions["torch_cuda"] = torch.version.cuda
     return {"git_commit": commit, "versions": versions}
+
+
+# destinations are tried before any work, so that a bad path never loses a long run
+def file_destination_error(path: str | None, flag: str) -> str | None:
+    """None if ``path`` is None or a file that can be written (its missing parent folders are made
+    on writing), else a one-line error."""
+    if path is None:
+        return None
+    if os.path.isdir(path):
+        return f"{flag} must be a file path, got the directory {path!r}"
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{flag} must be a path under a directory, got {path!r} ({parent!r} is a file)"
+    if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        return f"{flag} must be a writable path, got {path!r}: permission denied"
+    return None
+
+
+def dir_destination_error(path: str | os.PathLike, flag: str) -> str | None:
+    """None if ``path`` is (or can be made, with its parents) a directory in which a file can be
+    written (a probe file is created and removed), else a one-line error naming ``flag``."""
+    for parent in [Path(path), *Path(path).absolute().parents]:
+        if parent.exists() and not parent.is_dir():
+            return (f"{flag} must be a directory, got the existing file {str(path)!r}" if parent == Path(path)
+                    else f"{flag} {str(path)!r}: {str(parent)!r} is a file, a directory is expected")
+        if parent.exists():
+            break
+    try:
+        os.makedirs(path, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".convexlab-probe.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"{flag} must be a writable directory, got {str(path)!r}: {exc.strerror or exc}"
+    return None

@@ -49,7 +49,7 @@ from typing import Iterable
 
 import torch
 
-from convexlab._validation import one_of
+from convexlab import _validation as V
 
 #: state keys that are iterates (weights), not moments: kept at master precision
 ITERATE_KEYS = ("step", "z", "x")
@@ -88,7 +88,7 @@ FORMATS: dict[str, Fp8Format] = {
 
 def format_info(fmt: str) -> Fp8Format:
     """The :class:`Fp8Format` of ``fmt`` (``"e4m3"`` or ``"e5m2"``)."""
-    one_of("fmt", fmt, tuple(FORMATS))
+    V.one_of("fmt", fmt, tuple(FORMATS))
     return FORMATS[fmt]
 
 
@@ -103,11 +103,6 @@ def _check_tensor(name, t):
     if not isinstance(t, torch.Tensor) or not t.is_floating_point():
         raise ValueError(f"{name} must be a floating-point torch.Tensor, got "
                          f"{type(t).__name__ if not isinstance(t, torch.Tensor) else t.dtype}")
-
-
-def _check_bool(name, value):
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
 def to_fp8(t: torch.Tensor, fmt: str = "e4m3", saturate: bool = True) -> torch.Tensor:
@@ -126,7 +121,7 @@ def to_fp8(t: torch.Tensor, fmt: str = "e4m3", saturate: bool = True) -> torch.T
     """
     info = format_info(fmt)
     _check_tensor("t", t)
-    _check_bool("saturate", saturate)
+    V.boolean("saturate", saturate)
     # clamp first, so that the result never depends on the build's native out-of-range cast
     y = t.clamp(-info.max, info.max).to(info.dtype).to(t.dtype)
     if not saturate:

@@ -17,7 +17,8 @@ ROOT = Path(convexlab.__file__).parent
 #: The floors, lowest first. A module may import its own room and any room on a lower floor,
 #: never one on its own floor or above (the README's diagram; llm and bench stand beside the stack).
 FLOORS: list[set[str]] = [
-    {"_validation", "_io", "_cli", "__version__"},
+    {"_validation", "__version__"},
+    {"_io", "_cli"},
     {"plotting", "precision"},
     {"linalg"},
     {"geometry"},
@@ -82,3 +83,33 @@ def test_check_modules_are_discovered_not_listed():
 @pytest.mark.parametrize("name", sorted(m.name for m in pkgutil.iter_modules([str(ROOT)]) if m.name != "__main__"))
 def test_every_top_level_module_imports(name):
     importlib.import_module(f"convexlab.{name}")
+
+
+def test_every_geometry_declares_its_examples_and_they_are_checked():
+    import convexlab.geometry  # noqa: F401  (defines the package's geometries)
+    from convexlab.geometry.base import geometry_classes
+    from convexlab.theory import REGISTRY
+    from convexlab.theory.identities import standard_geometries
+
+    classes = [c for c in geometry_classes(declared=False) if c.__module__.startswith("convexlab.")]
+    assert {c.__name__ for c in classes} >= {"Euclidean", "Sign", "Clip", "SoftSign", "StochasticSign", "Spectral"}
+    undeclared = [c.__name__ for c in classes if "examples" not in vars(c)]
+    assert undeclared == [], "a geometry class must declare examples() (an empty dict with its reason is allowed)"
+    labels = set(standard_geometries())
+    for c in classes:
+        assert set(c.examples()) <= labels
+    for label in labels:  # every example is certified on the optimizers' path too
+        assert any(name.startswith("geometry.step_path") and name.endswith(f"[{label}]") for name in REGISTRY), label
+
+
+def test_a_subclass_that_inherits_its_examples_is_not_certified():
+    from convexlab.geometry import Sign
+    from convexlab.theory.identities import standard_geometries
+
+    class BrokenSign(Sign):  # a test's deliberately broken variant
+        def elem_direction(self, m):
+            return 1.1 * super().elem_direction(m)
+
+    geos = standard_geometries()
+    assert not any(isinstance(g, BrokenSign) or isinstance(getattr(g, "g", None), BrokenSign) for g in geos.values())
+    assert type(geos["Sign"]) is Sign and type(geos["Spectral(Sign)"].g) is Sign

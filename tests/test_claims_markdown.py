@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from convexlab import claims
+from convexlab.theory import claims
 from convexlab.theory.registry import (Check, Outcome, effect_result, identity_result, lower_result, upper_result,
                                        zscore_result)
 

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from convexlab import cli
+from convexlab.theory import report
 from convexlab.theory.registry import REGISTRY, Check, CheckResult
 
 
@@ -67,7 +68,7 @@ def test_bad_seed_is_rejected(seed, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["check", "--seed", seed])
     assert exc.value.code == 2
-    assert "--seed must be an integer >= 0" in capsys.readouterr().err
+    assert "argument --seed: must be an integer >= 0" in capsys.readouterr().err
 
 
 def test_module_entry_point_runs():
@@ -213,7 +214,7 @@ def test_width_zero_prints_the_full_text(long_checks, capsys):
 
 def test_terminal_width_is_read_from_the_terminal(long_checks, monkeypatch, capsys):
     monkeypatch.setenv("COLUMNS", "100")
-    assert cli.terminal_width(None) == 100 and cli.terminal_width(0) is None and cli.terminal_width(90) == 90
+    assert report.terminal_width(None) == 100 and report.terminal_width(0) is None and report.terminal_width(90) == 90
     cli.main(["check", "--only", "zz.", "--no-progress"])
     lines = capsys.readouterr().out.splitlines()
     assert max(map(len, lines)) <= 100 and any(len(s) > 90 for s in lines)
@@ -228,11 +229,11 @@ def test_bad_width_is_rejected(bad, capsys):
 
 
 def test_wrap_name_breaks_at_punctuation_and_never_loses_characters():
-    lines = cli._wrap_name("geometry.fenchel_young.equality[Spectral(SoftSign(tanh))]", 30)
+    lines = report._wrap_name("geometry.fenchel_young.equality[Spectral(SoftSign(tanh))]", 30)
     assert lines == ["geometry.fenchel_young.", "  equality", "  [Spectral(SoftSign(tanh))]"]
-    finer = cli._wrap_name("geometry.fenchel_young.equality[Spectral(SoftSign(tanh))]", 20)
+    finer = report._wrap_name("geometry.fenchel_young.equality[Spectral(SoftSign(tanh))]", 20)
     assert finer == ["geometry.", "  fenchel_young.", "  equality[Spectral", "  (SoftSign(tanh))]"]
-    hard = cli._wrap_name("x" * 50, 20)
+    hard = report._wrap_name("x" * 50, 20)
     assert [len(s) for s in hard] == [20, 20, 14] and "".join(s.strip() for s in hard) == "x" * 50
 
 

@@ -103,13 +103,14 @@ def test_yes_no_and_threads_options(suite):
     ("compare", ["--problems", "digits_mlp_imb100", "--out", "{tmp}"], "in quick mode, got 'digits_mlp_imb100'"),
     ("optim", ["--optimizers", "NoSuchOptimizer"], "unknown optimizer 'NoSuchOptimizer' in --optimizers"),
     ("optim", ["--threads", "1,x"], "--threads must be an integer >= 1, got 'x'"),
-    ("optim", ["--json", "{tmp}/no/such/dir/out.json"], "--json: the directory"),
+    ("optim", ["--json", "{tmp}/afile/out.json"], "--json must be a path under a directory"),
     ("optim", ["--markdown", "{tmp}"], "--markdown must be a file path, got the directory"),
     ("sim", ["--dim", "-3"], "argument --dim: must be an integer >= 1, got -3"),
     ("sim", ["--json", "{tmp}"], "--json must be a file path, got the directory"),
 ])
 def test_bad_options_are_one_line_exit_2(tmp_path, capsys, suite, argv, needle):
     main = {"compare": C.main, "optim": O.main, "sim": SIM.main}[suite]
+    (tmp_path / "afile").write_text("a file where a directory is expected\n")
     with pytest.raises(SystemExit) as exc:
         main([a.replace("{tmp}", str(tmp_path)) for a in argv])
     assert exc.value.code == 2

@@ -137,6 +137,39 @@ def test_routing_matrix_and_plain_optimizers(tmp_path):
         build_optimizer(model, _cfg(tmp_path, optimizer="Muon", opt_kwargs={"ns_dtype": "float99"}))
 
 
+#: the toy GPT's hidden matrices in registration order (the matrix optimizer's group)
+_HIDDEN = [f"blocks.{i}.{m}.weight" for i in range(2) for m in ("attn.q", "attn.k", "attn.v", "attn.o", "mlp.up",
+                                                                   "mlp.down")]
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_gpt_param_groups_are_those_of_split_params(tmp_path, tie, recwarn):
+    """Training routes the GPT with convexlab.optim.split_params (no guess: the head is named lm_head)
+    into the same groups, in the same order, as before routing was shared: the hidden matrices to
+    the matrix optimizer, the embedding and an untied head to AdamW (a tied head once, as the
+    embedding); a plain optimizer gets nanoGPT's decay (≥ 2-D) / no-decay groups."""
+    from convexlab.llm.model import GPT
+    from convexlab.optim import split_params
+
+    torch.manual_seed(0)
+    model = GPT(model_config(_cfg(tmp_path, tie_embeddings=tie)))
+    named = {}
+    for n, p in model.named_parameters():
+        named.setdefault(id(p), n)
+    others = ["embed.weight"] + ([] if tie else ["lm_head.weight"])
+    for name in ("Muon", "NorMuon", "SoftMuon", "SFNorMuon"):
+        opt = build_optimizer(model, _cfg(tmp_path, optimizer=name, tie_embeddings=tie, max_steps=100))
+        groups = [(g["name"], [named[id(p)] for p in g["params"]], g["param_names"]) for g in opt.param_groups]
+        assert groups == [("matrix", _HIDDEN, _HIDDEN), ("adamw", others, others)], name
+        mat, other = split_params(model, names=True)
+        assert [n for n, _ in mat] == _HIDDEN and [n for n, _ in other] == others
+    plain = build_optimizer(model, _cfg(tmp_path, optimizer="AdamW", tie_embeddings=tie))
+    decay = ["embed.weight"] + _HIDDEN + ([] if tie else ["lm_head.weight"])
+    assert [(g["name"], g["param_names"]) for g in plain.param_groups] == [("decay", decay)]
+    assert [named[id(p)] for p in plain.param_groups[0]["params"]] == decay
+    assert not [w for w in recwarn if "split_params" in str(w.message)]  # the head was not guessed
+
+
 # ---------------------------------------------------------------------------------------------
 # a run: log, run directory, MFU, accumulation
 # ---------------------------------------------------------------------------------------------

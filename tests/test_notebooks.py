@@ -6,9 +6,9 @@ import json
 import nbformat
 import pytest
 
-from convexlab import claims
-from convexlab.notebooks import execute, lint, notebook_paths, override_parameters
-from convexlab.reproduce import main as reproduce
+from convexlab.theory import claims
+from convexlab.lab.notebooks import execute, lint, notebook_paths, override_parameters
+from convexlab.lab.reproduce import main as reproduce
 
 NOTEBOOKS = notebook_paths()
 
@@ -26,6 +26,8 @@ def test_notebook_runs_clean_in_fast_mode(path, tmp_path):
     assert fig.read_bytes()[:4] == b"\x89PNG"
     recorded = json.loads(rec.read_text())
     assert recorded and all(r["status"] in claims.STATUSES for r in recorded.values())
+    # the notebook records exactly the ledger rows that name it (issue 15: the ledger says what each row tests)
+    assert set(recorded) == {c.id for c in claims.CLAIMS if path.stem[:2] in c.notebooks}
 
 
 def _notebook(cells, tmp_path, name="01_demo.ipynb"):
@@ -91,7 +93,7 @@ def test_reproduce_writes_results_and_claims(tmp_path, capsys, monkeypatch):
         checks=("stosignsgd.figure1",))])
     nbdir = tmp_path / "nbs"
     nbdir.mkdir()
-    body = ("from convexlab.claims import record\nfrom convexlab.plotting import new_figure, save_figure\n"
+    body = ("from convexlab.theory.claims import record\nfrom convexlab.plotting import new_figure, save_figure\n"
             "fig, ax = new_figure(); ax.plot([1, 2], [3, 4]); save_figure(fig, FIGURE_PATH)\n"
             "record(CLAIMS_PATH, 'stosignsgd.signsgd_fails_nonsmooth', 'supported', 'f = 1.5 vs bound 0.3')")
     _good(nbdir, body=body, last="assert FAST is False", name="04_demo.ipynb")

@@ -429,7 +429,7 @@ BAD = [
     (dict(newton_iters=-1), r"newton_iters must be an integer >= 0, got -1"),
     (dict(momentum_form="adam"), r"momentum_form must be one of \('sgd', 'ema'\), got 'adam'"),
     (dict(schedule_dtype=torch.float16), r"schedule_dtype must be one of .*got torch.float16"),
-    (dict(strict="yes"), r"strict must be one of \(False, True\), got 'yes'"),
+    (dict(strict="yes"), r"strict must be True or False, got 'yes'"),
     (dict(maximize=None), r"maximize must be True or False, got None"),
 ]
 

@@ -1,4 +1,4 @@
-"""FP8 emulation (convexlab.precision) and the FP8-state experiment (convexlab.experiments.fp8_states)."""
+"""FP8 emulation (convexlab.precision) and the FP8-state experiment (convexlab.lab.fp8_states)."""
 
 import pytest
 import torch
@@ -201,7 +201,7 @@ def test_update_change_validates():
 
 # -- the notebook's experiment --------------------------------------------------------------
 def test_bigram_model_and_training_are_scale_invariant_in_full_precision():
-    from convexlab.experiments.fp8_states import OPTIMIZERS, BigramMLP, markov_chain, train
+    from convexlab.lab.fp8_states import OPTIMIZERS, BigramMLP, markov_chain, train
 
     P = markov_chain(32, 0)
     assert torch.allclose(P.sum(1), torch.ones(32))
@@ -219,7 +219,7 @@ def test_bigram_model_and_training_are_scale_invariant_in_full_precision():
 
 
 def test_table12_and_scale_sweep_small():
-    from convexlab.experiments.fp8_states import scale_sweep, table12
+    from convexlab.lab.fp8_states import scale_sweep, table12
 
     rows, losses = table12(4, vocab=32, dim=8, fp8=True)
     assert [r["param"] for r in rows] == ["token_embedding.weight", "mlp_fc.weight", "mlp_proj.weight", "lm_head.weight"]

@@ -9,9 +9,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import convexlab.notebooks
+import convexlab.lab.notebooks
 import convexlab.theory
-from convexlab import claims, reproduce
+from convexlab.lab import reproduce
+from convexlab.theory import claims
 from convexlab.cli import main as cli
 
 CLAIM_04 = claims.Claim("demo.from_04", "P", "Fig 1", "P", "notebook 04 shows it", notebooks=("04",))
@@ -34,7 +35,7 @@ def _notebook(folder: Path, name: str, body: str) -> Path:
 
 def _body(claim_id: str) -> str:
     # the marker file (in the notebook's own folder, its working directory) shows that the notebook ran
-    return ("from convexlab.claims import record\nfrom convexlab.plotting import new_figure, save_figure\n"
+    return ("from convexlab.theory.claims import record\nfrom convexlab.plotting import new_figure, save_figure\n"
             "fig, ax = new_figure(); ax.plot([1, 2], [3, 4]); save_figure(fig, FIGURE_PATH)\n"
             f"open('ran_' + {claim_id!r}, 'w').write('x')\n"
             f"record(CLAIMS_PATH, {claim_id!r}, 'supported', 'fast' if FAST else 'full')")
@@ -58,9 +59,9 @@ def repo(tmp_path, monkeypatch):
     monkeypatch.setattr(reproduce, "COMMITTED_RESULTS", root / "results")
     monkeypatch.setattr(reproduce, "COMMITTED_GALLERY", gallery)
     monkeypatch.setattr(claims, "CLAIMS", [CLAIM_04, CLAIM_05, CLAIM_CHECK, CLAIM_NONE])
-    real_paths, real_select = convexlab.notebooks.notebook_paths, convexlab.theory.select
+    real_paths, real_select = convexlab.lab.notebooks.notebook_paths, convexlab.theory.select
     # the default notebook folder is the stand-in's; the default check selection is one quick check
-    monkeypatch.setattr(convexlab.notebooks, "notebook_paths",
+    monkeypatch.setattr(convexlab.lab.notebooks, "notebook_paths",
                         lambda folder=None: real_paths(nbdir if folder is None else folder))
     monkeypatch.setattr(convexlab.theory, "select",
                         lambda patterns=None: real_select(patterns or ["stosignsgd.figure1_signsgd_stalls"]))
@@ -160,12 +161,12 @@ def _file(path: Path) -> Path:
 
 
 @pytest.mark.parametrize("setup, argv, message", [
-    (lambda t: _file(t / "x"), ["--out", "{t}/x"], "is a file, a directory is expected"),
+    (lambda t: _file(t / "x"), ["--out", "{t}/x"], "must be a directory, got the existing file"),
     (lambda t: _file(t / "x"), ["--out", "{t}/x/deeper"], "is a file, a directory is expected"),
-    (lambda t: _file(t / "o" / "figures"), ["--out", "{t}/o"], "o/figures is a file"),
+    (lambda t: _file(t / "o" / "figures"), ["--out", "{t}/o"], "got the existing file"),
     (lambda t: (t / "o" / "CLAIMS.md").mkdir(parents=True), ["--out", "{t}/o"], "is a directory, a file is expected"),
-    (lambda t: _file(t / "g"), ["--out", "{t}/o", "--figures-dir", "{t}/g"], "is a file, a directory is expected"),
-    (lambda t: None, ["--out", "/sys/convexlab-cannot-write-here"], "cannot write there"),
+    (lambda t: _file(t / "g"), ["--out", "{t}/o", "--figures-dir", "{t}/g"], "must be a directory, got the existing file"),
+    (lambda t: None, ["--out", "/sys/convexlab-cannot-write-here"], "must be a writable directory"),
     (lambda t: None, ["--out", ""], "--out must be a directory path"),
 ])
 def test_bad_destinations_fail_in_one_line_before_any_notebook_runs(repo, tmp_path, capsys, setup, argv, message):

@@ -8,8 +8,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import convexlab.notebooks
-from convexlab import _cli, claims, reproduce
+import convexlab.lab.notebooks
+from convexlab import _cli
+from convexlab.lab import reproduce
+from convexlab.theory import claims
 from convexlab.cli import main as cli
 
 CLAIM_04 = claims.Claim("demo.from_04", "P", "Fig 1", "P", "notebook 04 shows it", notebooks=("04",))
@@ -18,7 +20,7 @@ CLAIM_05 = claims.Claim("demo.from_05", "P", "Thm 2", "P", "notebook 05 shows it
 
 def _notebook(folder: Path, name: str, params: str, claim_id: str, shows: str) -> Path:
     nb = nbformat.v4.new_notebook()
-    body = ("from convexlab.claims import record\n"
+    body = ("from convexlab.theory.claims import record\n"
             f"open('ran_' + {name[:2]!r}, 'w').write('x')\n"
             f"record(CLAIMS_PATH, {claim_id!r}, 'supported', repr({shows}))")
     nb.cells = [nbformat.v4.new_markdown_cell("# Demo"),
@@ -47,8 +49,8 @@ def repo(tmp_path, monkeypatch):
     monkeypatch.setattr(reproduce, "COMMITTED_RESULTS", root / "results")
     monkeypatch.setattr(reproduce, "COMMITTED_GALLERY", root / "docs" / "figures")
     monkeypatch.setattr(claims, "CLAIMS", [CLAIM_04, CLAIM_05])
-    real_paths = convexlab.notebooks.notebook_paths
-    monkeypatch.setattr(convexlab.notebooks, "notebook_paths",
+    real_paths = convexlab.lab.notebooks.notebook_paths
+    monkeypatch.setattr(convexlab.lab.notebooks, "notebook_paths",
                         lambda folder=None: real_paths(nbdir if folder is None else folder))
     return root
 
@@ -128,17 +130,17 @@ def test_parse_set_reads_python_literals_else_strings():
 
 def test_parameter_names_reads_the_parameters_cell(repo, tmp_path):
     nbdir = repo / "notebooks"
-    assert convexlab.notebooks.parameter_names(nbdir / "04_demo.ipynb") == ["FAST", "STEPS", "LABEL", "FIGURE_PATH",
+    assert convexlab.lab.notebooks.parameter_names(nbdir / "04_demo.ipynb") == ["FAST", "STEPS", "LABEL", "FIGURE_PATH",
                                                                             "CLAIMS_PATH"]
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("A, B = 1, 2\nC: int = 3\nD = E = 4\nif A:\n    F = 5")]
     nb.cells[0].metadata["tags"] = ["parameters"]
     nbformat.write(nb, str(tmp_path / "x.ipynb"))
-    assert convexlab.notebooks.parameter_names(tmp_path / "x.ipynb") == ["A", "B", "C", "D", "E"]
+    assert convexlab.lab.notebooks.parameter_names(tmp_path / "x.ipynb") == ["A", "B", "C", "D", "E"]
     nb.cells[0].metadata["tags"] = []
     nbformat.write(nb, str(tmp_path / "y.ipynb"))
     with pytest.raises(ValueError, match="y.ipynb has no cell tagged 'parameters'"):
-        convexlab.notebooks.parameter_names(tmp_path / "y.ipynb")
+        convexlab.lab.notebooks.parameter_names(tmp_path / "y.ipynb")
 
 
 def test_the_parser_follows_the_cli_grammar(capsys):

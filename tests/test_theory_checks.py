@@ -1,6 +1,6 @@
 """Every registered check passes on the real implementation and fails on a deliberately broken one.
 
-A check that cannot fail is a defect (design guide §5): for each check family this file builds a
+A check that cannot fail is a defect (README, "The check table"): for each check family this file builds a
 mutant (a wrong temperature scaling, a conjugate that is too small, a wrong strong-convexity
 constant, biased noise, a Newton–Schulz with a wrong coefficient, ...) and asserts the verdict flips.
 """

@@ -194,6 +194,69 @@ def test_r1_tau_sweep_rejects_taus_outside_the_condition():
         C.r1_tau_sweep(CTX, taus=(1.0, 30.0))
 
 
+def test_r1_tau_sweep_narrowed_runs_are_rows_of_the_full_one():
+    """kinds/seeds/outside_tau narrow the run without changing a row: every (V, τ, β) run sees the
+    same θ₀ and noise whatever else runs beside it; per_seed records each row step by step."""
+    full = C.r1_tau_sweep(CTX, steps=40, seeds=3)
+    part = C.r1_tau_sweep(CTX, taus=(1.0,), steps=40, seeds=3, kinds=("euclidean",), per_seed=True)
+    assert part.details["kinds"] == ["euclidean"] and set(part.details["outside"]) == {"euclidean_beta0",
+                                                                                       "euclidean_beta0.9"}
+    for key, v in part.details["outside"].items():
+        assert v == full.details["outside"][key]
+    rows = [r for r in part.series if r["series"] == "relative_gap" and r["tau"] == C.OUTSIDE_TAU and r["beta"] == 0.0]
+    assert len(rows) == 40 * 3 and {r["seed"] for r in rows} == {0, 1, 2}
+    valid = {(r["x"], r["seed"]): r["y"] for r in part.series if r["series"] == "valid" and r["tau"] == C.OUTSIDE_TAU
+             and r["beta"] == 0.0}
+    worst = max(r["y"] for r in rows if valid[(r["x"], r["seed"])] > 0.5)
+    assert worst == part.details["outside"]["euclidean_beta0"]["max_relative_violation"]
+    inside_only = C.r1_tau_sweep(CTX, taus=(1.0,), outside_tau=None, steps=40, seeds=3, kinds=("tanh",))
+    assert inside_only.passed and inside_only.details["outside"] == {}
+    with pytest.raises(ValueError, match="kinds must be a non-empty subset"):
+        C.r1_tau_sweep(CTX, kinds=("huber",))
+    with pytest.raises(ValueError, match="outside_tau must satisfy"):
+        C.r1_tau_sweep(CTX, outside_tau=1.0)
+
+
+def test_r1_per_seed_record_is_the_judged_run():
+    plain = C.r1_violation(CTX, kind="algebraic", steps=50, seeds=3)
+    rec = C.r1_violation(CTX, kind="algebraic", steps=50, seeds=3, per_seed=True)
+    assert plain.series is None and rec.measured == plain.measured and rec.passed == plain.passed
+    assert {r["series"] for r in rec.series} == set(C.R1_SERIES) and len(rec.series) == len(C.R1_SERIES) * 50 * 3
+    by = {(r["series"], r["x"], r["seed"]): r["y"] for r in rec.series}
+    assert max(by[("lhs", k, j)] - by[("rhs", k, j)] for k in range(50) for j in range(3)) == rec.measured
+
+
+# ---- the three V are the geometries of convexlab.geometry -----------------------------------
+@pytest.mark.parametrize("kind", C.KINDS)
+def test_the_three_v_are_the_geometry_objects(kind):
+    from convexlab.geometry import Euclidean, SoftSign
+    from convexlab.geometry.soft_sign import algebraic_conjugate, algebraic_regularizer, algebraic_sign
+    from convexlab.geometry.soft_sign import entropic_regularizer, log_cosh
+
+    geo = C.unit_geometry(kind)
+    assert isinstance(geo, Euclidean if kind == "euclidean" else SoftSign)
+    # the closed forms of Softsign's table [SS-FAMILY], bit for bit
+    V_ref, Vs_ref, gVs_ref = {
+        "tanh": (entropic_regularizer, log_cosh, torch.tanh),
+        "algebraic": (algebraic_regularizer, algebraic_conjugate, algebraic_sign),
+        "euclidean": (lambda d: 0.5 * d * d, lambda y: 0.5 * y * y, lambda y: y),
+    }[kind]
+    d = torch.linspace(-0.999, 0.999, 41, dtype=torch.float64)
+    y = torch.linspace(-30.0, 30.0, 41, dtype=torch.float64)
+    V, Vs, gVs = C._unit(kind)
+    assert torch.equal(V(d), V_ref(d)) and torch.equal(Vs(y), Vs_ref(y)) and torch.equal(gVs(y), gVs_ref(y))
+    # ψ_τ = V/τ: ψ_τ*(m) = V*(τm)/τ, ∇ψ_τ*(m) = ∇V*(τm); the Euclidean form τ‖m‖²/2, τm bit for bit
+    tau, m = 3.0, torch.randn(4, 7, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    geo_t = C.tempered(kind, tau)
+    if kind == "euclidean":
+        assert torch.equal(geo_t.conjugate(m), 0.5 * tau * (m * m).sum(-1))
+        assert torch.equal(geo_t.direction(m), tau * m)
+    torch.testing.assert_close(geo_t.conjugate(m), Vs_ref(tau * m).sum(-1) / tau, rtol=1e-14, atol=0)
+    torch.testing.assert_close(geo_t.direction(m), gVs_ref(tau * m), rtol=1e-15, atol=0)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        C.unit_geometry("huber")
+
+
 # ---- R2, R3 --------------------------------------------------------------------------------
 @pytest.mark.parametrize("problem", ["quadratic", "logistic"])
 def test_r2_deterministic(problem):

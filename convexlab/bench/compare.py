@@ -25,9 +25,9 @@ most seeds miss) and samples (tokens for the GPT) to target; lr sensitivity = wi
 the contiguous lr range around the best whose validation *progress* is within 10 % of the best
 (progress = 1 − normalised gap, or balanced accuracy; grid resolution 3/(n_lr − 1) decades, a lone
 point is width 0); seed spread = standard deviation over seeds; optimizer-state bytes per
-parameter (tensors in ``opt.state``, 0-dim step counters excluded, as in
-:mod:`convexlab.bench.optim_speed`); peak memory = parameter bytes + the peak of live torch CPU
-allocations over the first two training steps from a fresh optimizer (gradients, optimizer state,
+parameter (tensors in ``opt.state``, 0-dim step counters excluded: ``nonscalar`` of
+:func:`convexlab.bench.optim_speed.state_bytes`, the one both benchmarks use); peak memory =
+parameter bytes + the peak of live torch CPU allocations over the first two training steps from a fresh optimizer (gradients, optimizer state,
 activations, temporaries; seed 0 of the final runs), from ``torch.profiler`` with ``profile_memory=True`` (torch has no CPU
 allocator statistics and ``tracemalloc`` does not see tensor storage); median time of one training
 step (gradient + ``opt.step()``) as a ratio to AdamW's median on the same problem measured in the
@@ -78,12 +78,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from convexlab import _validation as V
 from convexlab._io import atomic_write
+from convexlab.bench.optim_speed import state_bytes
 from convexlab.bench.suite import BenchProblem, build_suite
-from convexlab.bench.taxonomy import CATEGORIES, category_table, placement_of, placement_table
+from convexlab.bench.taxonomy import CATEGORIES, TAXONOMY_PLACEMENT, category_table, placement_of, placement_table
 
 __all__ = ["BenchConfig", "Cache", "CacheError", "BenchConfigError", "BenchmarkInterrupted", "cell_defect",
-           "bench_kwargs", "lr_grid", "lr_sensitivity",
+           "BENCH_SETTINGS", "bench_kwargs", "lr_grid", "lr_sensitivity",
            "performance_profile", "profile_score", "run_benchmark", "summarize", "write_report",
            "load_results", "ensure_results", "plot_profiles", "plot_final", "ranking", "ranking_markdown", "best_per_dimension", "implementation_lines", "main", "AUX_LR", "TAU_MAX"]
 
@@ -128,8 +130,7 @@ class BenchConfig:
     @classmethod
     def preset(cls, mode: str, **kw) -> "BenchConfig":
         base = dict(quick=dict(n_lr=4, tune_seeds=1, seeds=3), full=dict(n_lr=6, tune_seeds=1, seeds=5))
-        if mode not in base:
-            raise ValueError(f"mode must be one of {tuple(base)}, got {mode!r}")
+        V.one_of("mode", mode, tuple(base))
         return cls(mode=mode, **{**base[mode], **{k: v for k, v in kw.items() if v is not None}})
 
     def validate(self) -> None:
@@ -164,8 +165,7 @@ def lr_grid(name: str, n: int) -> list[float]:
     >>> [round(v, 6) for v in lr_grid("AdamW", 4)]
     [0.0001, 0.001, 0.01, 0.1]
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    V.integer("n", n, 1)
     c = default_lr(name)
     if n == 1:
         return [c]
@@ -173,76 +173,96 @@ def lr_grid(name: str, n: int) -> list[float]:
     return [c * 10 ** (lo + (hi - lo) * k / (n - 1)) for k in range(n)]
 
 
+#: the budget-dependent settings [D], by name: (budget, seed) -> constructor kwargs
+_SETTINGS = {
+    # EMA momentum (Softsign [SS-Q1], the paper's form)
+    "ema_momentum": lambda budget, seed: dict(momentum=0.9, dampening=0.9),
+    # sign phase = the first half of the budget, transition = the second half
+    "phases": lambda budget, seed: dict(sign_iters=budget // 2, transition_iters=budget - budget // 2),
+    # Newton–Schulz in float32 (bf16 is slow on a CPU)
+    "ns_float32": lambda budget, seed: dict(ns_dtype=torch.float32),
+    # schedule-free warm-up: 5 % of the budget
+    "warmup": lambda budget, seed: dict(warmup_steps=max(1, budget // 20)),
+    # the run's seed for the optimizer's own random draws
+    "seed": lambda budget, seed: dict(seed=seed),
+}
+
+#: registry name → the settings of :data:`_SETTINGS` it takes besides ``lr`` and ``weight_decay = 0``
+#: [D]; ``()``: the constructor's defaults. Every registry optimizer must have an entry:
+#: :func:`bench_kwargs` raises for one without and ``tests/test_bench_entries.py`` fails.
+BENCH_SETTINGS: dict[str, tuple[str, ...]] = {
+    "SignSGD": (),
+    "Signum": (),
+    "Lion": (),
+    "StoSignSGD": ("seed",),
+    "IEStoSignSGD": (),
+    "SignConverted": ("seed",),
+    "AdamW": (),
+    "AdaMax": (),
+    "SFAdamW": ("warmup",),
+    "SoftSignum": ("ema_momentum", "phases"),
+    "Muon": ("ns_float32",),
+    "NorMuon": ("ns_float32",),
+    "SoftMuon": ("phases", "ns_float32"),
+    "SFNorMuon": ("ns_float32", "warmup"),
+    "NesterovStoSignSGD": (),
+    "SFLion": (),
+    "AlgebraicSoftSignum": (),
+}
+
+
 def bench_kwargs(name: str, budget: int, seed: int) -> dict:
-    r"""Constructor kwargs besides ``lr`` [D]: the budget-dependent settings of the module docstring."""
+    r"""Constructor kwargs besides ``lr`` [D]: ``weight_decay = 0`` and the budget-dependent settings
+    :data:`BENCH_SETTINGS` lists for ``name`` (module docstring).
+
+    Raises:
+        ValueError: ``name`` has no :data:`BENCH_SETTINGS` entry (an optimizer added to the registry
+            without benchmark settings; add it there, ``()`` for the constructor's defaults).
+    """
+    if name not in BENCH_SETTINGS:
+        raise ValueError(f"optimizer {name!r} has no benchmark settings: add an entry to "
+                         "convexlab.bench.compare.BENCH_SETTINGS (() for the constructor's defaults)")
     kw: dict = {"weight_decay": 0.0}
-    half = budget // 2
-    if name == "SoftSignum":
-        # EMA momentum ([SS-Q1], paper form); sign phase = first half, transition = second half
-        kw.update(momentum=0.9, dampening=0.9, sign_iters=half, transition_iters=budget - half)
-    elif name == "SoftMuon":
-        kw.update(sign_iters=half, transition_iters=budget - half, ns_dtype=torch.float32)
-    elif name in ("Muon", "NorMuon", "SFNorMuon"):
-        kw.update(ns_dtype=torch.float32)
-    if name in ("SFAdamW", "SFNorMuon"):
-        kw.update(warmup_steps=max(1, budget // 20))
-    if name in ("StoSignSGD", "SignConverted"):
-        kw.update(seed=seed)
+    for setting in BENCH_SETTINGS[name]:
+        kw.update(_SETTINGS[setting](budget, seed))
     return kw
+
+
+#: the output layers of the suite's models are named ``head`` and every other 2-D weight (the
+#: softmax regression's W included) is a hidden matrix, so the routing makes no structural guess
+_HEAD = False
+
+
+def hidden_matrices(module: torch.nn.Module) -> list:
+    """The parameters of ``module`` a matrix-only optimizer updates: the matrix part of
+    :func:`convexlab.optim.split_params` (``head=False``: :data:`_HEAD`)."""
+    from convexlab.optim import split_params
+
+    return split_params(module, head=_HEAD)[0]
 
 
 def build_optimizer(name: str, module: torch.nn.Module, lr: float, budget: int, seed: int):
     r"""The optimizer ``name`` on ``module`` (matrix-only ones through MatrixAndAdamW), or raise ValueError."""
-    from convexlab.optim import REGISTRY, MatrixAndAdamW, split_params
+    from convexlab.optim import REGISTRY, MatrixAndAdamW
 
     cls = REGISTRY[name]
     kw = bench_kwargs(name, budget, seed)
     if getattr(cls, "matrix_only", False):
-        # the suite names its output layers "head" and means every other 2-D weight as hidden (the
-        # softmax regression's W included), so no structural guess: head=False
-        mat, other = split_params(module, head=False)
-        if not mat:
+        if not hidden_matrices(module):
             raise ValueError("matrix_only optimizer: the problem has no hidden 2-D weight")
         aux = dict(lr=AUX_LR, weight_decay=0.0)
-        return MatrixAndAdamW.from_model(module, name, head=False, matrix_kwargs=dict(lr=lr, **kw), adamw_kwargs=aux)
+        return MatrixAndAdamW.from_model(module, name, head=_HEAD, matrix_kwargs=dict(lr=lr, **kw), adamw_kwargs=aux)
     return cls(module.parameters(), lr=lr, **kw)
 
 
 def skip_reason(name: str, problem: BenchProblem) -> str:
     """Why ``name`` does not run on ``problem`` ("" when it does)."""
-    from convexlab.optim import REGISTRY, split_params
+    from convexlab.optim import REGISTRY
 
     if getattr(REGISTRY[name], "matrix_only", False):
-        mat, _ = split_params(problem.make_task(0, "val").module, head=False)
-        if not mat:
+        if not hidden_matrices(problem.make_task(0, "val").module):
             return "matrix-only optimizer; the problem has no 2-D weight (vector parameter)"
     return ""
-
-
-def state_bytes(opt) -> int:
-    """Bytes of the tensors (≥ 1-dim) in ``opt.state``, each storage once."""
-    seen, total = set(), 0
-
-    def walk(v):
-        nonlocal total
-        if isinstance(v, torch.Tensor):
-            if v.ndim == 0:
-                return
-            key = (v.untyped_storage().data_ptr(), v.storage_offset(), tuple(v.shape))
-            if key not in seen:
-                seen.add(key)
-                total += v.numel() * v.element_size()
-        elif isinstance(v, dict):
-            for x in v.values():
-                walk(x)
-        elif isinstance(v, (list, tuple)):
-            for x in v:
-                walk(x)
-
-    parts = getattr(opt, "parts", [opt])
-    for part in parts:
-        walk(dict(part.state))
-    return total
 
 
 def implementation_lines(name: str) -> tuple[int, int]:
@@ -293,7 +313,7 @@ def train_run(problem: BenchProblem, name: str, lr: float, seed: int, split: str
                 break
     n_params = sum(p.numel() for p in params)
     out = dict(final=curve[-1], curve_steps=curve_steps, curve=curve, diverged=diverged,
-               state_bytes_per_param=state_bytes(opt) / n_params, n_params=n_params)
+               state_bytes_per_param=state_bytes(opt).nonscalar / n_params, n_params=n_params)
     if timing:
         out["step_time"] = statistics.median(step_times)
         out["opt_time"] = statistics.median(opt_times)
@@ -592,6 +612,14 @@ def run_benchmark(config: BenchConfig, out_dir: str | Path, *, progress: bool = 
     for n in names:
         if n not in REGISTRY:
             raise BenchConfigError(f"optimizers must be registry names ({sorted(REGISTRY)}), got {n!r}")
+    # before any cell runs: a new registry optimizer without its benchmark entries
+    for table, where in ((BENCH_SETTINGS, "convexlab.bench.compare.BENCH_SETTINGS (() for the constructor's "
+                                          "defaults)"),
+                         (TAXONOMY_PLACEMENT, "convexlab.bench.taxonomy.TAXONOMY_PLACEMENT")):
+        unset = [n for n in names if n not in table]
+        if unset:
+            raise BenchConfigError(f"no benchmark entry for {', '.join(unset)}: add "
+                                   f"{'their entries' if len(unset) > 1 else 'an entry'} to {where}")
     if config.problems is not None:
         known = {p.name for p in problems}
         for n in config.problems:

@@ -117,14 +117,13 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 import torch
 from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from convexlab._io import atomic_write
+from convexlab._io import atomic_write, file_destination_error
 
 __all__ = [
     "BENCH_KWARGS",
@@ -138,6 +137,8 @@ __all__ = [
     "PublicImpl",
     "StepCounts",
     "Target",
+    "StateBytes",
+    "bench_kwargs",
     "build_optimizer",
     "build_parameters",
     "count_step",
@@ -192,21 +193,26 @@ class Parameters:
 def build_parameters(shape: ModelShape, device: torch.device | str = "cpu", seed: int = 0) -> Parameters:
     """The parameters of ``shape`` (N(0, 0.02²) weights, unit gains) with fixed N(0, 1e-3²) gradients.
 
+    ``matrices`` are the hidden 2-D weights as :func:`convexlab.optim.split_params` routes the
+    (name, parameter) pairs (by name: the ``embedding`` and the 1-D gains are not hidden matrices),
+    the same routing as training and the comparison benchmark.
+
     The gradients are set once on ``p.grad`` and shared by every optimizer of the run (optimizers
     never write into ``p.grad``; the one public implementation that does steps a private copy), as
     are the parameters: each optimizer keeps its own state, and the drift of the values over a few
     dozen small steps does not change the cost of a step.
     """
+    from convexlab.optim import split_params
+
     gen = torch.Generator().manual_seed(seed)
-    params, matrices, names = [], [], {}
+    params, names = [], {}
     for name, s in shape.shapes():
         init = torch.ones(s) if len(s) == 1 else 0.02 * torch.randn(s, generator=gen)
         p = torch.nn.Parameter(init.to(device))
         p.grad = (1e-3 * torch.randn(s, generator=gen)).to(device)
         params.append(p)
         names[id(p)] = name
-        if ".w_" in name:
-            matrices.append(p)
+    matrices, _ = split_params([(names[id(p)], p) for p in params])
     return Parameters(params, matrices, names)
 
 
@@ -466,9 +472,10 @@ _TRANSITION = dict(sign_iters=0, transition_iters=100_000)
 #: a first phase longer than any run: every step is a hard-sign (SoftSignum) or Muon (SoftMuon) step
 _FIRST_PHASE = dict(sign_iters=10**9, transition_iters=1000)
 
-#: constructor kwargs per registry name (learning rates of the papers' defaults); a name not listed
-#: is built as ``cls(params, lr=1e-3)``. A class that cannot be built either way (a constructor
-#: that needs a model, such as MatrixAndAdamW) is reported as skipped, with the reason.
+#: constructor kwargs per registry name (learning rates of the papers' defaults) [D]. Every registry
+#: optimizer must have an entry: :func:`bench_kwargs` raises for one without, the command line stops
+#: in one line naming it, and ``tests/test_bench_entries.py`` fails. A class that cannot be built
+#: with its kwargs is reported as skipped, with the reason.
 BENCH_KWARGS: dict[str, dict[str, Any]] = {
     "SignSGD": dict(lr=1e-3, weight_decay=WEIGHT_DECAY),
     "Signum": dict(lr=1e-3, momentum=0.9, weight_decay=WEIGHT_DECAY),
@@ -490,7 +497,18 @@ BENCH_KWARGS: dict[str, dict[str, Any]] = {
     "AlgebraicSoftSignum": dict(lr=1e-3, momentum=0.9, weight_decay=WEIGHT_DECAY),
 }
 
-_GENERIC_KWARGS: dict[str, Any] = dict(lr=1e-3)
+
+def bench_kwargs(name: str) -> dict[str, Any]:
+    """A copy of :data:`BENCH_KWARGS` ``[name]``, the constructor kwargs of registry optimizer ``name``.
+
+    Raises:
+        ValueError: ``name`` has no entry (an optimizer added to the registry without benchmark
+            settings; add it to ``convexlab.bench.optim_speed.BENCH_KWARGS``).
+    """
+    if name not in BENCH_KWARGS:
+        raise ValueError(f"optimizer {name!r} has no benchmark settings: add its constructor kwargs to "
+                         f"convexlab.bench.optim_speed.BENCH_KWARGS (entries: {', '.join(BENCH_KWARGS)})")
+    return dict(BENCH_KWARGS[name])
 
 #: extra rows: a registry class in another phase, ``name: (registry name, kwargs)``
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -667,10 +685,10 @@ def build_optimizer(name: str, params: Parameters, registry: dict[str, type] | N
     """The registry optimizer or phase variant ``name`` built as the benchmark builds it.
 
     Matrix-only classes get ``params.matrices``, the others ``params.all``; the kwargs are
-    :data:`BENCH_KWARGS` (a variant's own, :data:`VARIANTS`; ``lr=1e-3`` for a name in neither).
+    :func:`bench_kwargs` (a variant's own, :data:`VARIANTS`).
 
     Raises:
-        ValueError: ``name`` is neither a registry name nor a variant.
+        ValueError: ``name`` is neither a registry name nor a variant, or has no :data:`BENCH_KWARGS` entry.
     """
     if registry is None:
         from convexlab.optim import REGISTRY as registry
@@ -679,7 +697,7 @@ def build_optimizer(name: str, params: Parameters, registry: dict[str, type] | N
         return _registry_case(name, registry[base], kw, params).build()
     if name not in registry:
         raise ValueError(f"name must be a registry optimizer or one of the variants {sorted(VARIANTS)}, got {name!r}")
-    return _registry_case(name, registry[name], BENCH_KWARGS.get(name, _GENERIC_KWARGS), params).build()
+    return _registry_case(name, registry[name], bench_kwargs(name), params).build()
 
 
 def _private_copy(params: list) -> tuple[list, Callable[[], None]]:
@@ -714,18 +732,40 @@ def _tensors(obj, seen: set) -> list[torch.Tensor]:
     return []
 
 
-def state_bytes(opt: torch.optim.Optimizer) -> tuple[int, int]:
-    """(bytes of all tensors in ``opt.state``, bytes of its 0-dim tensors), nested containers walked.
+class StateBytes(NamedTuple):
+    """Bytes of the tensors an optimizer keeps in ``opt.state`` (:func:`state_bytes`)."""
+
+    #: every tensor, 0-dim ones included
+    total: int
+    #: the 0-dim tensors (torch's per-parameter ``step`` counters): they do not grow with the parameters
+    scalar: int
+
+    @property
+    def nonscalar(self) -> int:
+        """``total − scalar``: the tensors of ≥ 1 dimension, the state that grows with the parameter
+        count (divided by the number of parameters: the benchmarks' "state bytes per parameter")."""
+        return self.total - self.scalar
+
+
+def state_bytes(opt: torch.optim.Optimizer) -> StateBytes:
+    """The bytes of every tensor in ``opt.state``, all of them and the 0-dim ones (:class:`StateBytes`).
+
+    Nested dicts, lists and tuples are walked; a tensor reachable twice (same data pointer, size,
+    shape and dtype) is counted once. A :class:`~convexlab.optim.MatrixAndAdamW` counts both parts
+    (its ``state`` is theirs). Used by both benchmarks: ``bench optim`` reports ``total``, ``scalar``
+    and ``nonscalar`` / parameters; ``bench compare`` ``nonscalar`` / parameters.
 
     >>> w = torch.nn.Parameter(torch.zeros(10)); w.grad = torch.ones(10)
     >>> opt = torch.optim.AdamW([w], foreach=True); _ = opt.step()
     >>> state_bytes(opt)  # exp_avg, exp_avg_sq (2 × 40 bytes) and a float32 step counter
-    (84, 4)
+    StateBytes(total=84, scalar=4)
+    >>> state_bytes(opt).nonscalar
+    80
     """
     tensors = _tensors(dict(opt.state), set())
     total = sum(t.nbytes for t in tensors)
     scalar = sum(t.nbytes for t in tensors if t.dim() == 0)
-    return total, scalar
+    return StateBytes(total, scalar)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -831,9 +871,9 @@ def _row(case: Case, medians: dict[str, float]) -> dict[str, Any]:
             row["ratio_public"] = med / medians[case.public]
         else:
             row["public_status"] = f"n/a ({case.public} not measured)"
-    total, scalar = state_bytes(case.opt)
-    row["state_bytes"], row["state_scalar_bytes"] = total, scalar
-    row["state_bytes_per_param"] = (total - scalar) / n
+    held = state_bytes(case.opt)
+    row["state_bytes"], row["state_scalar_bytes"] = held.total, held.scalar
+    row["state_bytes_per_param"] = held.nonscalar / n
     if case.counts is not None:
         row["host_syncs"], row["sync_ops"] = case.counts.host_syncs, case.counts.syncs
         row["sync_sites"] = case.counts.sync_sites
@@ -983,17 +1023,11 @@ class _Threads(argparse.Action):
 
 
 def _destination(parser: argparse.ArgumentParser, option: str, path: str | None) -> None:
-    """Fail in one line now, not after the run, when ``path`` cannot be written (a directory, no parent)."""
-    if path is None:
-        return
-    target = Path(path)
-    parent = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        parser.error(f"{option} must be a file path, got the directory {path!r}")
-    if not parent.is_dir():
-        parser.error(f"{option}: the directory {str(parent)!r} of {path!r} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        parser.error(f"{option}: {path!r} is not writable")
+    """Fail in one line now, not after the run, when ``path`` cannot be written
+    (:func:`convexlab._io.file_destination_error`)."""
+    error = file_destination_error(path, option)
+    if error:
+        parser.error(error)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -1076,7 +1110,7 @@ def _build_cases(names: list[str], registry: dict[str, type], params: Parameters
             base, kw = VARIANTS[n]
             cases.append(_registry_case(n, registry[base], kw, params))
         else:
-            cases.append(_registry_case(n, registry[n], BENCH_KWARGS.get(n, _GENERIC_KWARGS), params))
+            cases.append(_registry_case(n, registry[n], bench_kwargs(n), params))
     publics: list[Case] = []
     for case in cases:
         impl = PUBLIC.get(case.name)
@@ -1151,6 +1185,10 @@ def main(argv: list[str] | None = None) -> int:
 
     only = join_bracketed(args.optimizers) if args.optimizers else None
     names = _select(parser, only, REGISTRY)
+    unset = [n for n in names if n in REGISTRY and n not in BENCH_KWARGS]
+    if unset:
+        parser.error(f"no benchmark settings for {', '.join(unset)}: add {'their' if len(unset) > 1 else 'its'} "
+                     "constructor kwargs to convexlab.bench.optim_speed.BENCH_KWARGS")
     _destination(parser, "--json", args.json)
     _destination(parser, "--markdown", args.markdown)
     if args.device == "cuda" and not torch.cuda.is_available():

@@ -38,6 +38,7 @@ import time
 
 import torch
 
+from convexlab import _validation as V
 from convexlab._io import atomic_write
 
 TARGET = 100.0
@@ -98,8 +99,7 @@ def run(seeds: int = 1000, dim: int = 100, steps: int = 500, loop_steps: int = 1
     """Median coordinate updates per second of the three ways and the ratios (a dict). ``threads``:
     torch threads for the run (default 1, as the project's other benchmarks; None keeps torch's)."""
     for name, v in dict(seeds=seeds, dim=dim, steps=steps, loop_steps=loop_steps, rounds=rounds).items():
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        V.integer(name, v, 1)
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads must be an integer >= 1 or None, got {threads!r}")
     old = torch.get_num_threads()

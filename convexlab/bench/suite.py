@@ -41,6 +41,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from convexlab import _validation as V
+
 __all__ = ["BenchProblem", "Task", "build_suite", "problem_names", "digits_splits", "imbalance_counts",
            "balanced_accuracy", "gpt_problem"]
 
@@ -364,8 +366,7 @@ def problem_names(mode: str = "quick", *, gpt: bool = False) -> list[str]:
     >>> problem_names("quick")[-2:]
     ['digits_mlp_imb10', 'digits_cnn_imb10']
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {tuple(MODES)}, got {mode!r}")
+    V.one_of("mode", mode, tuple(MODES))
     names = list(_FIXED)
     for k in MODES[mode]["ratios"]:
         names += [f"digits_mlp{_digits_suffix(k)}", f"digits_cnn{_digits_suffix(k)}"]
@@ -378,8 +379,7 @@ def build_suite(mode: str = "quick", *, gpt: bool = False) -> tuple[list[BenchPr
     The GPT problem is built only with ``gpt=True`` in full mode and when :func:`gpt_problem` finds
     the ``convexlab.llm`` contract; otherwise it is listed as left out with the reason.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {tuple(MODES)}, got {mode!r}")
+    V.one_of("mode", mode, tuple(MODES))
     from convexlab.problems import LogisticRegression
     from convexlab.problems.convex import HingeSVM, L1Regression
 

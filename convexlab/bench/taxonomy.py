@@ -41,7 +41,9 @@ class Placement:
     reason: str
 
 
-#: registry name → placement [D]
+#: registry name → placement [D]. Every registry optimizer must have one: :func:`placement_of` raises
+#: for one without and ``tests/test_bench_entries.py`` fails (as for the benchmark kwargs of
+#: ``bench optim`` and ``bench compare``)
 TAXONOMY_PLACEMENT: dict[str, Placement] = {
     "SignSGD": Placement("sign_based", ("memory_efficient",), "d = sign(g); no state"),
     "Signum": Placement("sign_based", ("memory_efficient",), "d = sign(m) with one momentum buffer"),

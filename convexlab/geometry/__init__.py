@@ -1,4 +1,4 @@
-r"""Geometries: regularizer ψ, conjugate ψ*, direction ∇ψ* (design guide §3).
+r"""Geometries: regularizer ψ, conjugate ψ*, direction ∇ψ* (README, "What convexlab is").
 
 =====================  =========================================  ===============================
 geometry               ψ* (conjugate)                             ∇ψ* (direction) / optimizer

@@ -1,7 +1,7 @@
 r"""The geometry abstraction: a regularizer ψ, its Fenchel conjugate ψ*, and the direction ∇ψ*.
 
 Every optimizer in convexlab takes a step ``x ← x − lr · direction(m)`` where ``direction`` is the
-gradient of a named conjugate (design guide §3). Equivalently the step solves
+gradient of a named conjugate (README, "What convexlab is"). Equivalently the step solves
 
 .. math::  d = \operatorname{argmax}_d\ \langle m, d\rangle - ψ(d) = ∇ψ^*(m),
 
@@ -21,6 +21,18 @@ from convexlab import _validation as V
 
 
 
+#: every subclass of :class:`Geometry`, in definition order (filled by ``__init_subclass__``)
+_CLASSES: list = []
+
+
+def geometry_classes(declared: bool = True) -> list:
+    """The :class:`Geometry` subclasses defined so far (importing :mod:`convexlab.geometry` defines
+    the package's own), in definition order; with ``declared`` only those that declare their own
+    :meth:`~Geometry.examples` (a subclass that inherits them, e.g. a deliberately broken variant in
+    a test, is not a geometry to certify)."""
+    return [c for c in _CLASSES if not declared or "examples" in vars(c)]
+
+
 class Geometry:
     r"""Base class. Subclasses implement ``_regularizer``, ``_conjugate`` and ``_direction``.
 
@@ -30,11 +42,43 @@ class Geometry:
             ``None`` when ψ is not strongly convex (e.g. the indicator of the ℓ∞ ball). Then ψ* is
             (1/μ)-smooth. Source: Softsign (arXiv 2605.31371) [SS-FAMILY] table.
         stochastic: whether ``sample`` draws a random direction whose mean is ``direction``.
+        source: where the closed forms of this geometry come from (paper and statement id of
+            docs/statements.md); the identity checks cite it.
+        provenance: the provenance tag of those closed forms (docs/statements.md#provenance-legend).
+
+    A geometry registers where it is defined: every subclass is recorded (:func:`geometry_classes`)
+    and its :meth:`examples` are the instances the identity checks of ``convexlab check`` run on, so
+    a new geometry is checked by defining it (``tests/test_architecture.py`` fails on a subclass
+    that declares no examples).
     """
 
     event_ndim: int = 1
     strong_convexity: float | None = None
     stochastic: bool = False
+    source: str = "Softsign (arXiv 2605.31371) [SS-FAMILY]"
+    provenance: str = "DER"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _CLASSES.append(cls)
+
+    @classmethod
+    def examples(cls) -> dict:
+        """Label → instance: the instances of this class that the identity checks (Fenchel–Young,
+        autograd, constants, numeric conjugates, the optimizers' step path) are registered on.
+        Every subclass declares its own (an empty dict says: checked elsewhere, with the reason in
+        its docstring)."""
+        return {}
+
+    def provenance_of(self, identity: str) -> str:
+        """The provenance tag of one identity (``"conjugate.scalar_sup"``, ...) of this geometry;
+        :attr:`provenance` unless a subclass knows better."""
+        return self.provenance
+
+    def cvxpy_regularizer(self, d):
+        """ψ(d) as a cvxpy expression and a list of constraints (for the numeric-conjugate checks);
+        ``NotImplementedError`` where cvxpy cannot express ψ."""
+        raise NotImplementedError(f"no cvxpy form for {self!r}")
 
     # -- public API (validated) ------------------------------------------------------------
     def regularizer(self, d: torch.Tensor) -> torch.Tensor:
@@ -108,6 +152,11 @@ class SeparableGeometry(Geometry):
     """
 
     absolutely_symmetric: bool = True
+
+    @classmethod
+    def examples(cls) -> dict:
+        """None: an abstract base (its concrete subclasses declare theirs)."""
+        return {}
 
     def elem_regularizer(self, d: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

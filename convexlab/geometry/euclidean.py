@@ -19,6 +19,15 @@ class Euclidean(SeparableGeometry):
 
     strong_convexity = 1.0
 
+    @classmethod
+    def examples(cls) -> dict:
+        return {"Euclidean": cls()}
+
+    def cvxpy_regularizer(self, d):
+        import cvxpy as cp
+
+        return 0.5 * cp.sum_squares(d), []
+
     def elem_regularizer(self, d):
         return 0.5 * d * d
 

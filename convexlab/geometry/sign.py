@@ -19,6 +19,15 @@ class Sign(SeparableGeometry):
     tensor([-1.,  0.,  1.])
     """
 
+    @classmethod
+    def examples(cls) -> dict:
+        return {"Sign": cls()}
+
+    def cvxpy_regularizer(self, d):
+        import cvxpy as cp
+
+        return 0, [cp.abs(d) <= 1]
+
     strong_convexity = None
 
     def elem_regularizer(self, d):
@@ -59,6 +68,15 @@ class Clip(SeparableGeometry):
     >>> Clip().direction(torch.tensor([-2.0, 0.5]))
     tensor([-1.0000,  0.5000])
     """
+
+    @classmethod
+    def examples(cls) -> dict:
+        return {"Clip": cls()}
+
+    def cvxpy_regularizer(self, d):
+        import cvxpy as cp
+
+        return 0.5 * cp.sum_squares(d), [cp.abs(d) <= 1]
 
     strong_convexity = 1.0
 

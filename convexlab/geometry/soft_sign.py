@@ -89,6 +89,28 @@ class SoftSign(SeparableGeometry):
     tensor([0.8337], dtype=torch.float64)
     """
 
+    #: the temperature of the instances the identity checks run on (middle of the sign-like /
+    #: SGD-like range)
+    EXAMPLE_TAU = 3.0
+
+    @classmethod
+    def examples(cls) -> dict:
+        return {f"SoftSign({kind})": cls(cls.EXAMPLE_TAU, kind) for kind in _KINDS}
+
+    def provenance_of(self, identity: str) -> str:
+        """The entropic conjugate and its direction are stated by the authors [THR]; the rest is
+        reconstructed [DER]."""
+        if self.kind == "tanh" and identity.startswith(("conjugate", "direction")):
+            return "THR"
+        return self.provenance
+
+    def cvxpy_regularizer(self, d):
+        import cvxpy as cp
+
+        if self.kind == "tanh":  # V(d) = ½[(1+d)ln(1+d) + (1−d)ln(1−d)] = −½[entr(1+d) + entr(1−d)]
+            return -0.5 * cp.sum(cp.entr(1 + d) + cp.entr(1 - d)) / self.tau, [cp.abs(d) <= 1]
+        return cp.sum(1 - cp.sqrt(1 - cp.square(d))) / self.tau, [cp.abs(d) <= 1]
+
     def __init__(self, tau: float = 1.0, kind: str = "tanh"):
         self.tau = V.positive_finite("tau", tau)
         self.kind = V.one_of("kind", kind, _KINDS)

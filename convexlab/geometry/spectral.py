@@ -36,7 +36,8 @@ import torch
 
 from convexlab import _validation as V
 from convexlab.geometry.base import Geometry, SeparableGeometry
-from convexlab.geometry.sign import Sign
+from convexlab.geometry.euclidean import Euclidean
+from convexlab.geometry.sign import Clip, Sign
 from convexlab.geometry.soft_sign import SoftSign
 from convexlab.linalg.inverse_root import regularized_newton_schulz_kernel, soft_polar_exact_kernel
 from convexlab.linalg.polar_newton_schulz import (
@@ -97,7 +98,7 @@ class NewtonSchulz(_IterativeSolver):
 
     def __init__(self, steps: int = 5, coefficients=NS_QUINTIC_JORDAN, dtype: torch.dtype = torch.bfloat16,
                  eps: float = 1e-7, form: str = "fused"):
-        self.steps = V.nonnegative_int("steps", steps)
+        self.steps = V.integer("steps", steps)
         self.coefficients = _coefficients("coefficients", coefficients)
         self.dtype = V.one_of("dtype", dtype, ITERATION_DTYPES)
         self.eps = V.positive_finite("eps", eps)
@@ -138,7 +139,7 @@ class RegularizedNewtonSchulz(_IterativeSolver):
     approximate = True
 
     def __init__(self, steps: int = 5, dtype: torch.dtype = torch.bfloat16):
-        self.steps = V.nonnegative_int("steps", steps)
+        self.steps = V.integer("steps", steps)
         self.dtype = V.one_of("dtype", dtype, ITERATION_DTYPES)
 
     def supports(self, g) -> bool:
@@ -197,6 +198,33 @@ class Spectral(Geometry):
     """
 
     event_ndim = 2
+    source = "Softsign (arXiv 2605.31371) [SS-FAMILY] + Lewis 1996"
+
+    @classmethod
+    def examples(cls) -> dict:
+        """The lift of every deterministic, absolutely symmetric separable example, plus SoftMuon's
+        exact transition map with ``solver="eigh"`` (the eigh solver of the same ∇ψ*)."""
+        from convexlab.geometry.base import geometry_classes
+
+        out = {}
+        for c in geometry_classes():
+            if issubclass(c, SeparableGeometry) and not issubclass(c, cls):
+                for label, g in c.examples().items():
+                    if g.absolutely_symmetric and not g.stochastic:
+                        out[f"Spectral({label})"] = cls(g)
+        out["Spectral(SoftSign(algebraic), eigh)"] = cls(SoftSign(SoftSign.EXAMPLE_TAU, "algebraic"), "eigh")
+        return out
+
+    def cvxpy_regularizer(self, d):
+        import cvxpy as cp
+
+        g = self.g
+        cons = [cp.sigma_max(d) <= 1] if isinstance(g, (Sign, Clip)) else []
+        if isinstance(g, Sign):
+            return 0, cons
+        if isinstance(g, (Clip, Euclidean)):
+            return 0.5 * cp.sum_squares(d), cons
+        raise NotImplementedError(f"no cvxpy form for {self!r}")
 
     def __init__(self, g: SeparableGeometry, solver=None, *, batch: bool | None = None):
         if batch not in (None, False, True):

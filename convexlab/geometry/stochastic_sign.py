@@ -77,6 +77,19 @@ class StochasticSign(SeparableGeometry):
     [1.0, 1.0]
     """
 
+    source = "StoSignSGD (arXiv 2604.15416) Prop. 1 [SSG-P1]; pair derived in proofs_checks.huber_clip"
+
+    @classmethod
+    def examples(cls) -> dict:
+        # a fixed envelope with a zero entry (the 0/0 := 0 convention of StoSignSGD [SSG-DEF1])
+        G = torch.tensor([0.5, 1.0, 2.0, 0.0, 0.25, 1.5, 3.0, 0.75], dtype=torch.float64)
+        return {"StochasticSign.mean": cls(G)}
+
+    def cvxpy_regularizer(self, d):
+        import cvxpy as cp
+
+        return 0.5 * cp.sum(cp.multiply(self.envelope.numpy(), cp.square(d))), [cp.abs(d) <= 1]
+
     absolutely_symmetric = False  # the envelope differs per coordinate
     stochastic = True
 
@@ -249,6 +262,13 @@ class LatticeStochasticSign(StochasticSign):
     e_G ≥ −110), so its single rounding keeps its sign and no draw changes. Hence the bias is
     < 2^-16 + 2^-16 = 2^-15 (0 at a tie point).
     """
+
+    @classmethod
+    def examples(cls) -> dict:
+        """None here: its maps are :class:`StochasticSign`'s (checked on that class's example); what
+        differs, the draw, is checked by ``geometry.step_path.sample[LatticeStochasticSign]``
+        (registered in :mod:`convexlab.theory.identities`)."""
+        return {}
 
     # step_directions is StochasticSign's: sign(m + G⊙n) for every tensor of ``ms`` (G the matching
     # entry of ``scales``, or this geometry's envelope), computed in ``noise`` or a fresh buffer, with

@@ -85,7 +85,7 @@ def coupled_inverse_sqrt(A: Tensor, steps: int = 5, dtype: torch.dtype | None = 
     A = _validation.tensor("A", A, min_ndim=2)
     if A.size(-1) != A.size(-2):
         raise ValueError(f"A must be square, shape (..., n, n), got shape {tuple(A.shape)}")
-    steps = _validation.nonnegative_int("steps", steps)
+    steps = _validation.integer("steps", steps)
     work_dtype = A.dtype if dtype is None else _validation.one_of("dtype", dtype, ITERATION_DTYPES)
 
     X = A.to(work_dtype)
@@ -198,7 +198,7 @@ def soft_polar(
     _validation.one_of("method", method, SOFT_POLAR_METHODS)
 
     if method == "ns5_official":
-        steps = 5 if ns_steps is None else _validation.nonnegative_int("ns_steps", ns_steps)
+        steps = 5 if ns_steps is None else _validation.integer("ns_steps", ns_steps)
         work_dtype = torch.bfloat16 if dtype is None else _validation.one_of("dtype", dtype, ITERATION_DTYPES)
         return _regularized_newton_schulz(M, tau, steps, work_dtype)
 

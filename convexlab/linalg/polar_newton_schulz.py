@@ -236,7 +236,7 @@ def newton_schulz(
         D. Feoktistov et al., "Softsign", arXiv 2605.31371, 2026 (SoftMuon sign phase).
     """
     M = _validation.tensor("M", M, min_ndim=2)
-    steps = _validation.nonnegative_int("steps", steps)
+    steps = _validation.integer("steps", steps)
     coefficients = _coefficients("coefficients", coefficients)
     _validation.one_of("dtype", dtype, ITERATION_DTYPES)
     eps = _validation.positive_finite("eps", eps)
@@ -273,7 +273,7 @@ def newton_schulz_scalar_map(x: Any, steps: int = 5, coefficients: tuple[float, 
         >>> newton_schulz_scalar_map([0.0, 1.0], steps=1)
         array([0.   , 0.701])
     """
-    steps = _validation.nonnegative_int("steps", steps)
+    steps = _validation.integer("steps", steps)
     a, b, c = _coefficients("coefficients", coefficients)
     if isinstance(x, Tensor):
         y = x.to(torch.float64)
@@ -324,9 +324,7 @@ def matrix_with_spectrum(
         >>> torch.linalg.svdvals(M)
         tensor([3., 1.], dtype=torch.float64)
     """
-    for name, v in (("rows", rows), ("cols", cols)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    rows, cols = _validation.integer("rows", rows, 1), _validation.integer("cols", cols, 1)
     _validation.one_of("dtype", dtype, ITERATION_DTYPES)
     s = torch.as_tensor(sigma, dtype=torch.float64).cpu()
     if s.ndim != 1 or s.numel() == 0:

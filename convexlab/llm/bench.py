@@ -36,6 +36,8 @@ from pathlib import Path
 
 import torch
 
+from convexlab import _validation as V
+
 #: the default optimizers benchmarked (registry names)
 DEFAULT_OPTIMIZERS = ("AdamW", "Signum", "Lion", "StoSignSGD", "SFAdamW", "SoftSignum", "Muon", "NorMuon",
                       "SoftMuon", "SFNorMuon")
@@ -62,8 +64,7 @@ def bench_one(optimizer: str, *, model: str = "toy", device: str = "auto", preci
     from convexlab.precision import emulated_step
 
     for name, v, lo in (("steps", steps, 1), ("warmup", warmup, 0)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+        V.integer(name, v, lo)
     over = {"optimizer": optimizer, "model": model, "device": device, "precision": precision, "compile": compile,
             "batch_size": batch_size, "seed": seed, "progress": False, "peak_flops": peak_flops,
             "opt_kwargs": dict(opt_kwargs or {})}

@@ -1,7 +1,7 @@
 r"""Atomic training checkpoints and the random-number-generator state they carry.
 
 A checkpoint is one ``torch.save`` file holding everything the next step depends on, so that a
-resumed run continues the interrupted one exactly (design guide §7):
+resumed run continues the interrupted one exactly (README, "The GPT harness", Reliability):
 
 * ``model``: the (unwrapped) model's ``state_dict``; for a schedule-free run the parameters hold
   y (the optimizer is in train mode when a checkpoint is written);

@@ -38,6 +38,8 @@ from typing import Iterable
 import numpy as np
 import torch
 
+from convexlab import _validation as V
+
 #: modules of the standard library that make up the default corpus, in this order (module docstring)
 DEFAULT_CORPUS_FILES: tuple[str, ...] = (
     "__future__.py", "_collections_abc.py", "_compat_pickle.py", "_compression.py", "_markupbase.py",
@@ -253,8 +255,7 @@ class TokenData:
 
     def split(self, name: str) -> np.ndarray:
         """The tokens of split ``name`` ("train" or "val")."""
-        if name not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS!r}, got {name!r}")
+        V.one_of("split", name, SPLITS)
         return self.train if name == "train" else self.val
 
     @functools.cached_property
@@ -274,8 +275,7 @@ def _check_batch_args(data, split: str, batch_size: int, block_size: int) -> np.
         raise ValueError(f"data must be a TokenData, got {type(data).__name__}")
     toks = data.split(split)
     for name, v in (("batch_size", batch_size), ("block_size", block_size)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        V.integer(name, v, 1)
     if len(toks) < block_size + 1:
         raise ValueError(f"block_size={block_size} needs at least block_size + 1 = {block_size + 1} tokens in the "
                          f"{split!r} split, which has {len(toks)}")
@@ -328,10 +328,8 @@ class BatchSampler:
     def __init__(self, data: TokenData, split: str, batch_size: int, block_size: int, *, seed: int = 0,
                  order: str = "random") -> None:
         self._toks = _check_batch_args(data, split, batch_size, block_size)
-        if order not in ORDERS:
-            raise ValueError(f"order must be one of {ORDERS!r}, got {order!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"seed must be an integer, got {seed!r}")
+        V.one_of("order", order, ORDERS)
+        V.integer("seed", seed, None)
         if order == "sequential" and len(self._toks) < batch_size * block_size + 1:
             raise ValueError(f"order='sequential' needs batch_size·block_size + 1 = {batch_size * block_size + 1} "
                              f"tokens in the {split!r} split, which has {len(self._toks)}")

@@ -48,6 +48,8 @@ import sys
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from convexlab import _validation as V
+
 EXPERIMENTS = ("fp8", "anytime", "softstar")
 PRESET_SIZES = ("cpu", "gpu")
 #: the optimizer compared against every baseline in the fp8 experiment
@@ -331,7 +333,7 @@ def summarize_softstar(runs: list[dict]) -> dict:
                       "before the transition start S the soft and hard optimizers are the same algorithm"]}
 
 
-#: claim ids recorded by notebook 12 (convexlab.claims)
+#: claim ids recorded by notebook 12 (convexlab.theory.claims)
 CLAIMS = {"fp8": "stosignsgd.fp8_pretraining_stability", "softstar": "softsign.llm_transition",
           "anytime": "sf_normuon.anytime_llm"}
 #: a loss difference (nats) below this is not read as an effect at CPU scale [D]
@@ -481,8 +483,7 @@ def to_markdown(summary: dict) -> str:
 def summarize(kind: str, exp_dir: str | os.PathLike) -> dict:
     r"""Summarize the runs under ``exp_dir`` as experiment ``kind``; writes ``summary.json`` and
     ``summary.md`` there and returns the summary."""
-    if kind not in EXPERIMENTS:
-        raise ValueError(f"kind must be one of {EXPERIMENTS}, got {kind!r}")
+    V.one_of("kind", kind, EXPERIMENTS)
     from convexlab._io import atomic_write
 
     runs = load_runs(exp_dir)
@@ -509,8 +510,7 @@ def scale_config(cfg, scale: float):
     shorter copy of a preset that keeps its structure (horizons 1×…8×, the transition at 0.9·T)."""
     from convexlab.llm.train import apply_overrides
 
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
+    V.positive_finite("scale", scale)
 
     def sc(v):
         return max(1, int(round(v * scale))) if v > 0 else v
@@ -529,10 +529,9 @@ def preset_configs(kind: str, preset: str = "cpu", config: str | None = None, ou
     ``convexlab train`` command-line tokens (``--key value``, ``--key=value``, ``--flag``)."""
     from convexlab.llm.train import parse_args
 
-    if kind not in EXPERIMENTS:
-        raise ValueError(f"kind must be one of {EXPERIMENTS}, got {kind!r}")
-    if config is None and preset not in PRESET_SIZES:
-        raise ValueError(f"preset must be one of {PRESET_SIZES}, got {preset!r}")
+    V.one_of("kind", kind, EXPERIMENTS)
+    if config is None:
+        V.one_of("preset", preset, PRESET_SIZES)
     argv = ["--config", config or f"{kind}_{preset}", "--overwrite"]
     if runs:
         argv += ["--run", ",".join(runs)]

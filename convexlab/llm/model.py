@@ -67,6 +67,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from convexlab import _validation
+
 #: MLP activations: ReLU² (SF-NorMuon [SFN-MODEL]) or GELU (GPT-2); both are d → 4d → d, so parameter counts agree
 MLP_KINDS = ("relu2", "gelu")
 
@@ -109,17 +111,14 @@ class GPTConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "loss_chunk"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+            _validation.integer(name, getattr(self, name), 1)
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd must be divisible by n_head={self.n_head}, got {self.n_embd}")
         if self.head_dim % 2:
             raise ValueError(f"n_embd / n_head (the head dimension) must be even for RoPE, got "
                              f"n_embd={self.n_embd}, n_head={self.n_head} (head dimension {self.head_dim})")
         for name in ("tie_embeddings", "qk_norm"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            _validation.boolean(name, getattr(self, name))
         try:
             p = float(self.dropout)
         except (TypeError, ValueError):
@@ -132,8 +131,7 @@ class GPTConfig:
             b = math.nan
         if isinstance(self.rope_base, bool) or not (math.isfinite(b) and b > 1.0):
             raise ValueError(f"rope_base must be a finite number > 1, got {self.rope_base!r}")
-        if self.mlp not in MLP_KINDS:
-            raise ValueError(f"mlp must be one of {MLP_KINDS!r}, got {self.mlp!r}")
+        _validation.one_of("mlp", self.mlp, MLP_KINDS)
 
     @property
     def head_dim(self) -> int:
@@ -389,8 +387,7 @@ def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.T
         raise ValueError(f"targets must be an integer tensor of shape ({h.shape[0]},), got "
                          f"{getattr(targets, 'dtype', type(targets).__name__)} of shape "
                          f"{tuple(getattr(targets, 'shape', ()))}")
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}")
+    _validation.integer("chunk", chunk, 1)
     targets = targets.long()
     if torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad):
         return _LinearCrossEntropy.apply(h, weight, targets, chunk, ignore_index)
@@ -444,8 +441,7 @@ class GPT(nn.Module):
             ValueError: wrong dtype, rank, context length, a shape mismatch of ``targets``, or
                 ``return_logits=False`` without ``targets``.
         """
-        if not isinstance(return_logits, bool):
-            raise ValueError(f"return_logits must be True or False, got {return_logits!r}")
+        _validation.boolean("return_logits", return_logits)
         if not return_logits and targets is None:
             raise ValueError("return_logits=False needs targets (without them the logits are the only output)")
         if not isinstance(idx, torch.Tensor) or idx.dtype not in (torch.int64, torch.int32) or idx.ndim != 2:

@@ -23,12 +23,13 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+from convexlab import _validation as V
+
 SCHEDULES = ("cosine", "wsd", "constant")
 
 
 def _check(total: int, warmup: int, min_ratio: float) -> None:
-    if isinstance(total, bool) or not isinstance(total, int) or total < 1:
-        raise ValueError(f"total must be an integer >= 1, got {total!r}")
+    V.integer("total", total, 1)
     if isinstance(warmup, bool) or not isinstance(warmup, int) or not 0 <= warmup <= total:
         raise ValueError(f"warmup must be an integer in [0, total={total}], got {warmup!r}")
     if isinstance(min_ratio, bool) or not isinstance(min_ratio, (int, float)) or not 0.0 <= min_ratio <= 1.0:
@@ -86,8 +87,7 @@ def constant(step: int, total: int, warmup: int = 0, min_ratio: float = 0.0) -> 
 def make_schedule(name: str, total: int, warmup: int = 0, min_ratio: float = 0.0,
                   decay_frac: float = 0.2) -> Callable[[int], float]:
     """``step → factor`` for the schedule ``name`` (one of :data:`SCHEDULES`), arguments checked now."""
-    if name not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES!r}, got {name!r}")
+    V.one_of("schedule", name, SCHEDULES)
     _check(total, warmup, min_ratio)
     if name == "cosine":
         return lambda t: warmup_cosine(t, total, warmup, min_ratio)

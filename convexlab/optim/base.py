@@ -19,82 +19,17 @@ The gradient ``p.grad`` is never written to.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
 
 import torch
 
+from convexlab import _validation as V
 from convexlab.geometry.base import Geometry, SeparableGeometry
 from convexlab.optim.momentum import MomentumPart, NoMomentum
 
 _NONFINITE = ("raise", "skip")
 #: largest accepted seed (the generators are seeded with seed + device index, below 2**64)
 SEED_MAX = 2**63 - 1
-
-
-# ---------------------------------------------------------------------------------------------
-# validation (ValueError naming the argument, its value and the allowed range)
-# ---------------------------------------------------------------------------------------------
-def _finite(value: Any) -> float | None:
-    """``value`` as a finite float, or None (bools, non-numbers, NaN, inf and ints too large for a
-    float all give None, so that no caller meets an OverflowError)."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        x = float(value)
-    except OverflowError:
-        return None
-    return x if math.isfinite(x) else None
-
-
-def check_lr(lr: Any, name: str = "lr") -> float:
-    x = _finite(lr)
-    if x is None or x < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {lr!r}")
-    return x
-
-
-def check_nonneg(value: Any, name: str) -> float:
-    x = _finite(value)
-    if x is None or x < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return x
-
-
-def check_positive(value: Any, name: str) -> float:
-    x = _finite(value)
-    if x is None or x <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return x
-
-
-def check_beta(value: Any, name: str, *, allow_one: bool = False) -> float:
-    hi = "1]" if allow_one else "1)"
-    x = _finite(value)
-    if x is None or x < 0 or x > 1 or (x == 1 and not allow_one):
-        raise ValueError(f"{name} must be in [0, {hi}, got {value!r}")
-    return x
-
-
-def check_betas(betas: Any, name: str = "betas", *, allow_one: tuple[bool, ...] = (False, False)) -> tuple[float, ...]:
-    if not isinstance(betas, (tuple, list)) or len(betas) != len(allow_one):
-        raise ValueError(f"{name} must be a tuple of {len(allow_one)} numbers, got {betas!r}")
-    return tuple(check_beta(b, f"{name}[{i}]", allow_one=a) for i, (b, a) in enumerate(zip(betas, allow_one)))
-
-
-def check_choice(value: Any, name: str, allowed: tuple) -> Any:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed!r}, got {value!r}")
-    return value
-
-
-def check_int(value: Any, name: str, minimum: int = 0, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum is not None and value > maximum):
-        allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
-    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,7 +103,7 @@ class ComposedOptimizer(torch.optim.Optimizer):
     def __init__(self, params, defaults: dict, *, nonfinite: str = "raise", seed: int | None = None, box=None,
                  maximize: bool = False, foreach: bool | None = None, differentiable: bool = False,
                  capturable: bool = False, fused: bool | None = None):
-        check_choice(nonfinite, "nonfinite", _NONFINITE)
+        V.one_of("nonfinite", nonfinite, _NONFINITE)
         _check_off("differentiable", differentiable, (False,))
         _check_off("capturable", capturable, (False,))
         _check_off("fused", fused, (None, False))
@@ -176,11 +111,11 @@ class ComposedOptimizer(torch.optim.Optimizer):
         defaults.setdefault("maximize", maximize)
         defaults.setdefault("foreach", foreach)
         if "lr" in defaults:
-            check_lr(defaults["lr"])
+            V.nonnegative_finite("lr", defaults["lr"])
         if "weight_decay" in defaults:
-            check_nonneg(defaults["weight_decay"], "weight_decay")
+            V.nonnegative_finite("weight_decay", defaults["weight_decay"])
         if seed is not None:
-            check_int(seed, "seed", maximum=SEED_MAX)
+            V.integer("seed", seed, maximum=SEED_MAX)
         self._box = self._check_box(box)
         self._validated: dict[int, tuple] = {}
         super().__init__(params, defaults)
@@ -205,11 +140,10 @@ class ComposedOptimizer(torch.optim.Optimizer):
     def _validate_group(self, group: dict) -> None:
         """Check one param group's hyperparameters and parameters (called for every group, and
         again at a step whenever a hyperparameter changed)."""
-        check_lr(group["lr"])
+        V.nonnegative_finite("lr", group["lr"])
         if "weight_decay" in group:
-            check_nonneg(group["weight_decay"], "weight_decay")
-        if not isinstance(group.get("maximize", False), bool):
-            raise ValueError(f"maximize must be True or False, got {group['maximize']!r}")
+            V.nonnegative_finite("weight_decay", group["weight_decay"])
+        V.boolean("maximize", group.get("maximize", False))
         if group.get("foreach", None) is not None and not isinstance(group["foreach"], bool):
             raise ValueError(f"foreach must be None, True or False, got {group['foreach']!r}")
         for key, allowed in (("differentiable", (False,)), ("capturable", (False,)), ("fused", (None, False))):
@@ -287,7 +221,7 @@ class ComposedOptimizer(torch.optim.Optimizer):
 
     def reseed(self, seed: int) -> None:
         """Restart the optimizer's random generators from ``seed`` (e.g. one seed per simulated run)."""
-        check_int(seed, "seed", maximum=SEED_MAX)
+        V.integer("seed", seed, maximum=SEED_MAX)
         self._seed = int(seed)
         self._generators = {}
 

@@ -67,17 +67,11 @@ import math
 
 import torch
 
+from convexlab import _validation as V
 from convexlab.geometry import Clip, Euclidean, Sign, StochasticSign
 from convexlab.geometry.stochastic_sign import LatticeNoise, LatticeStochasticSign, _views  # noqa: F401
-from convexlab.optim.base import (
-    ComposedOptimizer,
-    check_betas,
-    check_choice,
-    check_nonneg,
-    check_positive,
-    cpu_blocks,
-)
-from convexlab.optim.momentum import EMA, NoMomentum
+from convexlab.optim.base import ComposedOptimizer, cpu_blocks
+from convexlab.optim.momentum import EMA, FIRST, NoMomentum
 
 BASES = ("adamw", "adamax", "ie_stosignsgd")
 MODES = ("original", "stochastic", "expectation", "deterministic_sign")
@@ -146,21 +140,21 @@ class GeneralOptimizer(ComposedOptimizer):
                  *, base: str = "adamw", mode: str = "original", first_moment: str | None = None,
                  envelope: str = "momentum", anytime_diameter: float | None = None, noise: str | None = None,
                  **kwargs):
-        check_choice(base, "base", BASES)
-        check_choice(mode, "mode", MODES)
-        check_choice(envelope, "envelope", ENVELOPES)
+        V.one_of("base", base, BASES)
+        V.one_of("mode", mode, MODES)
+        V.one_of("envelope", envelope, ENVELOPES)
         if noise is None:
             noise = "uniform" if envelope == "gradient" else "lattice16"
-        check_choice(noise, "noise", NOISES)
+        V.one_of("noise", noise, NOISES)
         if envelope == "gradient" and base != "ie_stosignsgd":
             raise ValueError(f"envelope='gradient' is defined for base='ie_stosignsgd' only, got base={base!r}")
         if first_moment is None:
             first_moment = "g1" if base == "ie_stosignsgd" else "zero"
-        check_choice(first_moment, "first_moment", ("g1", "zero"))
-        check_betas(betas, "betas", allow_one=(False, base == "ie_stosignsgd"))
-        check_nonneg(eps, "eps")
+        V.one_of("first_moment", first_moment, FIRST)
+        V.betas("betas", betas, allow_one=(False, base == "ie_stosignsgd"))
+        V.nonnegative_finite("eps", eps)
         if anytime_diameter is not None:
-            check_positive(anytime_diameter, "anytime_diameter")
+            V.positive_finite("anytime_diameter", anytime_diameter)
         self.base, self.mode, self.first_moment, self.envelope = base, mode, first_moment, envelope
         self.anytime_diameter = anytime_diameter
         self.noise = noise
@@ -171,8 +165,8 @@ class GeneralOptimizer(ComposedOptimizer):
 
     def _validate_group(self, group):
         super()._validate_group(group)
-        check_betas(group["betas"], "betas", allow_one=(False, self.base == "ie_stosignsgd"))
-        check_nonneg(group["eps"], "eps")
+        V.betas("betas", group["betas"], allow_one=(False, self.base == "ie_stosignsgd"))
+        V.nonnegative_finite("eps", group["eps"])
 
     # -- the parts -----------------------------------------------------------------------------
     def momentum(self, group):
@@ -556,7 +550,7 @@ class SignConverted(GeneralOptimizer):
 
     def __init__(self, params, base: str = "adamw", mode: str = "stochastic", lr: float = 1e-3, betas=(0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, **kw):
-        check_choice(mode, "mode", MODES[1:])
+        V.one_of("mode", mode, MODES[1:])
         super().__init__(params, lr, betas, eps, weight_decay, base=base, mode=mode, **kw)
 
 
@@ -598,7 +592,7 @@ class StoSignSGD(GeneralOptimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 1.0), weight_decay: float = 0.0,
                  mode: str = "stochastic", envelope: str = "momentum", **kw):
-        check_choice(mode, "mode", MODES[1:])
+        V.one_of("mode", mode, MODES[1:])
         super().__init__(params, lr, betas, 0.0, weight_decay, base="ie_stosignsgd", mode=mode, envelope=envelope, **kw)
 
     @classmethod

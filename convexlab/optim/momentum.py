@@ -43,6 +43,8 @@ from typing import Any, Union
 
 import torch
 
+from convexlab import _validation as V
+
 Key = Union[str, tuple]
 
 FIRST = ("g1", "zero")
@@ -97,9 +99,7 @@ class EMA(MomentumPart):
     """
 
     def __init__(self, beta: Key = "momentum", first: str = "g1", key: str = "exp_avg"):
-        if first not in FIRST:
-            raise ValueError(f"first must be one of {FIRST!r}, got {first!r}")
-        self.beta, self.first, self.key = beta, first, key
+        self.beta, self.first, self.key = beta, V.one_of("first", first, FIRST), key
         self.state_keys = (key,)
 
     def init(self, p, state, group):

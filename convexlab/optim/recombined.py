@@ -12,8 +12,9 @@ a new combination declares its parts and touches nothing else:
 
 from __future__ import annotations
 
+from convexlab import _validation as V
 from convexlab.geometry import SoftSign
-from convexlab.optim.base import ComposedOptimizer, check_beta, check_positive
+from convexlab.optim.base import ComposedOptimizer
 from convexlab.optim.general import StoSignSGD
 from convexlab.optim.momentum import EMA, Nesterov, NoMomentum
 from convexlab.optim.schedule_free import schedule_free
@@ -56,14 +57,14 @@ class AlgebraicSoftSignum(ComposedOptimizer):
 
     def __init__(self, params, lr: float = 1e-3, tau: float = 1.0, momentum: float = 0.0, weight_decay: float = 0.0,
                  **kw):
-        check_positive(tau, "tau")
-        check_beta(momentum, "momentum")
+        V.positive_finite("tau", tau)
+        V.beta("momentum", momentum)
         super().__init__(params, dict(lr=lr, tau=tau, momentum=momentum, weight_decay=weight_decay), **kw)
 
     def _validate_group(self, group):
         super()._validate_group(group)
-        check_positive(group["tau"], "tau")
-        check_beta(group["momentum"], "momentum")
+        V.positive_finite("tau", group["tau"])
+        V.beta("momentum", group["momentum"])
 
     def momentum(self, group):
         return EMA("momentum", first="g1") if group["momentum"] else NoMomentum()

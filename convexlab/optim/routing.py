@@ -22,6 +22,7 @@ import warnings
 import torch
 from torch import nn
 
+from convexlab import _validation as V
 from convexlab.optim.base import ComposedOptimizer
 from convexlab.optim.general import AdamW
 from convexlab.optim.schedule_free import ScheduleFreeMixin, SFAdamW, evaluating
@@ -217,8 +218,7 @@ class MatrixAndAdamW(torch.optim.Optimizer):
     def __init__(self, matrix_params, other_params, matrix="Muon", *, matrix_kwargs: dict | None = None,
                  adamw_kwargs: dict | None = None, aux: str = "auto", all_params: Iterable | None = None):
         cls = _resolve_matrix_class(matrix)
-        if aux not in ("auto", "AdamW", "SFAdamW"):
-            raise ValueError(f"aux must be one of ('auto', 'AdamW', 'SFAdamW'), got {aux!r}")
+        V.one_of("aux", aux, ("auto", "AdamW", "SFAdamW"))
         matrix_kwargs = dict(matrix_kwargs or {})
         matrix_groups = _as_groups(matrix_params)
         other_groups = _as_groups(other_params)

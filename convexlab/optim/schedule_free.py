@@ -46,14 +46,8 @@ from contextlib import contextmanager
 
 import torch
 
-from convexlab.optim.base import (
-    ComposedOptimizer,
-    check_beta,
-    check_betas,
-    check_choice,
-    check_int,
-    check_nonneg,
-)
+from convexlab import _validation as V
+from convexlab.optim.base import ComposedOptimizer
 from convexlab.optim.momentum import NoMomentum
 
 DECAY_AT = ("x", "y", "z")
@@ -155,10 +149,10 @@ class ScheduleFreeMixin:
                  weight_lr_power: float = 2.0, weight_decay_at: str = "y", **kwargs):
         sf = {}
         if self._beta_key == "sf_beta":
-            sf["sf_beta"] = check_beta(sf_beta, "sf_beta", allow_one=True)
-        sf.update(warmup_steps=check_int(warmup_steps, "warmup_steps"), r=check_nonneg(r, "r"),
-                  weight_lr_power=check_nonneg(weight_lr_power, "weight_lr_power"),
-                  weight_decay_at=check_choice(weight_decay_at, "weight_decay_at", DECAY_AT))
+            sf["sf_beta"] = V.beta("sf_beta", sf_beta, allow_one=True)
+        sf.update(warmup_steps=V.integer("warmup_steps", warmup_steps), r=V.nonnegative_finite("r", r),
+                  weight_lr_power=V.nonnegative_finite("weight_lr_power", weight_lr_power),
+                  weight_decay_at=V.one_of("weight_decay_at", weight_decay_at, DECAY_AT))
         if kwargs.get("box") is not None:
             raise ValueError("box projection is not defined for the schedule-free iterate rule; pass box=None")
         self._sf_defaults = dict(sf, k=0, lr_max=-1.0, weight_sum=0.0, train_mode=True, scheduled_lr=0.0, c=0.0)
@@ -186,11 +180,11 @@ class ScheduleFreeMixin:
     def _validate_schedule_free(self, group: dict) -> None:
         """The schedule-free settings of one group (the constructor's checks and messages)."""
         if self._beta_key:
-            check_beta(group[self._beta_key], self._beta_key, allow_one=True)
-        check_int(group["warmup_steps"], "warmup_steps")
-        check_nonneg(group["r"], "r")
-        check_nonneg(group["weight_lr_power"], "weight_lr_power")
-        check_choice(group["weight_decay_at"], "weight_decay_at", DECAY_AT)
+            V.beta(self._beta_key, group[self._beta_key], allow_one=True)
+        V.integer("warmup_steps", group["warmup_steps"])
+        V.nonnegative_finite("r", group["r"])
+        V.nonnegative_finite("weight_lr_power", group["weight_lr_power"])
+        V.one_of("weight_decay_at", group["weight_decay_at"], DECAY_AT)
         if any(group is g for g in self.param_groups):  # not for a state_dict being checked
             polyak = self._beta(group) == 0.0
             for p in group["params"]:
@@ -409,7 +403,7 @@ class SFAdamW(ScheduleFreeMixin, AdamW):
                  warmup_steps: int = 0, r: float = 0.0, weight_lr_power: float = 2.0, weight_decay_at: str = "y", **kw):
         if "sf_beta" in kw:
             raise ValueError("SFAdamW takes its interpolation beta as betas[0], not sf_beta")
-        self._sf_betas = check_betas(betas, "betas", allow_one=(True, False))
+        self._sf_betas = V.betas("betas", betas, allow_one=(True, False))
         # the AdamW base is given β1 = 0 (no first moment); the groups hold (β, β2) as schedulefree's
         super().__init__(params, warmup_steps=warmup_steps, r=r, weight_lr_power=weight_lr_power,
                          weight_decay_at=weight_decay_at, lr=lr, betas=(0.0, self._sf_betas[1]), eps=eps,
@@ -423,8 +417,8 @@ class SFAdamW(ScheduleFreeMixin, AdamW):
     def _validate_group(self, group):
         # the AdamW base's check would refuse β = 1 (its β1 is a first moment; here it is the interpolation)
         ComposedOptimizer._validate_group(self, group)
-        check_betas(group["betas"], "betas", allow_one=(True, False))
-        check_nonneg(group["eps"], "eps")
+        V.betas("betas", group["betas"], allow_one=(True, False))
+        V.nonnegative_finite("eps", group["eps"])
         self._validate_schedule_free(group)
 
     # -- the parts -------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import math
 
 import torch
 
+from convexlab import _validation as V
 from convexlab.optim.schedule_free import ScheduleFreeMixin
 from convexlab.optim.spectral import NorMuon
 
@@ -80,9 +81,7 @@ class SFNorMuon(ScheduleFreeMixin, NorMuon):
                  r: float = 0.0, weight_lr_power: float = 2.0, *, row_norm: bool = True, polar: str = "ns5",
                  nesterov: bool = False, ns_steps: int = 5, ns_dtype: torch.dtype = torch.bfloat16,
                  diagnostics: bool = True, **kw):
-        if not isinstance(diagnostics, bool):
-            raise ValueError(f"diagnostics must be True or False, got {diagnostics!r}")
-        self.diagnostics = diagnostics
+        self.diagnostics = V.boolean("diagnostics", diagnostics)
         super().__init__(params, sf_beta=sf_beta, warmup_steps=warmup_steps, r=r, weight_lr_power=weight_lr_power,
                          weight_decay_at=weight_decay_at, lr=lr, momentum=momentum, beta2=beta2, eps=eps,
                          weight_decay=weight_decay, variant="paper", nesterov=nesterov, row_norm=row_norm, polar=polar,

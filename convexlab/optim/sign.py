@@ -7,8 +7,9 @@ Geometry: ``Sign()`` — ψ the indicator of the ℓ∞ unit ball, ψ* = ‖·�
 from __future__ import annotations
 
 
+from convexlab import _validation as V
 from convexlab.geometry import Sign
-from convexlab.optim.base import ComposedOptimizer, check_beta, check_betas
+from convexlab.optim.base import ComposedOptimizer
 from convexlab.optim.momentum import EMA, LionInterpolation, NoMomentum
 
 
@@ -33,12 +34,12 @@ class Signum(ComposedOptimizer):
     coordinatewise = True
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0, **kw):
-        check_beta(momentum, "momentum")
+        V.beta("momentum", momentum)
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay), **kw)
 
     def _validate_group(self, group):
         super()._validate_group(group)
-        check_beta(group["momentum"], "momentum")
+        V.beta("momentum", group["momentum"])
 
     def momentum(self, group):
         """:class:`~convexlab.optim.momentum.EMA` with m₁ = g₁ (β > 0) or none (β = 0)."""
@@ -67,12 +68,12 @@ class Lion(ComposedOptimizer):
     coordinatewise = True
 
     def __init__(self, params, lr: float = 1e-4, betas=(0.9, 0.99), weight_decay: float = 0.0, **kw):
-        check_betas(betas)
+        V.betas("betas", betas)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay), **kw)
 
     def _validate_group(self, group):
         super()._validate_group(group)
-        check_betas(group["betas"])
+        V.betas("betas", group["betas"])
 
     def momentum(self, group):
         """:class:`~convexlab.optim.momentum.LionInterpolation` on ``betas``."""

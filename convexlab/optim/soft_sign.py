@@ -12,14 +12,14 @@ import warnings
 
 import torch
 
+from convexlab import _validation as V
 from convexlab.geometry import Sign, SoftSign
-from convexlab.optim.base import ComposedOptimizer, check_beta, check_choice, check_int, check_positive, cpu_blocks
+from convexlab.optim.base import ComposedOptimizer, cpu_blocks
 from convexlab.optim.momentum import EMA, HeavyBall, Nesterov, NoMomentum
 from convexlab.optim.temperature import temperature_schedule
 
 MOMENTUM_FORMS = ("sgd", "ema")
 SCHEDULE_DTYPES = (torch.float32, torch.float64)
-_BOOL = (False, True)
 
 
 class SoftSignum(ComposedOptimizer):
@@ -113,9 +113,9 @@ class SoftSignum(ComposedOptimizer):
                  normalized: bool = False, sign_norm: bool = False, momentum_form: str = "sgd",
                  strict: bool = False, guard_zero_scale: bool = False,
                  schedule_dtype: torch.dtype = torch.float32, maximize: bool = False, tau: float | None = None, **kw):
-        self.strict = check_choice(strict, "strict", _BOOL)
-        self.guard_zero_scale = check_choice(guard_zero_scale, "guard_zero_scale", _BOOL)
-        self.schedule_dtype = check_choice(schedule_dtype, "schedule_dtype", SCHEDULE_DTYPES)
+        self.strict = V.boolean("strict", strict)
+        self.guard_zero_scale = V.boolean("guard_zero_scale", guard_zero_scale)
+        self.schedule_dtype = V.one_of("schedule_dtype", schedule_dtype, SCHEDULE_DTYPES)
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, sign_iters=sign_iters, transition_iters=transition_iters, eps=eps,
                         newton_iters=newton_iters, tmax=tmax, normalized=normalized, sign_norm=sign_norm,
@@ -128,20 +128,20 @@ class SoftSignum(ComposedOptimizer):
     # -- validation ----------------------------------------------------------------------------
     def _validate_group(self, group):
         super()._validate_group(group)
-        mu = check_beta(group["momentum"], "momentum")
-        damp = check_beta(group["dampening"], "dampening")
-        form = check_choice(group["momentum_form"], "momentum_form", MOMENTUM_FORMS)
+        mu = V.beta("momentum", group["momentum"])
+        damp = V.beta("dampening", group["dampening"])
+        form = V.one_of("momentum_form", group["momentum_form"], MOMENTUM_FORMS)
         for name in ("nesterov", "normalized", "sign_norm"):
-            check_choice(group[name], name, _BOOL)
+            V.boolean(name, group[name])
         if group["tau"] is not None:
-            check_positive(group["tau"], "tau")
-        check_int(group["sign_iters"], "sign_iters", minimum=0)
-        check_int(group["transition_iters"], "transition_iters", minimum=1)
-        check_int(group["newton_iters"], "newton_iters", minimum=0)
-        eps = check_positive(group["eps"], "eps")
+            V.positive_finite("tau", group["tau"])
+        V.integer("sign_iters", group["sign_iters"], 0)
+        V.integer("transition_iters", group["transition_iters"], 1)
+        V.integer("newton_iters", group["newton_iters"], 0)
+        eps = V.positive_finite("eps", group["eps"])
         if eps >= 1:
             raise ValueError(f"eps must be in (0, 1), got {group['eps']!r}")
-        tmax = check_positive(group["tmax"], "tmax")
+        tmax = V.positive_finite("tmax", group["tmax"])
         if tmax < 1:
             raise ValueError(f"tmax must be a finite number >= 1 (τ is clamped to [1, tmax]), got {group['tmax']!r}")
         if form == "ema" and damp != 0:

@@ -64,17 +64,11 @@ import warnings
 
 import torch
 
+from convexlab import _validation as V
 from convexlab.geometry import Sign, SoftSign
 from convexlab.geometry.spectral import NewtonSchulz, RegularizedNewtonSchulz, Spectral
 from convexlab.linalg import NS_FORMS, NS_QUINTIC_JORDAN
-from convexlab.optim.base import (
-    ComposedOptimizer,
-    check_beta,
-    check_choice,
-    check_int,
-    check_nonneg,
-    check_positive,
-)
+from convexlab.optim.base import ComposedOptimizer
 from convexlab.optim.momentum import EMA, Nesterov
 
 #: AdamW RMS matching factor s: an update of RMS s·lr (Liu et al. 2025, arXiv 2502.16982, §2.2; NorMuon
@@ -88,7 +82,6 @@ ADJUST_LR = ("original", "match_rms_adamw")
 NORMUON_VARIANTS = ("paper", "reference_code")
 INV_ROOTS = ("ns5_official", "eigh", "svd")
 NS_DTYPES = (torch.bfloat16, torch.float16, torch.float32, torch.float64)
-_BOOL = (False, True)
 
 
 def as_matrix(t: torch.Tensor) -> torch.Tensor:
@@ -109,12 +102,6 @@ def shape_factor(rows: int, cols: int, adjust_lr: str = "original") -> float:
     return RMS_MATCH * math.sqrt(max(rows, cols))
 
 
-def _check_bool(value, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return value
-
-
 class _SpectralBase(ComposedOptimizer):
     """Shared parts: matrix-only routing, the EMA/Nesterov momentum, NS5, the batched group step."""
 
@@ -122,11 +109,11 @@ class _SpectralBase(ComposedOptimizer):
 
     def _validate_group(self, group):
         super()._validate_group(group)
-        check_beta(group["momentum"], "momentum")
-        _check_bool(group["nesterov"], "nesterov")
-        check_int(group["ns_steps"], "ns_steps")
-        check_choice(group["ns_dtype"], "ns_dtype", NS_DTYPES)
-        check_choice(group["ns_form"], "ns_form", NS_FORMS)
+        V.beta("momentum", group["momentum"])
+        V.boolean("nesterov", group["nesterov"])
+        V.integer("ns_steps", group["ns_steps"])
+        V.one_of("ns_dtype", group["ns_dtype"], NS_DTYPES)
+        V.one_of("ns_form", group["ns_form"], NS_FORMS)
 
     # -- the parts -------------------------------------------------------------------------------
     def momentum(self, group):
@@ -339,8 +326,8 @@ class Muon(_SpectralBase):
 
     def _validate_group(self, group):
         super()._validate_group(group)
-        check_choice(group["polar"], "polar", POLARS)
-        check_choice(group["adjust_lr"], "adjust_lr", ADJUST_LR)
+        V.one_of("polar", group["polar"], POLARS)
+        V.one_of("adjust_lr", group["adjust_lr"], ADJUST_LR)
 
 
 class NorMuon(_SpectralBase):
@@ -393,7 +380,7 @@ class NorMuon(_SpectralBase):
                  weight_decay: float = 0.0, *, variant: str = "paper", nesterov: bool | None = None,
                  row_norm: bool = True, polar: str = "ns5", ns_steps: int = 5,
                  ns_dtype: torch.dtype = torch.bfloat16, ns_form: str = "fused", **kw):
-        check_choice(variant, "variant", NORMUON_VARIANTS)
+        V.one_of("variant", variant, NORMUON_VARIANTS)
         self.variant = variant
         if eps is None:
             eps = 1e-8 if variant == "paper" else 1e-10
@@ -406,10 +393,10 @@ class NorMuon(_SpectralBase):
 
     def _validate_group(self, group):
         super()._validate_group(group)
-        check_beta(group["beta2"], "beta2")
-        check_nonneg(group["eps"], "eps")
-        _check_bool(group["row_norm"], "row_norm")
-        check_choice(group["polar"], "polar", POLARS)
+        V.beta("beta2", group["beta2"])
+        V.nonnegative_finite("eps", group["eps"])
+        V.boolean("row_norm", group["row_norm"])
+        V.one_of("polar", group["polar"], POLARS)
 
     def _init_state(self, p, state, group):
         super()._init_state(p, state, group)
@@ -515,12 +502,12 @@ def softmuon_temperature_schedule(z: torch.Tensor, length: int, eps: float = 1e-
         ValueError: for an argument outside its range or a non-finite z (a warning is emitted when
             σ̂ = 0: the schedule is then constant, as in the official code; Softsign [SS-Q6]).
     """
-    check_int(length, "length", minimum=1)
-    check_int(newton_iters, "newton_iters")
-    check_positive(eps, "eps")
+    V.integer("length", length, 1)
+    V.integer("newton_iters", newton_iters)
+    V.positive_finite("eps", eps)
     if eps >= 1:
         raise ValueError(f"eps must be in (0, 1), got {eps!r}")
-    check_positive(tmax, "tmax")
+    V.positive_finite("tmax", tmax)
     if tmax < 1:
         raise ValueError(f"tmax must be >= 1 (τ is clamped to [1, tmax]), got {tmax!r}")
     z = z.detach().reshape(-1)
@@ -651,18 +638,18 @@ class SoftMuon(_SpectralBase):
             raise ValueError(f"sign_iters and transition_iters must both be None (plain Muon) or both integers, "
                              f"got sign_iters={S!r}, transition_iters={T!r}")
         if S is not None:
-            check_int(S, "sign_iters")
-            check_int(T, "transition_iters", minimum=1)
+            V.integer("sign_iters", S)
+            V.integer("transition_iters", T, 1)
         if group["tau"] is not None:
-            check_positive(group["tau"], "tau")
-        check_positive(group["eps"], "eps")
+            V.positive_finite("tau", group["tau"])
+        V.positive_finite("eps", group["eps"])
         if group["eps"] >= 1:
             raise ValueError(f"eps must be in (0, 1), got {group['eps']!r}")
-        check_int(group["newton_iters"], "newton_iters")
-        check_positive(group["tmax"], "tmax")
+        V.integer("newton_iters", group["newton_iters"])
+        V.positive_finite("tmax", group["tmax"])
         if group["tmax"] < 1:
             raise ValueError(f"tmax must be >= 1 (τ is clamped to [1, tmax]), got {group['tmax']!r}")
-        check_choice(group["inv_root"], "inv_root", INV_ROOTS)
+        V.one_of("inv_root", group["inv_root"], INV_ROOTS)
 
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)

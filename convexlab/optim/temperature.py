@@ -22,7 +22,7 @@ import warnings
 
 import torch
 
-from convexlab.optim.base import check_choice, check_int, check_positive
+from convexlab import _validation as V
 
 KINDS = ("tanh", "algebraic")
 
@@ -30,7 +30,7 @@ KINDS = ("tanh", "algebraic")
 def saturation_point(eps: float, kind: str = "tanh") -> float:
     r"""φ⁻¹(1 − ε): atanh(1 − ε) for tanh (4.951718775643 at ε = 1e-4), y/√(1 − y²) at y = 1 − ε for
     the algebraic soft sign (70.70537470732 at ε = 1e-4)."""
-    check_choice(kind, "kind", KINDS)
+    V.one_of("kind", kind, KINDS)
     y = 1.0 - eps
     return math.atanh(y) if kind == "tanh" else y / math.sqrt(1.0 - y * y)
 
@@ -74,15 +74,15 @@ def temperature_schedule(z: torch.Tensor, length: int, eps: float = 1e-4, newton
     >>> bool((tau[1:] <= tau[:-1]).all())
     True
     """
-    check_int(length, "length", minimum=1)
-    check_int(newton_iters, "newton_iters")
-    check_positive(eps, "eps")
+    V.integer("length", length, 1)
+    V.integer("newton_iters", newton_iters)
+    V.positive_finite("eps", eps)
     if eps >= 1:
         raise ValueError(f"eps must be in (0, 1), got {eps!r}")
-    check_positive(tmax, "tmax")
+    V.positive_finite("tmax", tmax)
     if tmax < 1:
         raise ValueError(f"tmax must be >= 1 (τ is clamped to [1, tmax]), got {tmax!r}")
-    check_choice(kind, "kind", KINDS)
+    V.one_of("kind", kind, KINDS)
     zf = z.detach().reshape(-1).to(dtype)
     if zf.numel() == 0:
         raise ValueError("z must contain at least one entry to fit the temperature schedule")

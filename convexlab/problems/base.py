@@ -146,3 +146,33 @@ class Problem:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(shape={self.shape}, D_inf={self.D_inf:g}, noise={self.noise!r})"
+
+
+class Instance:
+    r"""The ``problem`` a subject factory receives: a problem (or a game, or a setting) plus the
+    constants of the statement under test, readable as attributes.
+
+    ``Instance(problem, horizon=T, seed=s)`` answers ``.D_inf``, ``.box``, ``.L`` … from
+    ``problem`` and ``.horizon``, ``.seed`` … from the keywords (keywords win). Each subject kind
+    documents which constants it carries (:data:`convexlab.theory.mutants.SUBJECT_KINDS`).
+    """
+
+    def __init__(self, problem=None, **constants):
+        object.__setattr__(self, "problem", problem)
+        object.__setattr__(self, "constants", dict(constants))
+
+    def __getattr__(self, name):
+        constants = object.__getattribute__(self, "constants")
+        if name in constants:
+            return constants[name]
+        problem = object.__getattribute__(self, "problem")
+        if problem is not None:
+            return getattr(problem, name)
+        raise AttributeError(f"this instance carries no constant {name!r}; it has {sorted(constants)}")
+
+    def __setattr__(self, name, value):
+        raise AttributeError("an Instance is read-only")
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.constants.items())
+        return f"Instance({self.problem!r}, {inner})"

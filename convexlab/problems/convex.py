@@ -33,18 +33,6 @@ from convexlab import _validation as V
 from convexlab.problems.base import Problem, cached_solution, sign_plus
 
 
-
-
-def _count(name: str, value) -> int:
-    return V.int_at_least(name, value, 1)
-
-
-def _seed(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"seed must be an integer, got {value!r}")
-    return value
-
-
 def _data(name: str, value, dtype, ndim: int) -> torch.Tensor:
     """A finite float tensor of ``ndim`` dimensions (data passed by the user)."""
     t = torch.as_tensor(value, dtype=dtype)
@@ -76,8 +64,8 @@ def _paired_data(names: tuple[str, str], M, v, default, *, seed, d, n, dtype) ->
     if (M is None) != (v is None):
         raise ValueError(f"{a} and {b} must be given together (or both None for the seeded default)")
     if M is None:
-        gen = torch.Generator().manual_seed(_seed(seed))
-        M, v = default(gen, _count("d", d), _count("n", n))
+        gen = torch.Generator().manual_seed(V.integer("seed", seed, None))
+        M, v = default(gen, V.integer("d", d, 1), V.integer("n", n, 1))
     M, v = _data(a, M, dtype, 2), _data(b, v, dtype, 1)
     if v.shape[0] != M.shape[0]:
         raise ValueError(f"{b} must have {a}.shape[0] = {M.shape[0]} entries, got {v.shape[0]}")
@@ -137,9 +125,9 @@ class WeightedL1Coupling(_BoxProblem):
                  dtype: torch.dtype = torch.float64, centres: str = "inside"):
         if centres not in ("inside", "outside"):
             raise ValueError(f"centres must be 'inside' or 'outside', got {centres!r}")
-        gen = torch.Generator().manual_seed(_seed(seed))
+        gen = torch.Generator().manual_seed(V.integer("seed", seed, None))
         if a is None:
-            a = torch.logspace(-1, 1, _count("d", d), dtype=dtype)
+            a = torch.logspace(-1, 1, V.integer("d", d, 1), dtype=dtype)
         a = _data("a", a, dtype, 1)
         if not bool((a > 0).all()):
             raise ValueError(f"a must be positive, got min {float(a.min())!r}")
@@ -320,12 +308,12 @@ class SignGame(Problem):
         if not (0.0 < q <= 1.0):
             raise ValueError(f"q must lie in (0, 1], got {q!r}")
         if L is None:
-            L = torch.logspace(0, 1, _count("d", d), dtype=dtype)
+            L = torch.logspace(0, 1, V.integer("d", d, 1), dtype=dtype)
         L = _data("L", L, dtype, 1)
         if not bool((L > 0).all()):
             raise ValueError(f"L must be positive, got min {float(L.min())!r}")
         R = V.positive_finite("radius", radius)
-        gen = torch.Generator().manual_seed(_seed(seed))
+        gen = torch.Generator().manual_seed(V.integer("seed", seed, None))
         self.s = sign_plus(torch.rand(L.numel(), generator=gen, dtype=torch.float64) - 0.5).to(dtype)
         self.q, self.radius = q, R
         self.a = q * self.s * L

@@ -18,6 +18,12 @@ from convexlab.problems.base import Problem
 from convexlab.problems.noise import NoiseModel, SignFlip
 
 
+def interval_distance_to_zero(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    r"""dist(0, [lo, hi]) elementwise: lo if lo > 0, −hi if hi < 0, else 0."""
+    return lo.clamp_min(0) + (-hi).clamp_min(0)
+
+
+
 class SumAbsSin(Problem):
     r"""f(x) = Σ_i L_i |sin x_i| on R^d (StoSignSGD [SSG-PROTO], suggested test function [D]).
 
@@ -123,9 +129,8 @@ class ReLUNetL1(Problem):
 
     def __init__(self, inputs: int = 3, width: int = 6, samples: int = 32, *, seed: int = 0,
                  batch: int | None = None, noise: NoiseModel | None = None, dtype: torch.dtype = torch.float64):
-        for name, v in (("inputs", inputs), ("width", width), ("samples", samples)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        inputs, width, samples = (V.integer("inputs", inputs, 1), V.integer("width", width, 1),
+                                  V.integer("samples", samples, 1))
         if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
             raise ValueError(f"batch must be None or an integer >= 1, got {batch!r}")
         if isinstance(noise, SignFlip):
@@ -267,8 +272,6 @@ class RotatedSumAbsSin(Problem):
         Returns:
             two tensors of shape (S,).
         """
-        from convexlab.sim.stationarity import interval_distance_to_zero
-
         r = V.nonnegative_finite("radius", radius)
         x = V.tensor("x", x, min_ndim=2)
         u, v = self._uv(x)

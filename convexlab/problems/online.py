@@ -50,8 +50,7 @@ class LinearLosses:
         eps = float(eps) if not isinstance(eps, bool) else math.nan
         if not (0.0 <= eps < 1.0):
             raise ValueError(f"eps must lie in [0, 1), got {eps!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"seed must be an integer, got {seed!r}")
+        seed = V.integer("seed", seed, None)
         self.L, self.D_inf, self.eps, self.seed, self.dtype = L, V.positive_finite("D_inf", D_inf), eps, seed, dtype
         gen = torch.Generator().manual_seed(seed)
         #: fixed orientation of each coordinate's game (seeded)

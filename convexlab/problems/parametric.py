@@ -67,9 +67,7 @@ class CoupledAbs(Problem):
             raise ValueError(f"a must have at least one entry, got {a.tolist()!r}")
         if c.numel() != d:
             raise ValueError(f"c must have the length of a ({d}), got {c.numel()}")
-        R = float(radius)
-        if not (math.isfinite(R) and R > 0):
-            raise ValueError(f"radius must be a finite number > 0, got {radius!r}")
+        R = V.positive_finite("radius", radius)
         if not bool(torch.isfinite(a).all()) or bool((a < 0).any()):
             raise ValueError(f"a must be finite and >= 0, got {a.tolist()!r}")
         w, s = V.nonnegative_finite("w", float(w)), float(s)
@@ -104,8 +102,7 @@ class CoupledAbs(Problem):
         Raises:
             ValueError: ``d`` < 1, or θ of the wrong length or outside [0, 1].
         """
-        if isinstance(d, bool) or not isinstance(d, int) or d < 1:
-            raise ValueError(f"d must be an integer >= 1, got {d!r}")
+        d = V.integer("d", d, 1)
         th = torch.as_tensor(theta, dtype=torch.float64).reshape(-1)
         if th.numel() != cls.n_params(d):
             raise ValueError(f"theta must have {cls.n_params(d)} entries for d = {d}, got {th.numel()}")

@@ -84,8 +84,7 @@ class HeterogeneousQuadratic(_Smooth):
                  noise_scale: float = 0.1, noise: NoiseModel | None = None, start=None,
                  dtype: torch.dtype = torch.float64):
         if h is None:
-            if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-                raise ValueError(f"dim must be an integer >= 1, got {dim!r}")
+            dim = V.integer("dim", dim, 1)
             lo, hi = V.positive_finite("h_min", h_min), V.positive_finite("h_max", h_max)
             if lo > hi:
                 raise ValueError(f"h_min must be <= h_max, got h_min={h_min!r}, h_max={h_max!r}")
@@ -148,11 +147,8 @@ class LogisticRegression(_Smooth):
             raise ValueError("X and y must be given together (or both None for synthetic data)")
         self.l2 = V.positive_finite("l2", l2)
         if X is None:
-            for name, v in (("n_samples", n_samples), ("dim", dim)):
-                if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                    raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+            n_samples, dim = V.integer("n_samples", n_samples, 1), V.integer("dim", dim, 1)
+            seed = V.integer("seed", seed)
             gen = torch.Generator().manual_seed(seed)
             X = torch.randn(n_samples, dim, generator=gen, dtype=torch.float64)
             w0 = torch.randn(dim, generator=gen, dtype=torch.float64) / dim**0.5

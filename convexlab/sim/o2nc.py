@@ -45,7 +45,7 @@ import torch
 
 from convexlab import _validation as V
 from convexlab.optim import StoSignSGD
-from convexlab.problems.base import Problem
+from convexlab.problems.base import Instance, Problem
 
 #: N = ⌈49(33 + 20√2)‖L‖₁²/(16ε²)⌉ (StoSignSGD App. D [P]; (5 + 2√2)² = 33 + 20√2).
 N_COEFFICIENT = 49 * (33 + 20 * math.sqrt(2)) / 16
@@ -136,8 +136,6 @@ def learner_instance(problem: Problem, N: int, D: float, seed: int):
     (``problem.oracle_L``; None where it is not finite), ``seed``, the restart period ``horizon`` = N and the anytime step
     (``step`` = "anytime": Alg. 1's η_n = D_inf/√(2n) = √2·D/√n); any other constant is the
     problem's (e.g. ``f``)."""
-    from convexlab.theory.registry import Instance  # (the theory package imports this module)
-
     L = problem.oracle_L
     return Instance(problem, D_inf=2.0 * D, box=(-D, D), L=L if bool(torch.isfinite(L).all()) else None, seed=seed,
                     horizon=N, step="anytime")
@@ -175,9 +173,7 @@ def o2nc(problem: Problem, N: int, K: int, D: float, seeds: int, *, x0: torch.Te
         ValueError: bad sizes, ``D``, ``scaling``, ``lr_scale``, ``learner`` or ``x0`` shape; a
             factory with ``lr_scale`` ≠ 1 or ``project=False``, or one that returns no optimizer.
     """
-    for name, v in (("N", N), ("K", K), ("seeds", seeds)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    N, K, seeds = V.integer("N", N, 1), V.integer("K", K, 1), V.integer("seeds", seeds, 1)
     D = V.positive_finite("D", D)
     lr_scale = V.positive_finite("lr_scale", lr_scale)
     V.one_of("scaling", scaling, ("exponential", "unit"))
@@ -187,8 +183,7 @@ def o2nc(problem: Problem, N: int, K: int, D: float, seeds: int, *, x0: torch.Te
     elif lr_scale != 1.0 or not project:
         raise ValueError("lr_scale and project switch the built-in learners; a learner factory carries its own step "
                          f"and box, got lr_scale={lr_scale!r}, project={project!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
+    seed = V.integer("seed", seed, None)
     if len(problem.shape) != 1:
         raise ValueError(f"o2nc needs a vector problem (shape (d,)), got shape {problem.shape}")
     x0 = problem.start_point() if x0 is None else torch.as_tensor(x0, dtype=problem.dtype)

@@ -33,6 +33,7 @@ from typing import Callable
 
 import torch
 
+from convexlab import _validation as V
 from convexlab.problems.online import LinearLosses
 
 
@@ -96,9 +97,7 @@ def run_online(losses: LinearLosses, make_optimizer: Callable[[list[torch.nn.Par
         ValueError: non-positive ``T``/``seeds``, an ``x0`` of the wrong shape or outside the box, a
             ``record`` step outside [1, T], or an optimizer that is not coordinate-wise.
     """
-    for name, v in (("T", T), ("seeds", seeds)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    T, seeds = V.integer("T", T, 1), V.integer("seeds", seeds, 1)
     low, high = losses.box
     x0 = torch.zeros(losses.dim, dtype=losses.dtype) if x0 is None else torch.as_tensor(x0, dtype=losses.dtype)
     if tuple(x0.shape) != (losses.dim,):

@@ -128,10 +128,6 @@ def log_steps(T: int, per_decade: int = 4) -> list[int]:
     return sorted(p for p in pts if 1 <= p <= T)
 
 
-def _check_count(name: str, value) -> int:
-    return V.int_at_least(name, value, 1)
-
-
 def _stepper(opt: torch.optim.Optimizer) -> Callable[[], object]:
     """``opt.step`` as a zero-argument callable that skips ``torch.optim``'s profiling wrapper
     (``Optimizer.profile_hook_step``: a ``record_function`` scope and the step hooks) when no hook
@@ -250,10 +246,9 @@ def simulate(problem: Problem, make_optimizer: Callable[[list[torch.nn.Parameter
         ValueError: non-positive ``steps``/``seeds``, a bad ``layout``, or ``layout="batched"`` with
             an optimizer that is not coordinate-wise.
     """
-    _check_count("steps", steps)
-    _check_count("seeds", seeds)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
+    V.integer("steps", steps, 1)
+    V.integer("seeds", seeds, 1)
+    seed = V.integer("seed", seed, None)
     x0 = problem.start_point() if x0 is None else torch.as_tensor(x0, dtype=problem.dtype)
     if tuple(x0.shape) != problem.shape:
         raise ValueError(f"x0 must have the problem's shape {problem.shape}, got {tuple(x0.shape)}")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 
 from convexlab import _validation as V
+from convexlab.problems.nonconvex import interval_distance_to_zero
 
 
 def _radius(radius) -> float:
@@ -35,11 +36,6 @@ def _radius(radius) -> float:
 
 def _lam(lam_pen) -> float:
     return V.nonnegative_finite("lam_pen", lam_pen)
-
-
-def interval_distance_to_zero(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-    r"""dist(0, [lo, hi]) elementwise: lo if lo > 0, −hi if hi < 0, else 0."""
-    return lo.clamp_min(0) + (-hi).clamp_min(0)
 
 
 def goldstein_separable(problem, x: torch.Tensor, radius: float) -> torch.Tensor:

@@ -34,6 +34,7 @@ from typing import Callable
 import numpy as np
 from scipy.optimize import minimize
 
+from convexlab import _validation as V
 from convexlab.problems.parametric import CoupledAbs
 from convexlab.sim import simulate
 from convexlab.theory.mutants import stosign_alg1
@@ -77,10 +78,8 @@ def subgradient_pep(M: float, R: float, N: int, gamma: float, solver: str = "CLA
     from PEPit.functions import ConvexLipschitzFunction
 
     for name, v in (("M", M), ("R", R), ("gamma", gamma)):
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-    if isinstance(N, bool) or not isinstance(N, int) or N < 1:
-        raise ValueError(f"N must be an integer >= 1, got {N!r}")
+        V.positive_finite(name, v)
+    V.integer("N", N, 1)
     pep = PEP()
     f = pep.declare_function(ConvexLipschitzFunction, M=M)
     xs = f.stationary_point()

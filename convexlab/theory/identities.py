@@ -17,8 +17,8 @@ from functools import partial
 import numpy as np
 import torch
 
-from convexlab.geometry import Clip, Euclidean, Geometry, LatticeStochasticSign, Sign, SoftSign, Spectral, StochasticSign
-from convexlab.geometry.base import SeparableGeometry
+from convexlab.geometry import Euclidean, Geometry, LatticeStochasticSign, SoftSign, StochasticSign
+from convexlab.geometry.base import SeparableGeometry, geometry_classes
 from convexlab.theory.registry import (
     Check,
     CheckContext,
@@ -43,31 +43,21 @@ FP_TOL = 1e-10
 # ------------------------------------------------------------------------------------------
 VECTOR_DIM = 8
 MATRIX_SHAPE = (6, 4)
-TAU = 3.0  # a temperature in the middle of the sign-like / SGD-like range
+TAU = SoftSign.EXAMPLE_TAU  # a temperature in the middle of the sign-like / SGD-like range
 
 
 def _envelope() -> torch.Tensor:
-    # a fixed envelope with a zero entry (the 0/0 := 0 convention of StoSignSGD [SSG-DEF1])
-    return torch.tensor([0.5, 1.0, 2.0, 0.0, 0.25, 1.5, 3.0, 0.75], dtype=DT)
+    """StochasticSign's example envelope (with a zero entry, the 0/0 := 0 convention of StoSignSGD [SSG-DEF1])."""
+    return StochasticSign.examples()["StochasticSign.mean"].envelope.to(DT)
 
 
 def standard_geometries() -> dict[str, Geometry]:
-    """Label → geometry for the identity checks."""
-    return {
-        "Euclidean": Euclidean(),
-        "Sign": Sign(),
-        "Clip": Clip(),
-        "SoftSign(tanh)": SoftSign(TAU, "tanh"),
-        "SoftSign(algebraic)": SoftSign(TAU, "algebraic"),
-        "StochasticSign.mean": StochasticSign(_envelope()),
-        "Spectral(Euclidean)": Spectral(Euclidean()),
-        "Spectral(Sign)": Spectral(Sign()),
-        "Spectral(Clip)": Spectral(Clip()),
-        "Spectral(SoftSign(tanh))": Spectral(SoftSign(TAU, "tanh")),
-        "Spectral(SoftSign(algebraic))": Spectral(SoftSign(TAU, "algebraic")),
-        # SoftMuon's exact transition map with inv_root="eigh" (the eigh solver of the same ∇ψ*)
-        "Spectral(SoftSign(algebraic), eigh)": Spectral(SoftSign(TAU, "algebraic"), "eigh"),
-    }
+    """Label → geometry for the identity checks: the :meth:`~convexlab.geometry.Geometry.examples`
+    of every geometry class, found where they are defined (:func:`convexlab.geometry.base.geometry_classes`);
+    the scalar and stochastic geometries first, then the matrix lifts."""
+    classes = geometry_classes()
+    ordered = [c for c in classes if c.event_ndim == 1] + [c for c in classes if c.event_ndim != 1]
+    return {label: geo for c in ordered for label, geo in c.examples().items()}
 
 
 def _sample_points(geo: Geometry, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -221,32 +211,8 @@ def direction_equals_scalar_argmax(geo: SeparableGeometry, ctx: CheckContext) ->
 
 # -- numeric suprema: cvxpy for vectors and matrices ---------------------------------------
 def _cvxpy_regularizer(geo: Geometry, d):
-    """ψ(d) as a cvxpy expression plus constraints, for the geometries cvxpy can express."""
-    import cvxpy as cp
-
-    g = geo.g if isinstance(geo, Spectral) else geo
-    if isinstance(geo, Spectral):
-        cons = [cp.sigma_max(d) <= 1] if isinstance(g, (Sign, Clip)) else []
-        if isinstance(g, Sign):
-            return 0, cons
-        if isinstance(g, (Clip, Euclidean)):
-            return 0.5 * cp.sum_squares(d), cons
-        raise NotImplementedError(f"no cvxpy form for {geo!r}")
-    if isinstance(g, StochasticSign):
-        G = g.envelope.numpy()
-        return 0.5 * cp.sum(cp.multiply(G, cp.square(d))), [cp.abs(d) <= 1]
-    if isinstance(g, Sign):
-        return 0, [cp.abs(d) <= 1]
-    if isinstance(g, Clip):
-        return 0.5 * cp.sum_squares(d), [cp.abs(d) <= 1]
-    if isinstance(g, Euclidean):
-        return 0.5 * cp.sum_squares(d), []
-    if isinstance(g, SoftSign) and g.kind == "tanh":
-        # V(d) = ½[(1+d)ln(1+d) + (1−d)ln(1−d)] = −½[entr(1+d) + entr(1−d)]
-        return -0.5 * cp.sum(cp.entr(1 + d) + cp.entr(1 - d)) / g.tau, [cp.abs(d) <= 1]
-    if isinstance(g, SoftSign) and g.kind == "algebraic":
-        return cp.sum(1 - cp.sqrt(1 - cp.square(d))) / g.tau, [cp.abs(d) <= 1]
-    raise NotImplementedError(f"no cvxpy form for {geo!r}")
+    """ψ(d) as a cvxpy expression plus constraints (:meth:`~convexlab.geometry.Geometry.cvxpy_regularizer`)."""
+    return geo.cvxpy_regularizer(d)
 
 
 def cvxpy_supports(geo: Geometry) -> bool:
@@ -360,22 +326,14 @@ def step_path_sample_is_unbiased(geo: Geometry, ctx: CheckContext) -> CheckResul
 # ------------------------------------------------------------------------------------------
 # Registration
 # ------------------------------------------------------------------------------------------
-def _source_for(label: str, stem: str) -> tuple[str, str]:
-    """Source and provenance tag of one (geometry, identity) pair (docs/statements.md).
-
-    The framework statements (Fenchel–Young equality, the ln-cosh conjugate of the entropic
-    regularizer) are [THR] (Softsign [SS-FW], [SS-FAMILY]); the other closed forms, the strong-convexity
-    constants and the spectral inheritance are [DER] (reconstructed); the stochastic sign's
-    conjugate pair is derived here [DER] from StoSignSGD Prop. 1."""
-    if "StochasticSign" in label:
-        return f"{STOSIGN} Prop. 1 [SSG-P1]; pair derived in proofs_checks.huber_clip", "DER"
-    sec = "[SS-FW]" if stem.startswith("fenchel_young.equality") else "[SS-FAMILY]"
-    src = f"{SOFTSIGN} {sec}" + (" + Lewis 1996" if label.startswith("Spectral") else "")
-    if stem.startswith("fenchel_young.equality"):
-        return src, "THR"
-    if label == "SoftSign(tanh)" and stem.startswith(("conjugate", "direction")):
-        return src, "THR"
-    return src, "DER"
+def _source_for(geo: Geometry, stem: str) -> tuple[str, str]:
+    """Source and provenance tag of one (geometry, identity) pair (docs/statements.md): the
+    framework statement, the Fenchel–Young equality, is the authors' [THR] (Softsign [SS-FW]) for
+    every deterministic geometry; everything else is the geometry's own :attr:`source` and
+    :meth:`provenance_of`."""
+    if stem.startswith("fenchel_young.equality") and not geo.stochastic:
+        return geo.source.replace("[SS-FAMILY]", "[SS-FW]"), "THR"
+    return geo.source, geo.provenance_of(stem)
 
 
 def _register_geometry_checks() -> None:
@@ -416,7 +374,7 @@ def _register_geometry_checks() -> None:
                  "∇ψ*(m) = argmax_d ⟨m,d⟩ − ψ(d) (cvxpy)"),
             ]
         for stem, kind, fn, desc in items:
-            src, tag = _source_for(label, stem)
+            src, tag = _source_for(geo, stem)
             register(Check(f"geometry.{stem}[{label}]", src, tag, kind, f"{desc}; {geo!r}", partial(fn, geo)))
 
 
@@ -426,7 +384,7 @@ _register_geometry_checks()
 def _register_lattice_draw() -> None:
     # StoSignSGD's and SignConverted's default draw: StochasticSign's maps (certified above) with the
     # noise on a 16-bit lattice; what differs, the draw, is certified here
-    src, tag = _source_for("LatticeStochasticSign", "step_path.sample")
+    src, tag = _source_for(LatticeStochasticSign(_envelope()), "step_path.sample")
     register(Check("geometry.step_path.sample[LatticeStochasticSign]", src, tag, "upper",
                    "the optimizers' 16-bit-lattice draws are signs with mean ∇ψ*(m) (|z| ≤ 5); "
                    "LatticeStochasticSign(G)", partial(step_path_sample_is_unbiased, LatticeStochasticSign(_envelope()))))

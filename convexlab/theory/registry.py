@@ -2,7 +2,7 @@ r"""The check registry: every theorem, lemma and identity as an executable recor
 
 A :class:`Check` names its source (paper, section, equation), the provenance tag of the statement
 (docs/statements.md#provenance-legend: a *reconstructed* statement is reported as reconstructed), the kind of claim
-and a function ``func(ctx) -> CheckResult``. Verdict rules (design guide §5):
+and a function ``func(ctx) -> CheckResult``. Verdict rules (README, "The check table"):
 
 * ``identity`` / ``tight``: pass iff |measured − expected| ≤ tolerance;
 * ``upper``: fail only on a confident violation, mean − 3·stderr > bound (``measured`` is the
@@ -23,6 +23,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import torch
+
+from convexlab import _validation as V
+from convexlab.problems.base import Instance  # noqa: F401  (defined with the problems; part of this API)
 
 #: What each provenance tag means (the legend of docs/statements.md#provenance-legend, which also
 #: explains the prose-only tags I, T, DEV and the combined forms). EXT marks documented facts of
@@ -138,36 +141,6 @@ class CheckContext:
         return full if self.full else default
 
 
-class Instance:
-    r"""The ``problem`` a subject factory receives: a problem (or a game, or a setting) plus the
-    constants of the statement under test, readable as attributes.
-
-    ``Instance(problem, horizon=T, seed=s)`` answers ``.D_inf``, ``.box``, ``.L`` … from
-    ``problem`` and ``.horizon``, ``.seed`` … from the keywords (keywords win). Each subject kind
-    documents which constants it carries (:data:`convexlab.theory.mutants.SUBJECT_KINDS`).
-    """
-
-    def __init__(self, problem=None, **constants):
-        object.__setattr__(self, "problem", problem)
-        object.__setattr__(self, "constants", dict(constants))
-
-    def __getattr__(self, name):
-        constants = object.__getattribute__(self, "constants")
-        if name in constants:
-            return constants[name]
-        problem = object.__getattribute__(self, "problem")
-        if problem is not None:
-            return getattr(problem, name)
-        raise AttributeError(f"this instance carries no constant {name!r}; it has {sorted(constants)}")
-
-    def __setattr__(self, name, value):
-        raise AttributeError("an Instance is read-only")
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{k}={v!r}" for k, v in self.constants.items())
-        return f"Instance({self.problem!r}, {inner})"
-
-
 @dataclass(frozen=True, eq=False)
 class Check:
     """One registered statement.
@@ -201,8 +174,7 @@ class Check:
     def __post_init__(self):
         if self.provenance not in PROVENANCE:
             raise ValueError(f"provenance must be one of {sorted(PROVENANCE)}, got {self.provenance!r}")
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        V.one_of("kind", self.kind, KINDS)
         object.__setattr__(self, "catches", tuple(self.catches))
         object.__setattr__(self, "blind", dict(self.blind))
         object.__setattr__(self, "same_as_default", dict(self.same_as_default))
@@ -233,17 +205,6 @@ def register(check: Check) -> Check:
         raise ValueError(f"a check named {check.name!r} is already registered")
     REGISTRY[check.name] = check
     return check
-
-
-def check(name: str, *, source: str, provenance: str, kind: str, description: str, **panel):
-    """Decorator form of :func:`register` for a function ``f(ctx) -> CheckResult`` (``panel``:
-    the ``subject``, ``catches``, ``blind`` and ``step_sensitive`` fields of :class:`Check`)."""
-
-    def deco(func):
-        register(Check(name, source, provenance, kind, description, func, **panel))
-        return func
-
-    return deco
 
 
 @dataclass
@@ -374,8 +335,7 @@ def run_check(check: Check | str, ctx: CheckContext | None = None, *, subject: C
     if not isinstance(c, Check):
         raise ValueError(f"check must be a Check or a registered name, got {check!r}")
     if ctx is None:
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        V.integer("seed", seed)
         ctx = CheckContext(full=bool(full), seed=seed, subject=subject)
     elif subject is not None:
         ctx = CheckContext(full=ctx.full, seed=ctx.seed, subject=subject)

@@ -47,16 +47,7 @@ from functools import partial
 
 import torch
 
-from convexlab.geometry import SoftSign
-from convexlab.geometry.soft_sign import (
-    algebraic_conjugate,
-    algebraic_regularizer,
-    algebraic_sign,
-    entropic_regularizer,
-    log_cosh,
-)
-from convexlab.optim.base import ComposedOptimizer
-from convexlab.optim.momentum import EMA, NoMomentum
+from convexlab.geometry import Euclidean, SoftSign
 from convexlab.theory import mutants
 from convexlab.theory.registry import (
     Check,
@@ -83,30 +74,39 @@ ROUND = 1e-12
 
 
 # ---------------------------------------------------------------------------------------------
-# the three V at unit temperature: (V, V*, ∇V*)
+# the three V: the geometries of convexlab.geometry
 # ---------------------------------------------------------------------------------------------
-def _unit(kind: str):
-    r"""(V, V*, ∇V*) of the entropic, algebraic or Euclidean V (Softsign [SS-FAMILY] table), elementwise."""
-    if kind == "tanh":
-        return entropic_regularizer, log_cosh, torch.tanh
-    if kind == "algebraic":
-        return algebraic_regularizer, algebraic_conjugate, algebraic_sign
+def unit_geometry(kind: str):
+    r"""The geometry of V itself (ψ_τ at τ = 1, Softsign [SS-FAMILY] table): ``SoftSign(1, "tanh")``
+    (entropic V), ``SoftSign(1, "algebraic")`` or :class:`~convexlab.geometry.Euclidean` (V = ½‖d‖²)."""
     if kind == "euclidean":
-        return (lambda d: 0.5 * d * d), (lambda y: 0.5 * y * y), (lambda y: y.clone())
-    raise ValueError(f"kind must be one of {KINDS!r}, got {kind!r}")
+        return Euclidean()
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS!r}, got {kind!r}")
+    return SoftSign(1.0, kind)
+
+
+def _unit(kind: str):
+    r"""(V, V*, ∇V*) of ``kind`` elementwise: the scalar maps of :func:`unit_geometry` (unvalidated, so a
+    diverging run's inf/NaN values pass through to the checks' finiteness tests)."""
+    geo = unit_geometry(kind)
+    return geo.elem_regularizer, geo.elem_conjugate, geo.elem_direction
 
 
 class _TemperedEuclidean:
-    r"""ψ_τ = V/τ for V = ½‖d‖²: ∇ψ_τ*(m) = τm, ψ_τ*(m) = τ‖m‖²/2 (SGD with step δτ, Softsign [SS-FAMILY])."""
+    r"""ψ_τ = ψ/τ for the Euclidean ψ = ½‖d‖² of :class:`~convexlab.geometry.Euclidean`: ψ is
+    2-homogeneous, so ψ_τ*(m) = ψ*(τm)/τ = τψ*(m) and ∇ψ_τ*(m) = τ∇ψ*(m) = τm (SGD with step δτ,
+    Softsign [SS-FAMILY]). Unvalidated, like :func:`_unit`."""
 
     def __init__(self, tau: float):
         self.tau = float(tau)
+        self.unit = Euclidean()
 
     def direction(self, m):
-        return self.tau * m
+        return self.tau * self.unit.elem_direction(m)
 
     def conjugate(self, m):
-        return 0.5 * self.tau * (m * m).sum(-1)
+        return self.tau * self.unit.elem_conjugate(m).sum(-1)
 
 
 def tempered(kind: str, tau: float):
@@ -289,9 +289,29 @@ def _make(ctx: CheckContext):
 R1_NOISE = 0.03
 
 
+#: the per-step quantities of Lemma R1 that ``r1_violation(..., per_seed=True)`` records
+R1_SERIES = ("lhs", "rhs", "rhs_sharp", "f", "measure", "error", "relative_gap", "relative_gap_sharp", "valid")
+
+
+def per_seed_rows(name: str, values: torch.Tensor) -> list[dict]:
+    """Tidy rows ``{"series": name, "x": k, "seed": s, "y": values[k, s]}`` of a (steps, seeds) tensor."""
+    return [dict(series=name, x=k, seed=j, y=float(v)) for k, row in enumerate(values.tolist())
+            for j, v in enumerate(row)]
+
+
+def _r1_sharp_terms(kind: str, tau: float, m: torch.Tensor, L: float = 1.0):
+    r"""(δ/τ)V(d) and (Lδ²/2)‖d‖² per row for the statement's d = −∇V*(τm) (Lemma R1's first line); a
+    row with a non-finite d (a diverged Euclidean run) has (δ/τ)V(d) = +inf."""
+    V, _, _ = _unit(kind)
+    d = -tempered(kind, tau).direction(m)
+    bad = ~torch.isfinite(d).all(-1)
+    vd = (DELTA / tau) * V(torch.where(bad[:, None], torch.zeros_like(d), d)).sum(-1)
+    return torch.where(bad, torch.full_like(vd, math.inf), vd), 0.5 * L * DELTA**2 * (d * d).sum(-1)
+
+
 def r1_violation(ctx: CheckContext, tau: float = 0.9 / DELTA, error_term: float = 1.0, kind: str = "tanh",
                  beta: float = BETA, steps: int | None = None, seeds: int | None = None,
-                 noise_scale: float | None = None) -> CheckResult:
+                 noise_scale: float | None = None, per_seed: bool = False) -> CheckResult:
     r"""max_k f(θ_{k+1}) − RHS_k of Lemma R1 over ``ctx``-sized runs of the subject (seeds as rows).
 
     Protocol of Softsign [SS-PROTO]: f = ½θᵀHθ, H = diag(logspace(−3, 0, 50)) (L = 1), g = ∇f + N(0, s²I),
@@ -302,6 +322,15 @@ def r1_violation(ctx: CheckContext, tau: float = 0.9 / DELTA, error_term: float 
     constants δ, τ, β) is handed g_k and makes the step θ_k → θ_{k+1}; the right-hand side uses the
     statement's m₀ = g₀, m_k = βm_{k−1} + (1−β)g_k, and V of ``kind`` (μ = 1). ``error_term``
     scales the (δτ/μ)‖m − ∇f‖² term (a hook for a broken bound).
+
+    ``per_seed=True`` also records the run step by step (the data behind notebook 08; off in the
+    registered check): ``series`` holds one row ``{"series", "x": k, "seed", "y"}`` per step k and
+    seed for each name of :data:`R1_SERIES`: ``lhs`` f(θ_{k+1}), ``rhs`` the right-hand side above,
+    ``rhs_sharp`` = ``rhs`` − (δ/τ)V(d_k) + (Lδ²/2)‖d_k‖² (the first line, d_k = −∇V*(τm_k)), ``f``
+    f(θ_k), ``measure`` (δ/τ)V*(τ∇f), ``error`` (δτ/μ)‖m − ∇f‖², ``relative_gap`` (resp.
+    ``relative_gap_sharp``) = (lhs − rhs)/max(1, sum of the magnitudes of the terms) and ``valid``
+    (1.0 until a row's terms are non-finite or ≥ 1e100), as in :func:`r1_tau_sweep`. The verdict is
+    the same either way.
 
     Raises:
         ValueError: τδ > μ/L with the unbroken bound (R1 does not claim anything there).
@@ -319,6 +348,8 @@ def r1_violation(ctx: CheckContext, tau: float = 0.9 / DELTA, error_term: float 
     opt = _make(ctx)([p], subject_instance(lr=DELTA, tau=tau, beta=beta, kind=kind, horizon=K, seed=ctx.seed))
     m = torch.zeros_like(theta)
     worst = -float("inf")
+    record = {name: [] for name in R1_SERIES} if per_seed else None
+    alive = torch.ones(S, dtype=torch.bool)
     for k in range(K):
         grad = h * theta
         g = grad + noise_scale * torch.randn(S, DIM, generator=gen, dtype=DT)
@@ -328,17 +359,37 @@ def r1_violation(ctx: CheckContext, tau: float = 0.9 / DELTA, error_term: float 
         new = p.detach().clone()
         rhs = f(theta) - DELTA * geo.conjugate(grad) + error_term * (DELTA * tau / mu) * ((m - grad) ** 2).sum(-1)
         worst = max(worst, float((f(new) - rhs).nan_to_num(math.inf).max()))
+        if record is not None:
+            f0, lhs = f(theta), f(new)
+            measure = DELTA * geo.conjugate(grad)
+            err = error_term * (DELTA * tau / mu) * ((m - grad) ** 2).sum(-1)
+            vd, dd = _r1_sharp_terms(kind, tau, m, L)
+            rhs_sharp = rhs - vd + dd
+            scale = torch.clamp(lhs.abs() + f0.abs() + measure + err + vd + dd, min=1.0)
+            gap, gap_sharp = (lhs - rhs) / scale, (lhs - rhs_sharp) / scale
+            alive &= torch.isfinite(gap) & torch.isfinite(gap_sharp) & (scale < 1e100)
+            for name, v in zip(R1_SERIES, (lhs, rhs, rhs_sharp, f0, measure, err, gap, gap_sharp, alive.to(DT))):
+                record[name].append(v)
         theta = new
-    return upper_result(worst, 0.0, slack=ROUND, tau=tau, delta=DELTA, beta=beta, kind=kind, noise_scale=noise_scale,
-                        steps=K, seeds=S)
+    result = upper_result(worst, 0.0, slack=ROUND, tau=tau, delta=DELTA, beta=beta, kind=kind,
+                          noise_scale=noise_scale, steps=K, seeds=S)
+    if record is not None:
+        result.with_series([row for name in R1_SERIES for row in per_seed_rows(name, torch.stack(record[name]))],
+                           xlabel="step k", ylabel="value")
+    return result
 
 
 SWEEP_TAUS = (0.1, 1.0, 10.0, 18.0)
 OUTSIDE_TAU = 100.0
 
 
-def r1_tau_sweep(ctx: CheckContext, taus=SWEEP_TAUS, betas=(0.0, BETA), outside_tau: float = OUTSIDE_TAU,
-                 error_term: float = 1.0, steps: int | None = None) -> CheckResult:
+#: the per-step quantities that ``r1_tau_sweep(..., per_seed=True)`` records per (V, τ, β, seed)
+SWEEP_SERIES = ("relative_gap", "relative_gap_sharp", "valid")
+
+
+def r1_tau_sweep(ctx: CheckContext, taus=SWEEP_TAUS, betas=(0.0, BETA), outside_tau: float | None = OUTSIDE_TAU,
+                 error_term: float = 1.0, steps: int | None = None, kinds=KINDS, seeds: int | None = None,
+                 per_seed: bool = False) -> CheckResult:
     r"""Lemma R1 over τ ∈ ``taus`` (all with τδ ≤ μ/L), the three V and momentum β ∈ ``betas``: one
     subject per (V, τ, β), built with those constants, each driving ``ctx``-sized rows of seeds.
 
@@ -352,15 +403,30 @@ def r1_tau_sweep(ctx: CheckContext, taus=SWEEP_TAUS, betas=(0.0, BETA), outside_
     for the O(1) values of the runs inside the condition this is the absolute gap. Hook:
     ``error_term`` scales the momentum-error term (a broken bound). K = 400 steps (``--full``: 2000):
     30 subjects are driven step by step, and every violation of the panel shows within 400 steps.
+
+    ``kinds`` (a subset of :data:`KINDS`), ``seeds`` (rows per (V, τ, β); default 8, ``--full`` 32)
+    and ``outside_tau=None`` (no τ outside the condition) narrow the run for the notebooks;
+    ``per_seed=True`` records it step by step: ``series`` holds one row ``{"series", "x": k, "kind",
+    "tau", "beta", "seed", "y"}`` per step and run for each name of :data:`SWEEP_SERIES`
+    (``relative_gap``: the stated form's gap divided by the scale above, ``relative_gap_sharp``: the
+    sharp form's, ``valid``: 1.0 until the run's terms are non-finite or ≥ 1e100). The registered
+    check uses the defaults.
     """
     for t in taus:
         if t * DELTA > MU:
             raise ValueError(f"taus must satisfy τδ ≤ μ/L = 1 (δ = {DELTA}), got τ = {t!r}")
-    S, K = ctx.size(8, 32), steps or ctx.size(400, 2000)
+    kinds = tuple(kinds)
+    if not kinds or any(k not in KINDS for k in kinds):
+        raise ValueError(f"kinds must be a non-empty subset of {KINDS!r}, got {kinds!r}")
+    if outside_tau is not None and outside_tau * DELTA <= MU:
+        raise ValueError(f"outside_tau must satisfy τδ > μ/L = 1 (δ = {DELTA}) or be None, got {outside_tau!r}")
+    if not list(taus) and outside_tau is None:
+        raise ValueError("taus must be non-empty when outside_tau is None")
+    S, K = seeds or ctx.size(8, 32), steps or ctx.size(400, 2000)
     L = 1.0
     h, f = _quadratic()
     make = _make(ctx)
-    all_taus = list(taus) + [outside_tau]
+    all_taus = list(taus) + ([] if outside_tau is None else [outside_tau])
     pairs = [(t, b) for t in all_taus for b in betas]
     # rows: (τ, β, seed), τ and β as columns so that the bookkeeping of the whole grid is batched
     tau_col = torch.tensor([t for t, _ in pairs for _ in range(S)], dtype=DT)[:, None]
@@ -369,7 +435,8 @@ def r1_tau_sweep(ctx: CheckContext, taus=SWEEP_TAUS, betas=(0.0, BETA), outside_
     n = tau_col.shape[0]
     worst_stated, worst_sharp, worst_sharp_out = -math.inf, -math.inf, -math.inf
     outside = {}
-    for kind in KINDS:
+    rows_out: list[dict] = []
+    for kind in kinds:
         V, Vs, gVs = _unit(kind)
         gen = torch.Generator().manual_seed(ctx.seed + 12)
         theta = torch.randn(S, DIM, generator=gen, dtype=DT).repeat(n // S, 1)
@@ -381,6 +448,7 @@ def r1_tau_sweep(ctx: CheckContext, taus=SWEEP_TAUS, betas=(0.0, BETA), outside_
         viol_sharp = torch.full((n,), -math.inf, dtype=DT)
         count = torch.zeros(n, dtype=DT)
         alive = torch.ones(n, dtype=torch.bool)
+        record = {name: [] for name in SWEEP_SERIES} if per_seed else None
         for k in range(K):
             grad = h * theta
             g = grad + NOISE * torch.randn(S, DIM, generator=gen, dtype=DT).repeat(n // S, 1)
@@ -413,11 +481,22 @@ def r1_tau_sweep(ctx: CheckContext, taus=SWEEP_TAUS, betas=(0.0, BETA), outside_
             viol_sharp = torch.maximum(viol_sharp, torch.where(inside | finite, gap_sharp.nan_to_num(math.inf),
                                                                viol_sharp))
             count += (finite & (gap_stated > ROUND)).to(DT)
+            if record is not None:
+                for name, v in zip(SWEEP_SERIES, (gap_stated, gap_sharp, alive.to(DT))):
+                    record[name].append(v)
             theta = new.clone()
-        worst_stated = max(worst_stated, float(viol_stated[inside].max()))
-        worst_sharp = max(worst_sharp, float(viol_sharp[inside].max()))
-        worst_sharp_out = max(worst_sharp_out, float(viol_sharp[~inside].max()))
-        for b in betas:
+        if record is not None:
+            for name in SWEEP_SERIES:
+                data = torch.stack(record[name])  # (steps, rows)
+                for i, (t, b) in enumerate(pairs):
+                    rows_out += [dict(r, kind=kind, tau=t, beta=b)
+                                 for r in per_seed_rows(name, data[:, i * S:(i + 1) * S])]
+        if inside.any():
+            worst_stated = max(worst_stated, float(viol_stated[inside].max()))
+            worst_sharp = max(worst_sharp, float(viol_sharp[inside].max()))
+        if (~inside).any():
+            worst_sharp_out = max(worst_sharp_out, float(viol_sharp[~inside].max()))
+        for b in ([] if outside_tau is None else betas):
             rows = (~inside) & (beta_col[:, 0] == b)
             frac = float(count[rows].mean()) / K
             diverged = int((~alive[rows]).sum())
@@ -425,10 +504,14 @@ def r1_tau_sweep(ctx: CheckContext, taus=SWEEP_TAUS, betas=(0.0, BETA), outside_
                                                 max_relative_violation=float(viol_stated[rows].max()),
                                                 diverged_runs=diverged)
     measured = max(worst_stated, worst_sharp, worst_sharp_out)
-    return upper_result(measured, 0.0, slack=ROUND, worst_stated_form=worst_stated, worst_sharp_form=worst_sharp,
-                        worst_sharp_form_outside=worst_sharp_out,
-                        taus=list(taus), betas=list(betas), kinds=list(KINDS), delta=DELTA, steps=K, seeds=S,
-                        outside_tau=outside_tau, outside_tau_delta=outside_tau * DELTA, outside=outside)
+    result = upper_result(measured, 0.0, slack=ROUND, worst_stated_form=worst_stated, worst_sharp_form=worst_sharp,
+                          worst_sharp_form_outside=worst_sharp_out,
+                          taus=list(taus), betas=list(betas), kinds=list(kinds), delta=DELTA, steps=K, seeds=S,
+                          outside_tau=outside_tau,
+                          outside_tau_delta=None if outside_tau is None else outside_tau * DELTA, outside=outside)
+    if per_seed:
+        result.with_series(rows_out, xlabel="step k", ylabel="relative gap")
+    return result
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Tests of convexlab.figures_softsign: the per-step R1 data against the registered check and a hand
-computation, the τ-sweep criterion on a τ outside τδ ≤ μ/L (where it must flag a violation), and the
+"""Tests of convexlab.lab.softsign: the per-step R1 data are the registered checks' recorded runs
+(against their verdicts and a hand computation), the τ-sweep criterion on a τ outside τδ ≤ μ/L (where it must flag a violation), and the
 matrix toy against an independent least-squares solve."""
 
 import math
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from convexlab.figures_softsign import KINDS, TAU_R1, noisy_matrix_least_squares, r1_gap_by_tau, r1_terms
+from convexlab.lab.softsign import KINDS, TAU_R1, noisy_matrix_least_squares, r1_gap_by_tau, r1_terms
 from convexlab.theory import softsign as ss
 from convexlab.theory.registry import CheckContext
 
@@ -45,6 +45,28 @@ def test_r1_terms_one_step_by_hand():
     assert t["measure"][0, 0] == pytest.approx((delta / tau) * np.sum(np.log(np.cosh(tau * grad))), rel=1e-12)
     sharp = rhs - (delta / tau) * np.sum(V) + 0.5 * delta**2 * np.sum(d * d)
     assert t["rhs_sharp"][0, 0] == pytest.approx(sharp, rel=1e-12)
+
+
+def test_r1_terms_refuses_a_temperature_outside_the_checks_condition():
+    with pytest.raises(ValueError, match="tau must satisfy"):
+        r1_terms("tanh", 100.0, steps=2, seeds=1)
+
+
+def test_r1_gap_by_tau_reads_the_sweep_checks_run():
+    taus = (1.0, 10.0, 100.0)
+    out = r1_gap_by_tau(taus, kinds=("tanh", "algebraic", "euclidean"), steps=60, seeds=2, seed=1)
+    check = ss.r1_tau_sweep(CheckContext(seed=1), taus=(1.0, 10.0), outside_tau=100.0, steps=60, seeds=2)
+    for kind in KINDS:
+        for beta in (0.0, ss.BETA):
+            v, d = out[(kind, beta)], check.details["outside"][f"{kind}_beta{beta:g}"]
+            assert v["max_gap"][2] == d["max_relative_violation"]
+            assert round(v["violated_fraction"][2], 4) == d["violated_step_fraction"]
+            assert v["diverged"][2] == d["diverged_runs"]
+    assert max(np.max(v["max_gap"][:2]) for v in out.values()) == check.details["worst_stated_form"]
+    assert max(np.max(v["max_gap_sharp"][:2]) for v in out.values()) == check.details["worst_sharp_form"]
+    # two temperatures outside the condition: one check run each, the same rows as a run of one
+    two = r1_gap_by_tau((100.0, 60.0), kinds=("euclidean",), betas=(0.0,), steps=60, seeds=2, seed=1)
+    assert two[("euclidean", 0.0)]["max_gap"][0] == out[("euclidean", 0.0)]["max_gap"][2]
 
 
 def test_r1_gap_by_tau_flags_the_tau_outside_the_condition():

@@ -1,4 +1,4 @@
-"""Tests of convexlab.figures_data: each helper against an independent value, plus a broken variant
+"""Tests of convexlab.lab.maps: each helper against an independent value, plus a broken variant
 that the notebook's criterion must reject."""
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from convexlab.figures_data import (
+from convexlab.lab.maps import (
     cauchy_fit_gap,
     coupled_ns_scalar_map,
     dkw_epsilon,

@@ -151,8 +151,7 @@ def spectral_ball_trace(steps: int, *, seed: int = 0, decay_at: str = "z", row_n
     from convexlab.theory import sf_normuon as C
     from convexlab.theory.registry import CheckContext
 
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    V.integer("steps", steps, 1)
     prob = C.factorization_problem()
     R = C.ball_radius(prob.shape, C.B_LAM)
     gen = CheckContext(seed=seed).generator(401)  # the check's oracle stream (its first seed)

@@ -9,9 +9,18 @@ scale agrees with the claim), ``not supported`` (it disagrees), ``inconclusive``
 too weak either way, or the claim is out of reach at our scale). The claims table adds a fourth,
 :data:`NOT_RUN` (``not run``): none of the claim's notebooks or checks ran in this run (a partial
 ``convexlab reproduce``: ``--fast``, ``--only``, ``--no-checks``, ...), so the run says nothing
-about it. A claim that no notebook or check tests at all is ``inconclusive`` (out of reach at our
+about it. A claim marked ``pending`` (no experiment of convexlab tests it yet) is :data:`NOT_RUN`
+too, never ``inconclusive``: *inconclusive* means evidence was produced and is too weak. A claim
+that no notebook or check tests and that is not pending is ``inconclusive`` (out of reach at our
 scale), and one whose notebook ran but recorded no verdict (it failed first) is ``inconclusive``
 too. The merge rule is :func:`status_of` (reconstructed: convexlab's own convention).
+
+Every claim about language-model training (``Claim.llm``) and every pending claim states what
+would settle it (``Claim.settle``: the experiment, its size and seeds), shown in its details
+section with related evidence elsewhere (``Claim.note``). The verdict rules of the rows computed
+from measurements (:func:`schedule_linear_verdict`, :func:`sign_updates_bounded_verdict`,
+:func:`momentum_flush_verdict`, :func:`fp8_speedup_verdict`, :func:`decay_placement_verdict`,
+:func:`improves_over_adamw_verdict`) live here, fixed before the runs, and the notebooks call them.
 
 The table (:func:`claims_markdown`; convexlab's own layout). One row per claim: the statement,
 paper and place, provenance tag, status, a short evidence summary (at most :data:`SUMMARY_MAX`
@@ -20,7 +29,8 @@ failing or tightest one with its measurement and the criterion it applied, :func
 linked to the claim's section under "Evidence details", and the scale of the evidence
 (:func:`scale_cell`: a record's ``scale``, else the sizes its numbers state, :func:`scale_from_text`;
 the sizes in the checks' details, :func:`check_scale`; else "scale not recorded"). The details
-section lists every piece of evidence in full with its scale and criterion.
+section lists every piece of evidence in full with its scale and criterion, and what would settle
+the claim.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import math
 import re
 from pathlib import Path
 
+from convexlab import _validation as V
 from convexlab._io import atomic_write
 
 STATUSES = ("supported", "not supported", "inconclusive")
@@ -49,8 +60,7 @@ def record(path: str | Path | None, claim_id: str, status: str, numbers: str, sc
     applied, fixed before the run (``"SF/cosine ratio <= 1.25 at every horizon"``); without it the
     table shows the ``criterion ...`` phrase of ``numbers`` if there is one. With ``path=None`` (a
     notebook run by hand) nothing is written. Returns the record."""
-    if status not in STATUSES:
-        raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+    V.one_of("status", status, STATUSES)
     if not isinstance(claim_id, str) or not claim_id:
         raise ValueError(f"claim_id must be a non-empty string, got {claim_id!r}")
     if scale is not None and (not isinstance(scale, str) or not scale.strip()):
@@ -72,12 +82,29 @@ def record(path: str | Path | None, claim_id: str, status: str, numbers: str, sc
 
 class Claim:
     """One headline claim: where it is stated, its provenance, and the evidence that tests it
-    (``checks``: ``convexlab check`` name patterns; ``notebooks``: notebooks that record it)."""
+    (``checks``: ``convexlab check`` name patterns; ``notebooks``: notebooks that record it).
+
+    ``settle``: what experiment would settle the claim at the scale the paper states it (shown in the
+    claim's details section; every LLM row has one). ``llm``: the claim is about language-model
+    training, so toy-scale evidence cannot decide it alone. ``pending``: no notebook or check of
+    convexlab tests the claim yet; its status is :data:`NOT_RUN` (not "inconclusive", which means
+    that evidence was produced and is too weak), and it needs ``settle``. ``note``: related evidence
+    elsewhere in the ledger (another row, a README table), shown in the details."""
 
     def __init__(self, id: str, paper: str, where: str, provenance: str, statement: str,
-                 checks: tuple[str, ...] = (), notebooks: tuple[str, ...] = ()):
+                 checks: tuple[str, ...] = (), notebooks: tuple[str, ...] = (), *, settle: str | None = None,
+                 llm: bool = False, pending: bool = False, note: str | None = None):
+        for name, text in (("settle", settle), ("note", note)):
+            if text is not None and (not isinstance(text, str) or not text.strip()):
+                raise ValueError(f"{name} must be None or a non-empty string, got {text!r}")
+        if pending and (checks or notebooks):
+            raise ValueError(f"pending must be False for a claim with evidence sources, got pending={pending!r} with "
+                             f"checks={tuple(checks)!r}, notebooks={tuple(notebooks)!r}")
+        if pending and settle is None:
+            raise ValueError("settle must be a non-empty string for a pending claim (what would settle it), got None")
         self.id, self.paper, self.where, self.provenance = id, paper, where, provenance
         self.statement, self.checks, self.notebooks = statement, tuple(checks), tuple(notebooks)
+        self.settle, self.llm, self.pending, self.note = settle, bool(llm), bool(pending), note
 
     def __repr__(self) -> str:
         return f"Claim({self.id!r})"
@@ -104,7 +131,8 @@ def status_of(claim: Claim, records: dict, checks: dict, ran_notebooks=()) -> tu
 
     * any contrary notebook verdict or failing check → ``not supported``;
     * else any inconclusive verdict → ``inconclusive``; else some evidence, all agreeing → ``supported``;
-    * no evidence produced: no notebook or check tests the claim → ``inconclusive`` (out of reach at
+    * no evidence produced: the claim is ``pending`` (no experiment of convexlab tests it yet) →
+      :data:`NOT_RUN`; no notebook or check tests the claim → ``inconclusive`` (out of reach at
       our scale); one of its notebooks ran but recorded nothing → ``inconclusive``; none of its
       notebooks or checks ran → :data:`NOT_RUN`.
 
@@ -132,6 +160,8 @@ def status_of(claim: Claim, records: dict, checks: dict, ran_notebooks=()) -> tu
 
     ck_missing = [p for p in claim.checks if not any(name_matches(name, (p,)) for name in checks)]
     if not statuses:
+        if claim.pending:
+            return NOT_RUN, ["no experiment of convexlab tests this claim yet (see what would settle it)"]
         if not claim.notebooks and not claim.checks:
             return "inconclusive", ["no notebook or check tests this claim at our scale"]
         if nb_ran:
@@ -420,6 +450,10 @@ def _mode(rec: dict, fast: bool, overrides: dict | None, suffix: str = "") -> st
 def _details(claim: Claim, status: str, notes: list[str], recs, matched, missing, fast: bool,
              checks_full: bool, overrides: dict | None = None) -> list[str]:
     lines = [f"**{status}**: {claim.statement} ({claim.paper}, {claim.where}; provenance {claim.provenance})", ""]
+    if claim.settle:
+        lines.append(f"- what would settle it: {' '.join(claim.settle.split())}")
+    if claim.note:
+        lines.append(f"- related evidence: {' '.join(claim.note.split())}")
     for r in recs:
         crit = "" if r.get("criterion") is None else f" (criterion {r['criterion']})"
         lines.append(f"- notebook **{r['notebook']}** ({_mode(r, fast, overrides, ' sizes')}; "
@@ -477,8 +511,9 @@ def claims_markdown(records: dict, checks: dict, notebooks: list[dict], fast: bo
             f"{len(notebooks)} notebook{'' if len(notebooks) == 1 else 's'} ({'FAST' if fast else 'full'} sizes"
             f"{', with --set overrides' if overrides else ''}), {len(checks)} check{'' if len(checks) == 1 else 's'} "
             f"({'--full' if checks_full else 'default'} size). Status: supported / not supported / inconclusive / "
-            "not run (see convexlab/claims.py for the rule). Provenance tags as in docs/statements.md (P paper, R reconstructed, "
-            f"...). Each row summarizes its evidence; the full evidence is under [Evidence details](#{details_slug}).")
+            "not run (see convexlab/theory/claims.py for the rule). Provenance tags as in docs/statements.md (P paper, R reconstructed, "
+            f"...). Each row summarizes its evidence; the full evidence, and for every LLM or not-yet-tested claim "
+            f"what would settle it, is under [Evidence details](#{details_slug}).")
     lines = [f"# {title}", "", head]
     if partial:
         lines += ["", "**Partial run**: only the evidence produced in this run is shown; a claim none of whose "
@@ -506,6 +541,248 @@ def claims_markdown(records: dict, checks: dict, notebooks: list[dict], fast: bo
     return "\n".join(lines + details + nb_lines) + "\n"
 
 
+# ---------------------------------------------------------------------------------------------
+# Criteria of the rows whose verdicts are computed from measurements (fixed before the runs; [D]
+# convexlab's own rules unless a docstring says otherwise). Each returns (status, ...) and is
+# called by the notebook that records the row, so the rule is tested on synthetic inputs.
+# ---------------------------------------------------------------------------------------------
+#: a validation-loss difference (nats) below this is not read as an effect at CPU scale [D]
+#: (the value of ``convexlab.llm.experiments.EFFECT_TOL``)
+LOSS_TOL = 0.01
+#: float32 round-off allowed on a sign step's max |update|/lr (a sign step is exactly lr) [D]
+SIGN_BOUND_TOL = 1e-3
+#: the smaller of the paper's two tokens-to-target speedups (StoSignSGD abstract, Fig. 2 [P])
+PAPER_SPEEDUP = 1.44
+#: the paper's speedup baselines: Alg. 5 SignSGD (Signum) and Lion (StoSignSGD [SSG-SPEEDUP, SSG-Q14])
+SPEEDUP_BASELINES = ("Signum", "Lion")
+#: the Soft* optimizers of the Softsign paper's LLM claims
+SOFT_OPTIMIZERS = ("SoftSignum", "SoftMuon")
+
+
+def _finite_number(name: str, value, low: float = -math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < low:
+        raise ValueError(f"{name} must be a finite number >= {low}, got {value!r}")
+    return float(value)
+
+
+def _mapping(name: str, value) -> dict:
+    if not isinstance(value, dict) or not value:
+        raise ValueError(f"{name} must be a non-empty dict, got {value!r}")
+    return value
+
+
+def schedule_linear_verdict(deviations: dict, allowance: float) -> tuple[str, str]:
+    r"""``softsign.quantile_schedule_linear`` (Softsign [SS-SCHED], official code [CODE]): the
+    folded-Cauchy quantile schedule is designed so that the saturated fraction falls linearly,
+    1 − j/T, *under the Cauchy law fitted to the update entries*. Real updates need not be Cauchy,
+    so the claim is judged on every sample given, on-model (Cauchy) and off-model (Laplace,
+    Gaussian, same median |z|): ``deviations`` maps a sample's name to max_j |fraction_j − (1 − j/T)|;
+    ``allowance`` is the sampling allowance of the on-model sample (fitted-law gap + DKW bound,
+    :func:`convexlab.lab.maps.cauchy_fit_gap`, :func:`convexlab.lab.maps.dkw_epsilon`).
+
+    *supported* iff every deviation ≤ ``allowance``; else *not supported*. Returns (status, criterion)."""
+    deviations = _mapping("deviations", deviations)
+    devs = {str(k): _finite_number(f"deviations[{k!r}]", v, 0.0) for k, v in deviations.items()}
+    allowance = _finite_number("allowance", allowance, 0.0)
+    status = "supported" if all(v <= allowance for v in devs.values()) else "not supported"
+    return status, (f"max |fraction − (1 − j/T)| ≤ sampling allowance {allowance:.4f} on every sample "
+                    f"({', '.join(devs)})")
+
+
+def sign_updates_bounded_verdict(max_update_over_lr: dict, final_loss: dict,
+                                 tol: float = SIGN_BOUND_TOL) -> tuple[str, str]:
+    r"""``stosignsgd.fp8_sign_updates_unaffected`` read as the paper states it (StoSignSGD §3.1 [P]):
+    a sign update is ±lr per coordinate whatever the stored state magnitudes, so FP8 (E4M3) state
+    storage cannot blow it up the way it blows up AdamW's m̂/(√v̂ + ε). ``max_update_over_lr``: sign
+    method → the largest |update|/lr over coordinates and gradient scales with E4M3 states;
+    ``final_loss``: sign method → its loss at the end of FP8-emulated training.
+
+    *supported* iff every sign method has max |update|/lr ≤ 1 + ``tol`` and a finite final loss;
+    else *not supported*. Returns (status, criterion)."""
+    bounds = {str(k): _finite_number(f"max_update_over_lr[{k!r}]", v, 0.0)
+              for k, v in _mapping("max_update_over_lr", max_update_over_lr).items()}
+    final_loss = _mapping("final_loss", final_loss)
+    if set(map(str, final_loss)) != set(bounds):
+        raise ValueError(f"final_loss must have the keys of max_update_over_lr {sorted(bounds)}, got {sorted(final_loss)}")
+    tol = _finite_number("tol", tol, 0.0)
+    finite = all(isinstance(v, (int, float)) and math.isfinite(v) for v in final_loss.values())
+    status = "supported" if finite and all(b <= 1 + tol for b in bounds.values()) else "not supported"
+    return status, f"max |update|/lr ≤ 1 + {tol:g} for every sign method at every gradient scale, FP8 training loss finite"
+
+
+def momentum_flush_verdict(m_zeros: float, changed: dict, zero_share: float = 0.5,
+                           changed_share: float = 0.01) -> tuple[str, str]:
+    r"""``stosignsgd.fp8_momentum_flush`` (our finding [D], notebook 11): at the model's own gradient
+    scale E4M3 storage flushes most of the momentum m to exact zeros, so it does change the sign
+    methods' next update (where m is 0 Signum's step is 0 and StoSignSGD's is a fair coin).
+    ``m_zeros``: share of m coordinates stored as 0; ``changed``: sign method → share of its next
+    update's coordinates that E4M3 storage flips, zeros or changes by more than 2×.
+
+    *supported* iff ``m_zeros`` > ``zero_share`` and every share in ``changed`` > ``changed_share``;
+    else *not supported*. Returns (status, criterion)."""
+    m_zeros = _finite_number("m_zeros", m_zeros, 0.0)
+    shares = {str(k): _finite_number(f"changed[{k!r}]", v, 0.0) for k, v in _mapping("changed", changed).items()}
+    zero_share, changed_share = _finite_number("zero_share", zero_share, 0.0), _finite_number("changed_share", changed_share, 0.0)
+    status = ("supported" if m_zeros > zero_share and all(v > changed_share for v in shares.values())
+              else "not supported")
+    return status, f"m zeros > {100 * zero_share:g} % and > {100 * changed_share:g} % of each sign method's update changed"
+
+
+def _fmt(v, nd: int = 4) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float) and math.isfinite(v):
+        return f"{v:.{nd}g}"
+    return str(v)
+
+
+def runs_scale(runs: list[dict]) -> str:
+    r"""The size of a set of GPT runs (``convexlab.llm.experiments.load_runs`` dicts): model, its
+    parameter count, seeds, runs, the longest run's steps and tokens (``"toy GPT: 115k params,
+    1 seed, 5 runs, ≤ 300 steps, ≤ 153,600 tokens per run"``)."""
+    if not isinstance(runs, list) or not runs:
+        raise ValueError(f"runs must be a non-empty list of run dicts, got {runs!r}")
+    cfgs = [r["config"] for r in runs]
+    params = sorted({c.get("num_params") for c in cfgs if c.get("num_params")})
+    seeds = {c.get("seed") for c in cfgs}
+    steps = max((c.get("max_steps") or 0) for c in cfgs)
+    tokens = max((r["val"][-1][1] if r.get("val") else 0) for r in runs)
+    p = "/".join(f"{n / 1e6:.3g}M" if n >= 1e6 else f"{n / 1e3:.3g}k" for n in params) or "? "
+    models = "/".join(sorted({str(c.get("model", "?")) for c in cfgs}))
+    return (f"{models} GPT: {p} params, {len(seeds)} seed{'' if len(seeds) == 1 else 's'}, {len(runs)} runs, "
+            f"≤ {steps} steps, ≤ {tokens:,} tokens per run")
+
+
+def _best(rows: list[dict]) -> dict | None:
+    ok = [r for r in rows if isinstance(r.get("final_val_loss"), (int, float)) and math.isfinite(r["final_val_loss"])]
+    return min(ok, key=lambda r: r["final_val_loss"]) if ok else None
+
+
+def fp8_speedup_verdict(summary: dict, runs: list[dict], reduced: bool = False,
+                        paper: float = PAPER_SPEEDUP) -> tuple[str, str, str]:
+    r"""``stosignsgd.fp8_speedup`` (StoSignSGD abstract, Fig. 2 [P]; ratio as [SSG-SPEEDUP, SSG-Q14]):
+    from the ``fp8`` experiment's summary (``convexlab.llm.experiments.summarize_fp8``) and its runs.
+    The best (lowest final loss) StoSignSGD run is compared with the best run of each baseline of
+    the same precision; ratio = tokens the baseline needs to reach its final loss ÷ tokens StoSignSGD
+    needs (StoSignSGD never reaching it counts as a ratio < 1; the ratio at StoSignSGD's own final
+    loss says by how much).
+
+    Criterion: the paper's protocol tunes the lr per method, so a verdict needs at least two
+    learning rates for StoSignSGD and each of :data:`SPEEDUP_BASELINES`; then *supported* iff the
+    ratio is ≥ ``paper`` against each, *not supported* iff it is < 1 against one of them (StoSignSGD
+    slower), else *inconclusive* (a speedup below the paper's). Without the sweep, with a baseline
+    missing, or with ``reduced`` runs: *inconclusive*, the numbers stating what was measured.
+    Returns (status, numbers, criterion)."""
+    if not isinstance(summary, dict) or summary.get("experiment") != "fp8":
+        raise ValueError(f"summary must be an fp8 experiment summary, got {type(summary).__name__}")
+    method = _best([r for r in summary["runs"] if r["optimizer"] == "StoSignSGD"])
+    criterion_text = (f"with an lr sweep per method: ratio ≥ {paper:g} against {' and '.join(SPEEDUP_BASELINES)} "
+                      "(supported), < 1 against one (not supported)")
+    if method is None:
+        return "inconclusive", "no finite StoSignSGD run in the fp8 experiment", criterion_text
+    lrs: dict[str, set] = {}
+    for r in runs:
+        c = r["config"]
+        if c.get("precision") == method["precision"]:
+            lrs.setdefault(c["optimizer"], set()).add(c.get("lr"))
+    pairs = {t["baseline"]: t for t in summary["tokens_to_target"] if t["method"] == method["run"]}
+    parts, paper_ratios = [], {}
+    for b in summary["runs"]:
+        t = pairs.get(b["run"])
+        if t is None:
+            continue
+        never = t.get("ratio") is None and t.get("tokens_method") is None and t.get("target") is not None
+        if t.get("ratio") is not None:
+            what = f"ratio {_fmt(t['ratio'], 3)}"
+        elif never:
+            what = f"never reaches its final loss; ratio at StoSignSGD's final loss {_fmt(t.get('ratio_at_method_final'), 3)}"
+        else:
+            what = f"no ratio ({t.get('note') or 'n/a'})"
+        parts.append(f"{b['run']} ({b['optimizer']}, {b['precision']}): {what}")
+        best_b = _best([r for r in summary["runs"] if r["optimizer"] == b["optimizer"] and r["precision"] == method["precision"]])
+        if b["optimizer"] in SPEEDUP_BASELINES and best_b is not None and best_b["run"] == b["run"]:
+            paper_ratios[b["optimizer"]] = 0.0 if never else t.get("ratio")
+    swept = all(len(lrs.get(o, ())) >= 2 for o in ("StoSignSGD",) + SPEEDUP_BASELINES)
+    have = all(paper_ratios.get(o) is not None for o in SPEEDUP_BASELINES)
+    if have and swept:
+        rs = [paper_ratios[o] for o in SPEEDUP_BASELINES]
+        status = "supported" if all(r >= paper for r in rs) else "not supported" if any(r < 1 for r in rs) else "inconclusive"
+    else:
+        status = "inconclusive"
+    lr_text = ", ".join(f"{o} {sorted(v, key=lambda x: (x is None, x))}" for o, v in sorted(lrs.items()))
+    numbers = (f"{method['run']} ({method['precision']}, final val loss {_fmt(method['final_val_loss'])}) against: "
+               + "; ".join(parts) + f"; learning rates per method: {lr_text}"
+               + ("" if swept else " (one lr per method: no per-method sweep, so no verdict)")
+               + f"; paper: {paper:g}-2.14x against Alg. 5 SignSGD and Lion at 124M, 13.1B tokens")
+    if reduced:
+        numbers = f"reduced-size runs (the criterion alone gives {status!r}): " + numbers
+        status = "inconclusive"
+    return status, numbers, criterion_text
+
+
+def decay_placement_verdict(summary: dict, reduced: bool = False, tol: float = LOSS_TOL) -> tuple[str, str, str]:
+    r"""``sf_normuon.decay_placement_llm`` (SF-NorMuon Fig. 2 [P]: decay at the slow iterate x, or no
+    decay, lets long runs degrade; decay at z keeps them stable), from the ``anytime`` experiment's
+    decay ablation (``convexlab.llm.experiments.summarize_anytime``: one SF-NorMuon run per
+    placement). *supported* iff the z run did not diverge and the x run diverged or ends more than
+    ``tol`` nats above z; *not supported* iff the z run diverged while x did not, or z ends more than
+    ``tol`` above x; else (or with ``reduced`` runs, or a placement missing) *inconclusive*.
+    Returns (status, numbers, criterion)."""
+    if not isinstance(summary, dict) or summary.get("experiment") != "anytime":
+        raise ValueError(f"summary must be an anytime experiment summary, got {type(summary).__name__}")
+    tol = _finite_number("tol", tol, 0.0)
+    runs = {a["weight_decay_at"]: a for a in summary.get("decay_ablation", [])}
+    crit = f"z stable and x diverged or > {tol:g} nats above z (supported); z > {tol:g} above x or z alone diverged (not supported)"
+    z, x = runs.get("z"), runs.get("x")
+    status = "inconclusive"
+    if z is not None and x is not None:
+        fz, fx = z["final_val_loss"], x["final_val_loss"]
+        if not z["diverged"] and (x["diverged"] or fx - fz > tol):
+            status = "supported"
+        elif (z["diverged"] and not x["diverged"]) or fz - fx > tol:
+            status = "not supported"
+    steps = max(summary.get("horizons") or [0])
+    numbers = ("SF-NorMuon final val loss by weight-decay placement: "
+               + ", ".join(f"{k} {_fmt(a['final_val_loss'], 5)}{' (diverged)' if a['diverged'] else ''}"
+                           for k, a in sorted(runs.items()))
+               + f" at {steps} steps; effect threshold {tol:g} nats")
+    if z is None or x is None:
+        numbers += "; placements z and x are both needed"
+    if reduced:
+        numbers = f"reduced-size runs (the criterion alone gives {status!r}): " + numbers
+        status = "inconclusive"
+    return status, numbers, crit
+
+
+def improves_over_adamw_verdict(summary: dict, reduced: bool = False, tol: float = LOSS_TOL) -> tuple[str, str, str]:
+    r"""``softsign.improves_over_adamw`` (Softsign [SS-EXP] [REV]/[3P]: SoftSignum / SoftMuon beat or
+    match AdamW in LLM pretraining), from the ``softstar`` experiment's summary
+    (``convexlab.llm.experiments.summarize_softstar``). *supported* iff every Soft* run ends at most
+    ``tol`` nats above AdamW; *not supported* iff one ends more than ``tol`` above it; *inconclusive*
+    without AdamW or a Soft* run, or with ``reduced`` runs. Returns (status, numbers, criterion)."""
+    if not isinstance(summary, dict) or summary.get("experiment") != "softstar":
+        raise ValueError(f"summary must be a softstar experiment summary, got {type(summary).__name__}")
+    tol = _finite_number("tol", tol, 0.0)
+    adamw = summary.get("adamw_final")
+    soft = {r["optimizer"]: r["final_val_loss"] for r in summary["runs"] if r["optimizer"] in SOFT_OPTIMIZERS}
+    crit = f"every Soft* final val loss ≤ AdamW's + {tol:g} nats (supported); one > AdamW's + {tol:g} (not supported)"
+    usable = adamw is not None and math.isfinite(adamw) and soft
+    status = "inconclusive"
+    if usable:
+        gaps = {k: (v - adamw if v is not None else math.inf) for k, v in soft.items()}
+        status = "supported" if all(g <= tol for g in gaps.values()) else "not supported"
+    numbers = (f"final val loss AdamW {_fmt(adamw)}, " + ", ".join(f"{k} {_fmt(v)} (Soft* − AdamW "
+                                                                    f"{_fmt(v - adamw if usable and v is not None else None, 3)})"
+                                                                    for k, v in soft.items())
+               + f"; effect threshold {tol:g} nats; one lr per method")
+    if reduced:
+        numbers = f"reduced-size runs (the criterion alone gives {status!r}): " + numbers
+        status = "inconclusive"
+    return status, numbers, crit
+
+
+#: the size at which the FP8 rows could be settled (StoSignSGD §3.1: 124M, 13.1B tokens) [D]
+_FP8_GPU = "the fp8 GPU preset (configs/fp8_gpu.json) at 124M parameters for ≥ 1B tokens (the paper: 13.1B), ≥ 3 seeds"
 S, SS, SF = "StoSignSGD (arXiv 2604.15416)", "Softsign (arXiv 2605.31371)", "SF-NorMuon (arXiv 2605.23061)"
 
 #: The headline claims of the three method papers and the evidence convexlab holds for each.
@@ -538,14 +815,42 @@ CLAIMS: list[Claim] = [
           "the sign conversion of AdamW / AdaMax is unbiased for the original step wherever σ ≥ |m|",
           checks=("stosignsgd.sign_conversion",), notebooks=("03",)),
     Claim("stosignsgd.fp8_adamw_states_underflow", S, "§3.1, Table 12", "P",
-          "with E4M3 optimizer states, AdamW's second moments underflow to exact zeros", notebooks=("11",)),
+          "with E4M3 optimizer states, AdamW's second moments underflow to exact zeros", notebooks=("11",), llm=True,
+          settle=f"Table 12's per-layer zero shares logged at step 103 of an FP8 AdamW run of {_FP8_GPU} "
+                 "(notebook 11 measures a 98k-parameter bigram MLP)"),
     Claim("stosignsgd.fp8_sign_updates_unaffected", S, "§3.1", "P",
-          "sign-based updates do not depend on the state magnitudes FP8 storage destroys", notebooks=("11",)),
+          "sign-based updates stay bounded (|update| ≤ lr per coordinate) whatever FP8 storage does to the state "
+          "magnitudes, unlike AdamW's m̂/(√v̂ + ε)", notebooks=("11",), llm=True,
+          settle=f"max |update|/lr of StoSignSGD and Signum logged every step of {_FP8_GPU}; the bound is exact "
+                 "arithmetic, so the open question is only whether training notices the flushed momentum "
+                 "(row stosignsgd.fp8_momentum_flush)"),
+    Claim("stosignsgd.fp8_momentum_flush", S, "§3.1 (our finding)", "D",
+          "at the model's own gradient scale E4M3 storage flushes most of the momentum m to zero, so it does change "
+          "the sign methods' next update (> 1 % of coordinates flipped, zeroed or changed > 2×)", notebooks=("11",),
+          llm=True,
+          settle=f"the m-zero share and the changed-update share logged in {_FP8_GPU}, with StoSignSGD under E4M3 "
+                 "states against the same run with fp32 states (does the flush cost validation loss?)"),
     Claim("stosignsgd.fp8_pretraining_stability", S, "§3.1, Tables 10–11", "P",
-          "in FP8 pretraining AdamW collapses while StoSignSGD trains stably", notebooks=("12",)),
+          "in FP8 pretraining AdamW collapses while StoSignSGD trains stably", notebooks=("12",), llm=True,
+          settle=f"{_FP8_GPU}: fp8 AdamW diverging and StoSignSGD not, in every seed, with the lr swept per method"),
     Claim("stosignsgd.fp8_speedup", S, "abstract, Fig. 2", "P",
-          "under FP8, StoSignSGD reaches the baselines' validation loss with 1.44–2.14× fewer tokens (needs the GPU "
-          "presets; the CPU toy is recorded in the README)"),
+          "under FP8, StoSignSGD reaches the baselines' (Alg. 5 SignSGD, Lion) final validation loss with 1.44–2.14× "
+          "fewer tokens", notebooks=("12",), llm=True,
+          settle=f"an lr sweep per method (StoSignSGD, Signum, Lion, AdamW) on {_FP8_GPU}; the iso-loss tokens ratio "
+                 "against each baseline with an interval over seeds"),
+    Claim("stosignsgd.dimension_factor", S, "§2, Theorem 4 and App. D [SSG-LB]", "P",
+          "the (ℓ1, ℓ∞) guarantees improve the dimension factor of Euclidean methods: ‖L‖₁D∞ in place of "
+          "√d‖L‖₂D∞, never worse and up to √d better under heterogeneous L", pending=True,
+          settle="Euclidean O2NC against StoSignSGD-O2NC, and projected SGD against StoSignSGD on a box, across "
+                 "d ∈ {10, 100, 1000, 10000} with homogeneous and heterogeneous L, stationarity measured in ℓ1, "
+                 "≥ 3 seeds with intervals: the advantage should grow like √d‖L‖₂/‖L‖₁"),
+    Claim("stosignsgd.sign_conversion_ablation", S, "§3.2, App. B.3–B.5 [SSG-FT]", "P",
+          "in LLM fine-tuning StoSignSGD matches or beats AdamW and beats SignSGD (GSM8K, MATH), with the sign "
+          "conversions of Algs. 5–11 compared under shared fixed betas and a per-method lr search", pending=True,
+          llm=True,
+          settle="each of Algs. 5–11 against its original with shared fixed betas and a per-method lr search, "
+                 "fine-tuning a pretrained model (the paper: Qwen2.5-7B on NuminaMath-CoT, GSM8K and MATH), ≥ 3 "
+                 "seeds; a CPU stand-in: fine-tuning the toy GPT on held-out text"),
     # ---- Softsign --------------------------------------------------------------------------------
     Claim("softsign.geometry_family", SS, "[SS-FAMILY]", "THR",
           "tanh, the algebraic soft sign and SoftMuon's Φ_τ are gradients of the stated Fenchel conjugates of "
@@ -556,7 +861,8 @@ CLAIMS: list[Claim] = [
           "τ → ∞ recovers sign / polar (Signum / Muon); τ → 0 recovers momentum SGD with step δτ",
           checks=("softsign.tau_limits", "softsign.trajectory_limit", "proofs.sign_limits"), notebooks=("01",)),
     Claim("softsign.quantile_schedule_linear", SS, "[SS-SCHED] (official code)", "CODE",
-          "the folded-Cauchy quantile schedule makes the saturated fraction fall linearly over the transition",
+          "the folded-Cauchy quantile schedule makes the saturated fraction fall linearly over the transition "
+          "(judged on update samples from the fitted Cauchy law and off it: Laplace, Gaussian)",
           notebooks=("07",)),
     Claim("softsign.quantile_schedule_linear[tmax=20]", SS, "[SS-SCHED, SS-Q2] (official default tmax = 20)", "CODE",
           "the same holds with the official code's temperature cap tmax = 20", notebooks=("07",)),
@@ -575,23 +881,69 @@ CLAIMS: list[Claim] = [
           "problem", notebooks=("08",)),
     Claim("softsign.llm_transition", SS, "[SS-EXP]", "PAPER",
           "SoftSignum / SoftMuon improve on Signum / Muon in LLM pretraining around the transition",
-          notebooks=("12",)),
+          notebooks=("12",), llm=True,
+          settle="the softstar GPU preset at 130M–720M (the paper's sizes), ≥ 3 seeds, with a hard-switch baseline "
+                 "(sign for S steps, then SGD-momentum): a gap after the transition whose interval excludes "
+                 "±0.01 nats"),
+    Claim("softsign.improves_over_adamw", SS, "[SS-EXP]", "REV",
+          "SoftSignum / SoftMuon match or beat AdamW in LLM pretraining", notebooks=("12",), llm=True,
+          settle="SoftSignum, SoftMuon and AdamW with the lr tuned per method at ≥ 130M parameters, ≥ 3 seeds, "
+                 "final validation loss with an interval",
+          note="`convexlab bench compare --quick` (README, \"Comparing optimizers\": tuned lr grid, 9 small "
+               "problems) ranks SoftSignum below AdamW on the final metric"),
     # ---- SF-NorMuon -------------------------------------------------------------------------------
     Claim("sf_normuon.lemma32_steady_state", SF, "Lemma 3.2, Fig. 4", "P",
           "the steady-state weight RMS satisfies λρ = 0.1[−α + √(α² + 2ηλ)] (decay at the fast iterate z)",
           checks=("sf_normuon.lemma32", "sf_normuon.hypothesis31", "sf_normuon.decay_at_z"), notebooks=("09",)),
-    Claim("sf_normuon.decay_at_fast_iterate", SF, "Fig. 2 [SFN-DECAY, SFN-FIG2]", "P",
-          "weight decay at the slow iterate x lets the weights grow without bound; decay at z keeps them "
-          "bounded (the √t random-walk growth is our inference [DER], measured on SF-NorMuon)", checks=("sf_normuon.decay_at_x", "sf_normuon.spectral_ball"), notebooks=("09",)),
+    Claim("sf_normuon.decay_at_fast_iterate", SF, "Fig. 2 [SFN-DECAY, SFN-FIG2]", "P/DER",
+          "[P] weight decay at the fast iterate z keeps the weights bounded, decay at the slow iterate x does not; "
+          "[DER] the mechanism tested, z growing like a √t random walk under decay at x, is our derivation, not a "
+          "paper statement (measured on SF-NorMuon under pure gradient noise)",
+          checks=("sf_normuon.decay_at_x", "sf_normuon.spectral_ball"), notebooks=("09",),
+          settle="weight RMS of SF-NorMuon with decay at z, y, x and none over a GPT run of ≥ 1× Chinchilla at "
+                 "124M, ≥ 3 seeds",
+          note="on the toy GPT, decay at z, y and x gave the same validation loss (row "
+               "sf_normuon.decay_placement_llm, notebook 12)"),
+    Claim("sf_normuon.decay_placement_llm", SF, "Fig. 2 [SFN-FIG2]", "P",
+          "in GPT pretraining, decay at the fast iterate z keeps long runs stable while decay at x lets them degrade",
+          notebooks=("12",), llm=True,
+          settle="SF-NorMuon with decay at z, y, x, none (and all, with decay_lr = base) at 124M on horizons up to "
+                 "≥ 1× Chinchilla, ≥ 3 seeds: validation loss and weight RMS per placement"),
     Claim("sf_normuon.stationarity_rate", SF, "Theorem 3.1 (as reconstructed) [SFN-T31]", "DER",
           "schedule-free spectral dynamics reach stationarity (Frank–Wolfe gap) at rate Õ(T^{-1/4})",
-          notebooks=("09",)),
-    Claim("sf_normuon.anytime_single_configuration", SF, "[SFN-RESULTS]", "P",
-          "one schedule-free configuration matches schedules tuned per horizon at every horizon",
-          notebooks=("10",)),
+          notebooks=("09",),
+          settle="the theorem's explicit constants (to compare the gap with a bound), or horizons long enough "
+                 "(T ≥ 10⁶) that a T^(-1/4) decay separates from a flat curve; a flat curve over a finite range "
+                 "cannot refute an Õ bound with unknown constants"),
+    Claim("sf_normuon.anytime_single_configuration", SF, "[SFN-RESULTS] (our SF-AdamW proxy)", "D",
+          "SF-AdamW (the schedule-free rule with the Adam direction, not SF-NorMuon) run once with one lr matches "
+          "AdamW + cosine tuned per horizon at every horizon, on a noisy quadratic; the paper itself reports "
+          "SF-AdamW lagging tuned AdamW, so this tests the schedule-free rule, not the paper's SF-NorMuon claim",
+          notebooks=("10",),
+          note="the SF-NorMuon claim is row sf_normuon.anytime_llm (notebook 12's toy GPT anytime runs)"),
     Claim("sf_normuon.anytime_llm", SF, "Fig. 1 [SFN-RESULTS]", "P",
           "one SF-NorMuon configuration, read at x at 1–8× horizons, matches or beats AdamW + cosine tuned per "
-          "horizon in GPT pretraining", notebooks=("12",)),
+          "horizon in GPT pretraining", notebooks=("12",), llm=True,
+          settle="the anytime GPU preset at 124M with horizons up to ≥ 1× Chinchilla (≈ 2.5B tokens), ≥ 3 seeds, "
+                 "with NorMuon + cosine tuned per horizon as the control (row sf_normuon.gap_to_cosine_normuon)"),
+    Claim("sf_normuon.momentum_ablation", SF, "[SFN-RESULTS]", "P",
+          "μ = 0 (no momentum) raises SF-NorMuon's final loss (the paper: 3.14 → 3.28)", pending=True, llm=True,
+          settle="SF-NorMuon with μ = 0.8 and μ = 0 at 124M on the anytime horizons, ≥ 3 seeds, final validation "
+                 "loss with an interval"),
+    Claim("sf_normuon.rownorm_ablation", SF, "[SFN-PLAN] ablation", "I",
+          "NorMuon's row normalization matters inside SF-NorMuon: removing it raises the final loss", pending=True,
+          llm=True,
+          settle="SF-NorMuon with and without row normalization at 124M on the anytime horizons, ≥ 3 seeds"),
+    Claim("sf_normuon.sf_adamw_diverges_without_decay", SF, "Fig. 2 [SFN-FIG2]", "P",
+          "without weight decay, a long schedule-free run (SF-AdamW) diverges", pending=True, llm=True,
+          settle="SF-AdamW (and SF-NorMuon) with weight decay 0 against decay at z over the longest anytime "
+                 "horizon (≥ 1× Chinchilla at 124M), ≥ 3 seeds: divergence or weight-RMS growth"),
+    Claim("sf_normuon.gap_to_cosine_normuon", SF, "Figs. 6–7 [SFN-BASELINES]", "I",
+          "one SF-NorMuon configuration matches NorMuon + cosine tuned per horizon (the paper's baseline), so that "
+          "its gain over tuned AdamW is the schedule-free rule's and not only the Muon family's (our reading of what "
+          "the baseline must show)", pending=True, llm=True,
+          settle="NorMuon + cosine with the lr tuned per horizon next to SF-NorMuon and AdamW + cosine at 124M, "
+                 "horizons 1–8× up to ≥ 1× Chinchilla, ≥ 3 seeds, gap per horizon with an interval"),
     Claim("survey.no_single_optimizer_wins_every_dimension", "LLM-optimizer survey (arXiv 2605.09176)",
           "benchmark methodology", "P",
           "no optimizer is best on every benchmark dimension (convergence, wall-clock, memory, complexity) at once",

@@ -1,6 +1,6 @@
 r"""Run and lint the project's notebooks (``notebooks/NN_topic.ipynb``).
 
-Every notebook follows the design guide §6:
+Every notebook follows the rules of the README section "Notebooks, `convexlab reproduce` and the claims table":
 
 1. cell 1 is markdown: the statement, its citation (paper, equation, provenance tag) and what the
    figure shows;
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 MAX_FUNCTION_LINES = 4
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def notebook_paths(directory: str | Path | None = None) -> list[Path]:

@@ -36,13 +36,11 @@ from convexlab.optim import AdamW, SFAdamW
 
 
 def _int(name, value, minimum):
-    return V.int_at_least(name, value, minimum)
+    return V.integer(name, value, minimum)
 
 
 def _pos(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+    return V.positive_finite(name, value)
 
 
 def _lrs(lrs):

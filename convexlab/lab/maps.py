@@ -151,7 +151,7 @@ def stochastic_sign_moments(r: torch.Tensor, G: torch.Tensor, n: int, generator:
     """
     from convexlab.geometry import StochasticSign
 
-    n = V.nonnegative_int("n", n)
+    n = V.integer("n", n)
     if n < 2:
         raise ValueError(f"n must be >= 2 (a variance needs two draws), got {n}")
     z = V.positive_finite("z", z)
@@ -189,7 +189,7 @@ def sign_conversion_steps(base: str, grads: list[torch.Tensor], rows: int, betas
     """
     from convexlab.optim import GeneralOptimizer, SignConverted
 
-    rows = V.nonnegative_int("rows", rows)
+    rows = V.integer("rows", rows)
     if rows < 2:
         raise ValueError(f"rows must be >= 2 (a standard error needs two rows), got {rows}")
     if not grads:
@@ -273,7 +273,7 @@ def cauchy_fit_gap(z: torch.Tensor, mu: float, sigma: float, grid: int = 20_001)
         ValueError: if the sample's MAD is 0 (degenerate fit), or sigma/grid are invalid.
     """
     sigma = V.positive_finite("sigma", sigma)
-    grid = V.nonnegative_int("grid", grid)
+    grid = V.integer("grid", grid)
     if grid < 3:
         raise ValueError(f"grid must be >= 3, got {grid}")
     z = V.tensor("z", z).reshape(-1).to(DT)
@@ -293,7 +293,7 @@ def cauchy_fit_gap(z: torch.Tensor, mu: float, sigma: float, grid: int = 20_001)
 def dkw_epsilon(n: int, alpha: float = 1e-3) -> float:
     r"""Dvoretzky–Kiefer–Wolfowitz (Massart 1990): P(sup_q |F_n(q) − F(q)| > ε) ≤ 2e^{−2nε²}, so
     ε = √(ln(2/α)/(2n)) holds with probability ≥ 1 − α."""
-    n = V.nonnegative_int("n", n)
+    n = V.integer("n", n)
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     alpha = V.positive_finite("alpha", alpha)

@@ -1,4 +1,4 @@
-"""The notebook helpers of convexlab.figures_nonconvex: they reproduce the registered checks' numbers,
+"""The notebook helpers of convexlab.lab.nonconvex: they reproduce the registered checks' numbers,
 and their verdict-carrying quantities flip on the broken variants (biased oracle, decay at x)."""
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from convexlab import figures_nonconvex as F
+from convexlab.lab import nonconvex as F
 from convexlab.problems import TwoDimensionalAbs
 from convexlab.sim import simulate
 from convexlab.problems.matrix import spectral_norm

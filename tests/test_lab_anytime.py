@@ -1,11 +1,11 @@
-"""The anytime experiment (convexlab.experiments.anytime): toy objective, runs and the comparison."""
+"""The anytime experiment (convexlab.lab.anytime): toy objective, runs and the comparison."""
 
 import math
 
 import pytest
 import torch
 
-from convexlab.experiments.anytime import (anytime_comparison, cosine_factor, noisy_quadratic, run_cosine,
+from convexlab.lab.anytime import (anytime_comparison, cosine_factor, noisy_quadratic, run_cosine,
                                            run_schedule_free)
 from convexlab.optim import SFAdamW
 

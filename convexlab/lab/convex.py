@@ -37,7 +37,7 @@ __all__ = ["theorem4_curves", "rate_runs", "online_curves"]
 
 
 def _count(name: str, value, minimum: int) -> int:
-    return V.int_at_least(name, value, minimum)
+    return V.integer(name, value, minimum)
 
 
 def _record(record, steps: int) -> list[int]:

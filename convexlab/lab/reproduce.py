@@ -28,9 +28,9 @@ For each selected ``notebooks/NN_topic.ipynb`` (in full mode, ``FAST = False``, 
 
 Then ``convexlab check`` runs (default size; ``--check-only`` selects a subset, ``--no-checks``
 skips it) into ``OUT/checks/`` (the ``check --out`` layout), and ``OUT/CLAIMS.md`` lists every
-headline claim of :data:`convexlab.claims.CLAIMS` with the evidence produced **in this run**
+headline claim of :data:`convexlab.theory.claims.CLAIMS` with the evidence produced **in this run**
 (notebooks and checks) and its status at our scale; a claim none of whose evidence ran is
-``not run`` (:func:`convexlab.claims.status_of`). ``OUT/notebooks.json`` holds this run's rows.
+``not run`` (:func:`convexlab.theory.claims.status_of`). ``OUT/notebooks.json`` holds this run's rows.
 
 The output directories are validated before any notebook runs (created if missing, and a probe file
 written in each): a path that is a file where a directory is expected, or that cannot be written,
@@ -41,19 +41,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import shutil
 import sys
-import tempfile
 import textwrap
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from convexlab._io import atomic_write
+from convexlab._io import atomic_write, dir_destination_error
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 #: The committed outputs only a full default run may write.
@@ -193,20 +191,11 @@ def destinations(args) -> tuple[Path, Path | None]:
 
 
 def _writable_dir(path: Path, option: str) -> None:
-    """Create ``path`` (with its parents) and write and remove a probe file in it; :class:`UsageError`
-    naming ``option`` and the path when it is a file or cannot be written."""
-    for parent in [path, *path.parents]:
-        if parent.exists() and not parent.is_dir():
-            raise UsageError(f"{option} {path}: {parent} is a file, a directory is expected")
-        if parent.exists():
-            break
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path, prefix=".convexlab-probe.", suffix=".tmp")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise UsageError(f"{option} {path}: cannot write there ({err.strerror or err})") from None
+    """:class:`UsageError` naming ``option`` and the path when ``path`` is a file or cannot be written
+    (:func:`convexlab._io.dir_destination_error`)."""
+    error = dir_destination_error(path, option)
+    if error:
+        raise UsageError(error)
 
 
 def validate_destinations(out: Path, gallery: Path | None, checks: bool) -> None:
@@ -228,7 +217,7 @@ def run_notebooks(paths, out: Path, *, fast: bool, figures_dir: Path | None, tim
     ``overrides`` its parameters cell assigns (an override of ``FAST`` wins over ``fast``)."""
     from tqdm.auto import tqdm
 
-    from convexlab.notebooks import execute, parameter_names
+    from convexlab.lab.notebooks import execute, parameter_names
 
     rows = []
     bar = tqdm(paths, desc="convexlab reproduce", unit="notebook", disable=not progress, leave=False)
@@ -268,7 +257,7 @@ def override_reach(paths, overrides: dict) -> dict[str, list[str]]:
     """For each overridden name, the stems of the selected notebooks whose parameters cell assigns
     it; :class:`UsageError` (before anything runs) for a name that none of them assigns, or for a
     notebook without a readable parameters cell."""
-    from convexlab.notebooks import parameter_names
+    from convexlab.lab.notebooks import parameter_names
 
     if not overrides:
         return {}
@@ -289,8 +278,8 @@ def override_reach(paths, overrides: dict) -> dict[str, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from convexlab.claims import claims_markdown
-    from convexlab.notebooks import notebook_paths
+    from convexlab.theory.claims import claims_markdown
+    from convexlab.lab.notebooks import notebook_paths
 
     try:
         paths = notebook_paths(args.notebooks)
@@ -328,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
                          progress=args.progress, overrides=overrides)
     outcomes = []
     if args.checks:
-        from convexlab.cli import write_outputs
+        from convexlab.theory.report import write_outputs
         from convexlab.theory import CheckContext, run_checks, select
 
         outcomes = run_checks(select(args.check_only), CheckContext(), progress=args.progress)

@@ -1,4 +1,4 @@
-"""The notebook helpers of convexlab.figures_convex: every prefix of an anytime run is the run of that
+"""The notebook helpers of convexlab.lab.convex: every prefix of an anytime run is the run of that
 horizon, they reproduce the registered checks' numbers, and their verdict-carrying quantities flip on
 the broken variants (a step 10× too large, a wrong step decay, a deterministic sign)."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from convexlab import figures_convex as F
+from convexlab.lab import convex as F
 from convexlab.problems import Gaussian
 from convexlab.sim import simulate
 from convexlab.sim.online import run_online

@@ -167,3 +167,22 @@ def test_state_bytes_counts_both_parts_of_a_matrix_and_adamw():
     assert held.total == sum(p.total for p in parts) and held.scalar == sum(p.scalar for p in parts)
     # Muon: one fp32 momentum buffer of the 4×4 matrix; AdamW: m and v of the head (2×4 + 2)
     assert held.nonscalar == 4 * 16 + 2 * 4 * 10
+
+
+def test_every_seeded_optimizer_gets_the_runs_seed_in_bench_compare():
+    """An optimizer with its own random draws must be given the run's seed, else every seed of the
+    benchmark repeats one random stream (the seed spread would be fake)."""
+    import torch
+
+    from convexlab.bench.compare import bench_kwargs
+    from convexlab.optim import REGISTRY
+
+    stochastic = []
+    for name, cls in REGISTRY.items():
+        p = torch.nn.Parameter(torch.zeros(4, 3))
+        opt = cls([p], lr=1e-3)
+        geometries = [opt.geometry(g) for g in opt.param_groups] if hasattr(opt, "geometry") else []
+        if any(getattr(g, "stochastic", False) for g in geometries):
+            stochastic.append(name)
+            assert bench_kwargs(name, 100, 7).get("seed") == 7, name
+    assert {"StoSignSGD", "SignConverted", "NesterovStoSignSGD"} <= set(stochastic)

@@ -205,8 +205,8 @@ BENCH_SETTINGS: dict[str, tuple[str, ...]] = {
     "NorMuon": ("ns_float32",),
     "SoftMuon": ("phases", "ns_float32"),
     "SFNorMuon": ("ns_float32", "warmup"),
-    "NesterovStoSignSGD": (),
-    "SFLion": (),
+    "NesterovStoSignSGD": ("seed",),
+    "SFLion": ("warmup",),
     "AlgebraicSoftSignum": (),
 }
 

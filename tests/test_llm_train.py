@@ -455,3 +455,38 @@ def test_a_warmup_longer_than_half_the_run_is_warned():
         warn_long_warmup(torch.optim.SGD([w], lr=0.1), 10, 300)
     with pytest.warns(UserWarning, match=r"warmup_steps=200 is 67% of max_steps=300"):
         warn_long_warmup(torch.optim.SGD([w], lr=0.1), 200, 300)
+
+
+# ---------------------------------------------------------------------------------------------
+# optimizer errors are matched by type; kwargs are checked against the class before construction
+# ---------------------------------------------------------------------------------------------
+def test_an_fp8_overflow_stops_as_a_nonfinite_gradient(tmp_path):
+    cfg = _cfg(tmp_path, run_name="overflow", precision="fp8", fp8_saturate=False, optimizer="SignSGD", lr=1e6,
+               max_steps=6)
+    with pytest.raises(NonFiniteLossError, match=r"non-finite gradient \(non-finite gradient for parameter"):
+        train(cfg)
+    assert read_log(tmp_path / "overflow")[-1]["event"] == "nonfinite"
+
+
+def test_accepted_kwargs_and_the_check_before_construction():
+    from convexlab.llm.build import check_kwargs
+    from convexlab.llm.config import accepted_kwargs
+    from convexlab.optim import REGISTRY, SFAdamW
+
+    names = accepted_kwargs(REGISTRY["AdamW"])
+    assert {"betas", "eps", "lr", "weight_decay"} <= names and "momentum" not in names
+    with pytest.raises(ValueError, match="aux_kwargs has an unknown key 'foo'"):
+        check_kwargs(SFAdamW, "aux_kwargs", {"foo": 1}, "SFNorMuon")
+    check_kwargs(SFAdamW, "aux_kwargs", {"warmup_steps": 3}, "SFNorMuon")  # accepted: no error
+
+
+def test_switching_the_presets_optimizer_leaves_out_its_opt_kwargs(recwarn):
+    from convexlab.llm.config import _parse
+
+    configs, _, _ = _parse(["--config", "toy_cpu", "--optimizer", "Muon"])
+    assert configs[0].optimizer == "Muon" and "betas" not in configs[0].opt_kwargs
+    assert any("opt_kwargs betas, eps (for AdamW) are left out" in str(w.message) for w in recwarn.list)
+    configs, _, _ = _parse(["--config", "toy_cpu", "--optimizer", "Muon", "--opt-kwargs", '{"momentum": 0.9}'])
+    assert configs[0].opt_kwargs == {"momentum": 0.9}
+    configs, _, _ = _parse(["--config", "toy_cpu"])  # the preset's own optimizer keeps them
+    assert configs[0].opt_kwargs["betas"] == [0.9, 0.95]

@@ -6,7 +6,12 @@ r"""The GPT harness: a LLaMA-style GPT, offline token data, and a trainer for an
 - :mod:`convexlab.llm.data`: the offline default corpus (byte-level tokens of a fixed list of
   stdlib modules, sha256 recorded per Python version), ``.bin`` shard and text loaders, a fixed
   validation split, deterministic batches with an exact-resume state.
-- :mod:`convexlab.llm.train`: ``python -m convexlab.llm.train`` (imported on demand, not here).
+- the trainer (``convexlab train``, ``python -m convexlab.llm.train``; imported on demand, not here), read in
+  this order: :mod:`convexlab.llm.config` (:class:`~convexlab.llm.config.TrainConfig`, the command line,
+  presets, the config of ``--resume``), :mod:`convexlab.llm.build` (process group, device, data, model,
+  optimizer routing, schedule), :mod:`convexlab.llm.train` (the loop and ``main``),
+  :mod:`convexlab.llm.checkpoint` (atomic, verified checkpoints) and :mod:`convexlab.llm.runlog`
+  (``log.jsonl``, ``summary.json``, the console lines).
 
 Parameter routing for Muon-type optimizers is :func:`convexlab.optim.split_params`.
 """

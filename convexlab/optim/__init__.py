@@ -5,7 +5,7 @@ box-projected, schedule-free) and a named weight-decay placement (:mod:`convexla
 :data:`REGISTRY` maps names to classes; the tests, simulator, GPT harness and benchmarks read it.
 """
 
-from convexlab.optim.base import ComposedOptimizer
+from convexlab.optim.base import ComposedOptimizer, NonFiniteGradientError
 from convexlab.optim.general import AdaMax, AdamW, GeneralOptimizer, IEStoSignSGD, SignConverted, StoSignSGD
 from convexlab.optim.schedule_free import SFAdamW, ScheduleFreeMixin, schedule_free
 from convexlab.optim.sign import Lion, SignSGD, Signum
@@ -41,6 +41,7 @@ REGISTRY: dict[str, type] = {
 RECOMBINED: tuple[str, ...] = ("NesterovStoSignSGD", "SFLion", "AlgebraicSoftSignum")
 
 __all__ = [
+    "NonFiniteGradientError",
     "RECOMBINED",
     "REGISTRY",
     "ComposedOptimizer",

@@ -35,6 +35,12 @@ SEED_MAX = 2**63 - 1
 # ---------------------------------------------------------------------------------------------
 # the composed optimizer
 # ---------------------------------------------------------------------------------------------
+class NonFiniteGradientError(ValueError):
+    """A step refused because a gradient holds NaN or inf (``nonfinite="raise"``); nothing changed.
+    A ``ValueError``, so callers that catch bad input keep working; the GPT trainer catches this type
+    to stop the run with its non-finite report."""
+
+
 class ComposedOptimizer(torch.optim.Optimizer):
     r"""Base class of every convexlab optimizer (see the module docstring).
 
@@ -351,7 +357,7 @@ class ComposedOptimizer(torch.optim.Optimizer):
                     continue
                 if self.nonfinite == "raise":
                     n_nan, n_inf = int(torch.isnan(g).sum()), int(torch.isinf(g).sum())
-                    raise ValueError(
+                    raise NonFiniteGradientError(
                         f"non-finite gradient for parameter {self._label(group, p)} (shape {tuple(p.shape)}): "
                         f"{n_nan} NaN and {n_inf} inf entries; pass nonfinite='skip' to skip such steps"
                     )

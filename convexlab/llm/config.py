@@ -230,28 +230,13 @@ def _coerce(name: str, value, tp):
         if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
             return False
         raise bad
-    if tp is int:
-        if isinstance(value, bool):
+    if tp in (int, float):  # a float field takes an int; an int field never a float; a bool is neither
+        if isinstance(value, bool) or not isinstance(value, (str, int) if tp is int else (str, int, float)):
             raise bad
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                raise bad from None
-        raise bad
-    if tp is float:
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                raise bad from None
-        raise bad
+        try:
+            return tp(value)
+        except ValueError:
+            raise bad from None
     if tp is str:
         if isinstance(value, str):
             return value

@@ -10,10 +10,10 @@ from convexlab.llm import experiments as ex
 from convexlab.theory import claims
 
 BY_ID = {c.id: c for c in claims.CLAIMS}
-NEW_PENDING = ["stosignsgd.dimension_factor", "stosignsgd.sign_conversion_ablation", "sf_normuon.momentum_ablation",
+NEW_PENDING = ["stosignsgd.sign_conversion_ablation", "sf_normuon.momentum_ablation",
                "sf_normuon.rownorm_ablation", "sf_normuon.sf_adamw_diverges_without_decay",
                "sf_normuon.gap_to_cosine_normuon"]
-NEW_WITH_EVIDENCE = {"stosignsgd.fp8_momentum_flush": "11", "stosignsgd.fp8_speedup": "12",
+NEW_WITH_EVIDENCE = {"stosignsgd.dimension_factor": "15", "stosignsgd.fp8_momentum_flush": "11", "stosignsgd.fp8_speedup": "12",
                      "softsign.improves_over_adamw": "12", "sf_normuon.decay_placement_llm": "12"}
 
 

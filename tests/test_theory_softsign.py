@@ -43,7 +43,9 @@ def test_softsign_checks_judge_the_registry_optimizer():
         "softsign.r1_one_step[tau_sweep]", "softsign.r2_deterministic[quadratic]",
         "softsign.r2_deterministic[logistic]", "softsign.r2_stochastic", "softsign.r3_momentum",
         "softsign.trajectory_limit[tau_to_infinity]", "softsign.trajectory_limit[tau_to_zero]",
-        "softsign.heterogeneity"}
+        "softsign.heterogeneity", "softsign.r1_one_step[spectral]", "softsign.r4_lmo_limit[signum]",
+        "softsign.r4_lmo_limit[muon]", "softsign.r2_deterministic[spectral]", "softsign.r2_stochastic[spectral]",
+        "softsign.r3_momentum[spectral]"}
     for n in NAMES:
         c = REGISTRY[n]
         assert c.default_subject is C.softsign_subject and c.provenance == "DER"
@@ -368,3 +370,163 @@ def test_a_subject_of_the_wrong_shape_is_rejected():
         run_check("softsign.tau_limits[tanh]", subject=C.softsign_subject)
     o = run_check("softsign.r2_stochastic", subject=lambda params, problem: "not an optimizer")
     assert not o.passed and o.error.startswith("ValueError") and "torch.optim.Optimizer" in o.error
+
+
+# ---- R1 in SoftMuon's spectral geometry, R4 (the LMO limit) ---------------------------------------
+from convexlab.optim import Muon, SoftMuon  # noqa: E402
+
+NEW = ("softsign.r1_one_step[spectral]", "softsign.r4_lmo_limit[signum]", "softsign.r4_lmo_limit[muon]")
+
+
+def test_spectral_and_lmo_subjects_are_the_registry_optimizers():
+    W = torch.nn.Parameter(torch.zeros(3, 5, dtype=torch.float64))
+    inst = C.subject_instance(lr=0.05, tau=4.0, beta=0.9, kind="spectral", horizon=5, momentum_form="ema0")
+    soft = C.softsign_subject([W], inst)
+    assert isinstance(soft, SoftMuon) and soft.param_groups[0]["tau"] == 4.0
+    assert soft.param_groups[0]["inv_root"] == "svd" and not soft.param_groups[0]["nesterov"]
+    hard = C.hard_sign_subject([W], inst)
+    assert isinstance(hard, Muon) and hard.param_groups[0]["polar"] == "svd"
+    assert isinstance(C.softsign_subject([W], Instance(inst, tau=math.inf)), Muon)
+    v = torch.nn.Parameter(torch.zeros(4, dtype=torch.float64))
+    lmo = C.softsign_subject([v], C.subject_instance(lr=0.1, tau=math.inf, beta=0.9, kind="tanh", horizon=3))
+    assert isinstance(lmo, Signum)
+    assert isinstance(C.inverted_temperature_subject([v], C.subject_instance(lr=0.1, tau=math.inf, beta=0.9,
+                                                                               kind="tanh", horizon=3)),
+                      mutants.FrozenOptimizer)
+
+
+def test_spectral_subject_refusals():
+    tall = torch.nn.Parameter(torch.zeros(5, 3, dtype=torch.float64))
+    inst = C.subject_instance(lr=0.05, tau=4.0, beta=0.9, kind="spectral", horizon=5, momentum_form="ema0")
+    with pytest.raises(ValueError, match="wide or square"):
+        C.softsign_subject([tall], inst)
+    W = torch.nn.Parameter(torch.zeros(3, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="EMA from 0"):
+        C.softsign_subject([W], Instance(inst, momentum_form="ema"))
+    with pytest.raises(ValueError, match="momentum_form 'ema0'"):
+        C.softsign_subject([W], Instance(inst, kind="tanh"))
+    with pytest.raises(ValueError, match="momentum_form must be one of"):
+        C.subject_instance(lr=0.05, tau=4.0, beta=0.9, kind="spectral", horizon=5, momentum_form="adam")
+    with pytest.raises(ValueError, match="R1 needs"):
+        C.r1_spectral(CTX, tau=30.0)
+    with pytest.raises(ValueError, match="kind must be"):
+        C.r4_lmo_limit(CTX, kind="algebraic")
+
+
+def test_spectral_subject_follows_the_soft_polar_step_by_hand():
+    """W ← W − δΦ_τ(M), Φ_τ(M) = U diag(τσ/√(1 + τ²σ²)) Vᵀ, M = βM + (1−β)g from M = 0."""
+    inst = C.subject_instance(lr=0.05, tau=3.0, beta=0.8, kind="spectral", horizon=5, momentum_form="ema0")
+    gen = torch.Generator().manual_seed(0)
+    W = torch.nn.Parameter(torch.zeros(3, 5, dtype=torch.float64))
+    opt = C.softsign_subject([W], inst)
+    x, M = torch.zeros(3, 5, dtype=torch.float64), torch.zeros(3, 5, dtype=torch.float64)
+    for _ in range(5):
+        g = torch.randn(3, 5, generator=gen, dtype=torch.float64)
+        W.grad = g.clone()
+        opt.step()
+        M = 0.8 * M + 0.2 * g
+        U, S, Vh = torch.linalg.svd(M, full_matrices=False)
+        x = x - 0.05 * (U * (3.0 * S / torch.sqrt(1 + 9.0 * S**2))) @ Vh
+        torch.testing.assert_close(W.detach(), x, rtol=1e-12, atol=1e-14)
+
+
+def test_lmo_smoothness_is_a_valid_and_attained_constant():
+    gen = torch.Generator().manual_seed(0)
+    a = C._curvature("spectral")
+    L = C.lmo_smoothness("spectral")
+    assert L == pytest.approx(float(torch.logspace(-3, 0, 8, dtype=torch.float64).sum()))
+    for _ in range(20):
+        D = torch.randn(8, 50, generator=gen, dtype=torch.float64)
+        assert float((a * D * D).sum()) <= L * float(torch.linalg.matrix_norm(D, 2)) ** 2 * (1 + 1e-12)
+    U, _, Vh = torch.linalg.svd(torch.randn(8, 50, generator=gen, dtype=torch.float64), full_matrices=False)
+    P = U @ Vh  # a full-rank polar factor: ΔΔᵀ = I, the bound is attained
+    assert float((a * P * P).sum()) == pytest.approx(L, rel=1e-12)
+    h = C._curvature("tanh")
+    assert C.lmo_smoothness("tanh") == pytest.approx(float(h.sum()))  # Σh_i·1² for a sign step
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_new_checks_are_fast_and_pass_with_margin(name):
+    import time
+
+    t = time.perf_counter()
+    o = run_check(name)
+    assert o.passed and o.measured < -1e-3, (o.measured, o.details)
+    assert time.perf_counter() - t < 5.0  # the default `convexlab check` stays fast (≈ 0.4–0.8 s measured)
+
+
+@pytest.mark.parametrize("kind", ["tanh", "spectral"])
+def test_r4_is_an_equality_with_exact_gradients_and_fails_with_a_broken_bound(kind):
+    # m = ∇f (no noise, β = 0): the sign step and the full-rank polar step attain L (module docstring), so
+    # f(θ⁺) − RHS is 0 up to round-off at every step, and dropping Lδ²/2 violates it by exactly Lδ²/2
+    exact = C.r4_lmo_limit(CTX, kind=kind, steps=SHORT, noise_scale=0.0, beta=0.0)
+    assert exact.passed and abs(exact.measured) < 1e-12, exact.measured
+    broken = C.r4_lmo_limit(CTX, kind=kind, steps=SHORT, noise_scale=0.0, beta=0.0, smoothness_factor=0.0)
+    assert not broken.passed and broken.measured == pytest.approx(C.lmo_smoothness(kind) * C.DELTA**2 / 2, rel=1e-6)
+    assert not C.r4_lmo_limit(CTX, kind=kind, error_term=0.0, steps=SHORT).passed  # 2δ‖m − ∇f‖_* is needed
+
+
+def test_r1_spectral_fails_without_the_error_term():
+    assert not C.r1_spectral(CTX, error_term=0.0, steps=SHORT).passed
+
+
+@pytest.mark.parametrize("member", ["biased_oracle", "inverted_temperature", "step_x10"])
+def test_new_checks_catch_their_members_reduced_size(member):
+    f = mutants.applicable(REGISTRY["softsign.r1_one_step[spectral]"])[member]
+    assert not C.r1_spectral(CheckContext(subject=f), steps=400).passed
+    for kind in ("tanh", "spectral"):
+        assert not C.r4_lmo_limit(CheckContext(subject=f), kind=kind, steps=400).passed, (member, kind)
+
+
+def test_r4_signum_catches_a_step_twice_too_large_on_other_seeds():
+    f = mutants.applicable(REGISTRY["softsign.r4_lmo_limit[signum]"])["step_x2"]
+    for seed in (1, 2):
+        assert run_check("softsign.r4_lmo_limit[signum]", seed=seed).passed
+        assert not run_check("softsign.r4_lmo_limit[signum]", subject=f, seed=seed).passed
+
+
+def test_r2_spectral_is_nearly_tight_and_fails_with_a_broken_bound():
+    det = run_check("softsign.r2_deterministic[spectral]")
+    assert det.passed and 0.9 < det.measured <= 1.0, det.measured  # 0.969 measured
+    assert not C.r2_spectral(CTX, bound_factor=0.9).passed
+    sto = run_check("softsign.r2_stochastic[spectral]")
+    assert sto.passed and 0.5 < sto.ratio < 1.0, (sto.measured, sto.expected)
+    assert not C.r2_spectral(CTX, noisy=True, bound_factor=0.5).passed
+
+
+def test_r2_spectral_measure_is_the_lift_of_the_algebraic_conjugate():
+    from convexlab.geometry.spectral import Spectral
+    from convexlab.geometry import SoftSign
+
+    G = torch.randn(3, 8, 50, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    sv = torch.linalg.svdvals(G)
+    expected = (torch.sqrt(1 + sv**2) - 1).sum(-1)
+    torch.testing.assert_close(Spectral(SoftSign(1.0, "algebraic")).conjugate(G), expected)
+    # and the temperature form used by R1: (δ/τ)V*(τG) = δ·ψ_τ*(G)
+    torch.testing.assert_close(Spectral(SoftSign(18.0, "algebraic")).conjugate(G),
+                               Spectral(SoftSign(1.0, "algebraic")).conjugate(18.0 * G) / 18.0)
+
+
+def test_r3_spectral_holds_and_fails_without_its_error_terms():
+    out = run_check("softsign.r3_momentum[spectral]")
+    assert out.passed and out.details["dominant"] == "drift"
+    assert 1.0 < out.details["R"] <= math.sqrt(8) + 1e-9  # ‖Φ_τ(M)‖_F ≤ √8 for an 8-row soft polar factor
+    hard = run_check("softsign.r3_momentum[spectral]", subject=mutants.applicable(REGISTRY[
+        "softsign.r3_momentum[spectral]"])["signsgd"])
+    assert hard.details["R"] == pytest.approx(math.sqrt(8), rel=1e-9)  # Muon: the full-rank polar factor
+    assert not C.r3_spectral(CTX, error_terms=0.0, steps=SHORT).passed
+
+
+def test_the_spectral_statements_are_about_the_exact_maps():
+    """R4 is about the exact LMO and R1 about the exact Φ_τ: Muon's shipped NS5 (singular values in a band
+    around 1, not on 1) violates R4 (measured +0.060 in bfloat16) and SoftMuon's official RegNS inverse root
+    violates R1 at τ = 18 (+0.014 in float32)."""
+    def ns5(ps, pr):
+        return Muon(ps, lr=pr.lr, momentum=pr.beta, nesterov=False, polar="ns5", ns_dtype=torch.bfloat16)
+
+    def regns(ps, pr):
+        return SoftMuon(ps, lr=pr.lr, momentum=pr.beta, tau=pr.tau, nesterov=False, inv_root="ns5_official",
+                        ns_dtype=torch.float32)
+
+    assert not run_check("softsign.r4_lmo_limit[muon]", subject=ns5).passed
+    assert not run_check("softsign.r1_one_step[spectral]", subject=regns).passed

@@ -34,7 +34,7 @@ class BiasedSignFlip(NoiseModel):
 def test_checks_are_registered_with_their_tags():
     names = [n for n in REGISTRY if n.startswith("stosignsgd.") and (
         "theorem1" in n or "rate_exponent" in n or any(p in n for p in C.PROBLEMS))]
-    assert len(names) == 9
+    assert len(names) == 12
     assert REGISTRY["stosignsgd.theorem4[max_affine]"].provenance == "P"
     assert REGISTRY["stosignsgd.theorem1_regret[adaptive]"].provenance == "R"
     assert REGISTRY["stosignsgd.theorem4_rate_exponent"].kind == "rate"
@@ -176,13 +176,17 @@ MINE = ["stosignsgd.theorem4[anytime]", "stosignsgd.theorem4[constant]", "stosig
         "stosignsgd.theorem4[l1_regression]", "stosignsgd.theorem4[hinge_svm]", "stosignsgd.theorem4[max_affine]",
         "stosignsgd.theorem4[sign_game]", "stosignsgd.theorem4_rate_exponent",
         "stosignsgd.theorem1_regret[adaptive]", "stosignsgd.theorem1_pseudo_regret[adaptive]",
-        "stosignsgd.theorem1_pseudo_regret[oblivious]", "crosscheck.theorem4_adversarial",
+        "stosignsgd.theorem1_pseudo_regret[oblivious]", "stosignsgd.theorem1_regret[adaptive_constant]",
+        "stosignsgd.theorem1_pseudo_regret[adaptive_constant]", "stosignsgd.theorem1_pseudo_regret[oblivious_constant]",
+        "crosscheck.theorem4_adversarial",
         "stosignsgd.sign_conversion_unbiased[adamw]", "stosignsgd.sign_conversion_unbiased[adamax]"]
 #: checks cheap enough (≲ 1.5 s a run) to run on every declared member in the normal suite
 CHEAP = {"stosignsgd.theorem4[anytime]", "stosignsgd.theorem4[constant]", "stosignsgd.summed_inequality",
          "stosignsgd.figure1_signsgd_stalls", "stosignsgd.theorem4[sign_game]",
          "stosignsgd.theorem1_regret[adaptive]", "stosignsgd.theorem1_pseudo_regret[adaptive]",
-         "stosignsgd.theorem1_pseudo_regret[oblivious]", "stosignsgd.sign_conversion_unbiased[adamw]",
+         "stosignsgd.theorem1_pseudo_regret[oblivious]", "stosignsgd.theorem1_regret[adaptive_constant]",
+         "stosignsgd.theorem1_pseudo_regret[adaptive_constant]", "stosignsgd.theorem1_pseudo_regret[oblivious_constant]",
+         "stosignsgd.sign_conversion_unbiased[adamw]",
          "stosignsgd.sign_conversion_unbiased[adamax]"}
 CELLS = [(n, m) for n in MINE for m in REGISTRY[n].catches]
 #: step-sensitive checks that catch × 10 but not × 5, each with its measured reason in ``blind``: the
@@ -270,3 +274,31 @@ def test_projected_signsgd_keeps_the_sum_of_figure1_from_step_two():
                    extra={"sum": lambda x: x.sum(-1)})
     assert torch.allclose(res.sum[:, 0], torch.full((6,), S.FIGURE1_STALL, dtype=F64), atol=1e-12)
     assert float(res.gap_avg[-1, 0]) >= S.FIGURE1_STALL > S.theorem4_bound(p, T)
+
+
+# ---- Theorem 1 with the constant step (constants [DER]) --------------------------------------
+def test_theorem1_constant_bounds_follow_the_derivation():
+    losses = C.ADVERSARIES["adaptive"](0)
+    T = 400
+    regret, pseudo = C.theorem1_constant_bounds(losses, T)
+    # (★) with η = D∞/√T: ‖L‖₁(D∞²/(2η) + ηT/2) = D∞‖L‖₁√T; plus (D∞/2)‖L‖₁√T for the realized comparator
+    eta = losses.D_inf / math.sqrt(T)
+    star = float(losses.L.sum()) * (losses.D_inf**2 / (2 * eta) + eta * T / 2)
+    assert pseudo == pytest.approx(star) and regret == pytest.approx(1.5 * star)
+    # tighter than the anytime constants, as the step is tuned to the horizon
+    assert pseudo < C.theorem1_bounds(losses, T)[1] and regret < C.theorem1_bounds(losses, T)[0]
+    with pytest.raises(ValueError, match="step must be one of"):
+        C.theorem1_regret("adaptive", CTX, step="linear")
+
+
+def test_theorem1_constant_checks_run_the_constant_step():
+    seen = []
+
+    def spy(params, problem):
+        seen.append(problem.step)
+        return mutants.stosign_alg1(params, problem)
+
+    for name in ("stosignsgd.theorem1_regret[adaptive_constant]", "stosignsgd.theorem1_pseudo_regret[oblivious_constant]"):
+        out = run_check(name, subject=spy)
+        assert out.passed and 0.3 < out.ratio < 1, (name, out.measured, out.expected)
+    assert seen and set(seen) == {"constant"}

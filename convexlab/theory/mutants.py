@@ -47,9 +47,12 @@ SUBJECT_KINDS: dict[str, str] = {
                   "problem.horizon = N steps (the driver sets Δ = 0 and clears its state; its generator runs on). "
                   "Its plays must stay in the box: a play outside it fails every O2NC check",
     "softsign": "a SoftSignum-type optimizer at a fixed temperature, θ ← θ − δ∇V*(τm): problem.lr (δ), problem.tau "
-                "(τ; None: SoftSignum's official schedule with problem.sign_iters, problem.transition_iters), "
+                "(τ; None: SoftSignum's official schedule with problem.sign_iters, problem.transition_iters; "
+                "math.inf: the LMO limit, Signum or Muon with the exact polar factor), "
                 "problem.beta (momentum, 0 = none) in problem.momentum_form ('ema': m = βm + (1−β)g, or 'sgd': "
-                "b = βb + g; both start at g₀), problem.kind (V: 'tanh' | 'algebraic' | 'euclidean'), "
+                "b = βb + g; both start at g₀; 'ema0': the EMA from m = 0, SoftMuon's and Muon's buffer), "
+                "problem.kind (V: 'tanh' | 'algebraic' | 'euclidean' | 'spectral', the last the spectral lift of "
+                "the algebraic V, SoftMuon at fixed τ, on wide or square matrices), "
                 "problem.horizon (steps), problem.seed; plus the problem's own attributes where there is one",
     "sf_normuon": "a schedule-free spectral optimizer (SF-NorMuon's Alg. 1): problem.lr (η), problem.weight_decay "
                   "(λ), problem.decay_at ('z' | 'x' | 'y': where the statement puts the decay), problem.sf_beta (β), "

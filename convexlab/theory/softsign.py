@@ -47,7 +47,7 @@ from functools import partial
 
 import torch
 
-from convexlab.geometry import Euclidean, SoftSign
+from convexlab.geometry import Euclidean, Sign, SoftSign
 from convexlab.theory import mutants
 from convexlab.theory.registry import (
     Check,
@@ -67,6 +67,11 @@ SOURCE_HET = "Softsign (arXiv 2605.31371) §1 [SS-HET], [SS-EXP, SS-PLAN] (E0) h
 DIM, DELTA, BETA, NOISE = 50, 0.05, 0.9, 0.1
 DT = torch.float64
 KINDS = ("tanh", "algebraic", "euclidean")
+#: the V a subject of kind "softsign" may be asked for: the three separable ones and the spectral lift of the
+#: algebraic V (SoftMuon's, Softsign [SS-SOFTMUON])
+SPECTRAL = "spectral"
+SUBJECT_KINDS = KINDS + (SPECTRAL,)
+MOMENTUM_FORMS = ("ema", "sgd", "ema0")
 MU = 1.0  # strong convexity of all three V w.r.t. ‖·‖₂ (Softsign [SS-FAMILY]: V'' ≥ 1)
 # absolute round-off allowance of the per-step inequalities: f is O(1) and summed over ≤ 50 terms,
 # so 1e-12 is ~1e4 ulps (never a fudge for the theory)
@@ -134,9 +139,15 @@ def subject_instance(problem=None, *, lr: float, tau: float | None, beta: float,
     schedule, with ``sign_iters`` and ``transition_iters`` in ``more``), the momentum β = ``beta``
     in ``momentum_form`` (``"ema"``: m_k = βm_{k−1} + (1−β)g_k, the paper's; ``"sgd"``: the
     PyTorch buffer b_k = βb_{k−1} + g_k; both start at g₀), the V ``kind`` and the number of steps
-    ``horizon``."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS!r}, got {kind!r}")
+    ``horizon``. ``kind="spectral"`` is the spectral lift ``Spectral(SoftSign(τ, "algebraic"))`` of the
+    algebraic V (SoftMuon at a fixed τ), with ``momentum_form="ema0"``: m_k = βm_{k−1} + (1−β)g_k from
+    m_{−1} = 0, the buffer of :class:`~convexlab.optim.SoftMuon` and :class:`~convexlab.optim.Muon`.
+    ``tau=math.inf`` is the LMO limit (Softsign [SS-R4]): Signum (``"tanh"``) or Muon with the exact
+    polar factor (``"spectral"``)."""
+    if kind not in SUBJECT_KINDS:
+        raise ValueError(f"kind must be one of {SUBJECT_KINDS!r}, got {kind!r}")
+    if momentum_form not in MOMENTUM_FORMS:
+        raise ValueError(f"momentum_form must be one of {MOMENTUM_FORMS!r}, got {momentum_form!r}")
     return Instance(problem, lr=float(lr), tau=tau, beta=float(beta), kind=kind, horizon=int(horizon),
                     momentum_form=momentum_form, **more)
 
@@ -192,9 +203,19 @@ def softsign_subject(params, problem):
       ``problem.transition_iters``);
     * ``kind="euclidean"``: ``torch.optim.SGD`` with lr δτ and momentum β (dampening β for the EMA
       form: PyTorch's first buffer is g₀, then βb + (1−β)g, the EMA of the statement);
-    * ``kind="algebraic"``: :class:`AlgebraicSoftSign` (no registry optimizer has this V per coordinate).
+    * ``kind="algebraic"``: :class:`AlgebraicSoftSign` (no registry optimizer has this V per coordinate);
+    * ``kind="spectral"``: :class:`~convexlab.optim.SoftMuon` at the fixed τ with the exact Φ_τ
+      (``inv_root="svd"``, float64), no Nesterov, EMA from 0 (``momentum_form="ema0"``), no decay;
+    * ``tau=math.inf`` (the LMO limit, [SS-R4]): :class:`~convexlab.optim.Signum` for ``"tanh"`` (EMA form)
+      and :class:`~convexlab.optim.Muon` with the exact polar factor for ``"spectral"`` (EMA from 0).
     """
     kind = problem.kind
+    if problem.tau is not None and math.isinf(problem.tau):
+        return _lmo_subject(params, problem)
+    if kind == SPECTRAL:
+        return _soft_muon(params, problem)
+    if problem.momentum_form == "ema0":
+        raise ValueError(f"momentum_form 'ema0' (m from 0) is the spectral subjects' form, got kind {kind!r}")
     if kind == "tanh":
         return _tanh_softsignum(params, problem)
     if problem.tau is None:
@@ -208,6 +229,48 @@ def softsign_subject(params, problem):
             raise ValueError("the algebraic reference iteration has only the EMA momentum form")
         return AlgebraicSoftSign(params, lr=problem.lr, tau=problem.tau, momentum=problem.beta)
     raise ValueError(f"kind must be one of {KINDS!r}, got {kind!r}")
+
+
+def _check_matrix_params(params) -> list:
+    params = _as_params(params)
+    for q in params:
+        if isinstance(q, torch.Tensor) and q.ndim == 2 and q.shape[0] > q.shape[1]:
+            # the shape factor √max(1, m/n) would scale the statement's step δ
+            raise ValueError(f"the spectral subjects take wide or square matrices (rows ≤ cols), got shape "
+                             f"{tuple(q.shape)}")
+    return params
+
+
+def _need_ema0(problem):
+    if problem.momentum_form != "ema0" and problem.beta != 0.0:
+        raise ValueError(f"the spectral subjects have the EMA from 0 (momentum_form 'ema0'), got "
+                         f"{problem.momentum_form!r} with beta {problem.beta!r}")
+
+
+def _soft_muon(params, problem):
+    r"""SoftMuon at the fixed τ = ``problem.tau``: W ← W − δΦ_τ(M), Φ_τ(M) = U diag(τσ/√(1 + τ²σ²)) Vᵀ exact
+    (SVD, float64), M_k = βM_{k−1} + (1−β)g_k from M = 0, no Nesterov, no decay; wide or square matrices
+    only (their shape factor is 1)."""
+    from convexlab.optim import SoftMuon
+
+    _need_ema0(problem)
+    return SoftMuon(_check_matrix_params(params), lr=problem.lr, momentum=problem.beta, tau=problem.tau,
+                    nesterov=False, inv_root="svd", ns_dtype=torch.float64)
+
+
+def _lmo_subject(params, problem):
+    r"""The LMO limit τ = ∞ (Softsign [SS-R4]): Signum (ℓ∞ ball, EMA m₁ = g₁) for ``"tanh"``; Muon with the
+    exact polar factor U Vᵀ (spectral-norm ball, EMA from 0, no Nesterov) for ``"spectral"``."""
+    from convexlab.optim import Muon, Signum
+
+    if problem.kind == SPECTRAL:
+        _need_ema0(problem)
+        return Muon(_check_matrix_params(params), lr=problem.lr, momentum=problem.beta, nesterov=False,
+                    polar="svd")
+    if problem.kind != "tanh" or problem.momentum_form != "ema":
+        raise ValueError(f"the τ = ∞ limit is Signum (kind 'tanh', form 'ema') or Muon (kind 'spectral'), got kind "
+                         f"{problem.kind!r}, form {problem.momentum_form!r}")
+    return Signum(_as_params(params), lr=problem.lr, momentum=problem.beta)
 
 
 def _inverted_class():
@@ -225,7 +288,10 @@ def _inverted_class():
 
 def inverted_temperature_subject(params, problem):
     r"""Panel member ``inverted_temperature`` for kind ``"softsign"``: the step at temperature 1/τ
-    (tanh(m/τ) instead of tanh(τm); for the Euclidean V, SGD with lr δ/τ instead of δτ)."""
+    (tanh(m/τ) instead of tanh(τm); for the Euclidean V, SGD with lr δ/τ instead of δτ; SoftMuon at 1/τ for the
+    spectral V; at τ = ∞ the step tanh(m/∞) = 0, the frozen optimizer)."""
+    if problem.tau is not None and math.isinf(problem.tau):
+        return mutants.FrozenOptimizer(params)  # tanh(m/∞) = 0: no step at all
     if problem.kind == "tanh":
         return _tanh_softsignum(params, problem, cls=_inverted_class())
     return softsign_subject(params, Instance(problem, tau=1.0 / problem.tau))
@@ -234,9 +300,12 @@ def inverted_temperature_subject(params, problem):
 def hard_sign_subject(params, problem):
     r"""Panel member ``signsgd`` for kind ``"softsign"``: the hard sign in place of the soft one, same
     lr δ and momentum: :class:`~convexlab.optim.Signum` (EMA form), or SoftSignum kept in its sign
-    phase (the PyTorch-buffer form: sign of the SGD buffer)."""
+    phase (the PyTorch-buffer form: sign of the SGD buffer); for the spectral V, Muon with the exact polar
+    factor."""
     from convexlab.optim import Signum, SoftSignum
 
+    if problem.kind == SPECTRAL:  # the hard polar factor of SoftMuon's limit: Muon, exact polar
+        return _lmo_subject(params, Instance(problem, tau=math.inf))
     if problem.momentum_form == "ema":
         return Signum(_as_params(params), lr=problem.lr, momentum=problem.beta)
     return SoftSignum(_as_params(params), lr=problem.lr, momentum=problem.beta, momentum_form="sgd",
@@ -512,6 +581,273 @@ def r1_tau_sweep(ctx: CheckContext, taus=SWEEP_TAUS, betas=(0.0, BETA), outside_
     if per_seed:
         result.with_series(rows_out, xlabel="step k", ylabel="relative gap")
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# R1 for SoftMuon's spectral geometry, and R4 (the LMO limit τ = ∞)
+# ---------------------------------------------------------------------------------------------
+#: the matrix problem of the spectral checks: f(W) = ½tr(Wᵀ A W), W ∈ R^{ROWS × DIM}, A = diag(logspace(−3, 0, ROWS))
+#: (R1's spread of curvatures, across the rows); wide, so that SoftMuon's and Muon's shape factor √max(1, m/n)
+#: is 1, and a full-rank polar factor has orthonormal rows: each row moves by exactly δ, as a sign step does
+ROWS = 8
+
+
+def _curvature(kind: str) -> torch.Tensor:
+    """The diagonal curvature of the check problems: h over R^50 (R1's H), or A over the rows of W ∈ R^{8×50}
+    as a (8, 1) column (f(W) = ½Σ_i a_i‖w_i‖², ∇f = A W)."""
+    if kind == SPECTRAL:
+        return torch.logspace(-3, 0, ROWS, dtype=DT)[:, None]
+    return torch.logspace(-3, 0, DIM, dtype=DT)
+#: the momentum form of each V's subject: Signum and the separable V start at m₀ = g₀, SoftMuon and Muon at 0
+_FORM = {"tanh": "ema", "algebraic": "ema", "euclidean": "ema", SPECTRAL: "ema0"}
+
+
+def _drive(ctx: CheckContext, kind: str, tau: float, rhs, *, beta: float, noise_scale: float, steps: int,
+           seeds: int, salt: int):
+    r"""Run the subject of ``kind`` at temperature ``tau`` (δ = ``DELTA``, momentum β in the form of
+    ``_FORM[kind]``) on f = ½Σh_iθ_i² (θ ∈ R^50, ``"tanh"``) or on f(W) = ½tr(Wᵀ A W) (W ∈ R^{8×50},
+    ``"spectral"``) with g = ∇f + N(0, s²I), θ₀ ~ N(0, I), one parameter per seed.
+
+    At every step the statement's momentum m (recomputed from the gradients handed to the subject,
+    m₀ = g₀ for the form ``"ema"``, from 0 for ``"ema0"``) and ``rhs(f(θ), ∇f, m)`` (one value per seed)
+    are compared with f(θ⁺). Returns (max_k max_seed f(θ⁺) − rhs, per-seed count of steps with
+    f(θ⁺) > rhs + ROUND, the last ‖∇f‖ sizes for the details)."""
+    h = _curvature(kind)
+    shape = (ROWS, DIM) if kind == SPECTRAL else (DIM,)
+    gen = torch.Generator().manual_seed(ctx.seed + salt)
+    theta = torch.randn(seeds, *shape, generator=gen, dtype=DT)
+    ps = [torch.nn.Parameter(t.clone()) for t in theta]
+    form = _FORM[kind]
+    opt = _make(ctx)(ps, subject_instance(lr=DELTA, tau=tau, beta=beta, kind=kind, horizon=steps,
+                                          momentum_form=form, seed=ctx.seed))
+
+    def f(x):
+        return 0.5 * (h * x * x).flatten(1).sum(-1)
+
+    m = torch.zeros_like(theta)
+    worst, count = -math.inf, torch.zeros(seeds, dtype=DT)
+    for k in range(steps):
+        grad = h * theta
+        g = grad + noise_scale * torch.randn(theta.shape, generator=gen, dtype=DT)
+        m = g.clone() if (k == 0 and form == "ema") else beta * m + (1 - beta) * g
+        for q, gi in zip(ps, g):
+            q.grad = gi.clone()
+        opt.step()
+        new = torch.stack([q.detach() for q in ps])
+        gap = (f(new) - rhs(f(theta), grad, m)).nan_to_num(math.inf)
+        worst = max(worst, float(gap.max()))
+        count += (gap > ROUND).to(DT)
+        theta = new
+    return worst, count, float(f(theta).mean())
+
+
+def _frobenius2(x):
+    return (x * x).flatten(1).sum(-1)
+
+
+#: oracle noise of the spectral R1 check: the 8×50 matrix has 8× the entries of R1's vector, and at R1's s = 0.03
+#: the error allowance (δτ/μ)‖M − ∇f‖_F² hides a step × 5 (−0.021); at s = 0.01 × 5 violates the inequality
+R1_SPECTRAL_NOISE = 0.01
+
+
+def r1_spectral(ctx: CheckContext, tau: float = 0.9 / DELTA, error_term: float = 1.0, beta: float = BETA,
+                steps: int | None = None, seeds: int | None = None, noise_scale: float | None = None) -> CheckResult:
+    r"""Lemma R1 for SoftMuon's spectral geometry (Softsign [SS-R1] in the spectral lift [SS-SOFTMUON], [DER]):
+
+        f(W_{k+1}) ≤ f(W_k) − (δ/τ)V*(τ∇f(W_k)) + (δτ/μ)‖M_k − ∇f(W_k)‖_F²,   τδ ≤ μ/L,
+
+    with V(D) = Σ_i v(σ_i(D)) the spectral lift of the algebraic v(d) = 1 − √(1 − d²), so V*(G) =
+    Σ_i (√(1 + σ_i(G)²) − 1) and ∇V*(τM) = Φ_τ(M) = U diag(τσ/√(1 + τ²σ²)) Vᵀ (SoftMuon's step at a fixed τ).
+    The norm: V is μ = 1 strongly convex w.r.t. the Frobenius norm (Lewis 1996: V − ½‖·‖_F² is the spectral
+    lift of the even convex v − ½d², hence convex), which is its own dual, so the error term is
+    ‖M − ∇f‖_F² and L is the Frobenius smoothness constant. R1's proof then goes through unchanged (it uses
+    only μ-strong convexity of V and L-smoothness of f in one norm pair).
+
+    Instance (R1's protocol [SS-PROTO] with the curvatures across the rows): f(W) = ½tr(Wᵀ A W), W ∈ R^{8×50},
+    A = diag(logspace(−3, 0, 8)) (L = 1 in Frobenius), g = ∇f + N(0, s²I), s = :data:`R1_SPECTRAL_NOISE` = 0.01, δ = 0.05,
+    τ = 18 (τδ = 0.9), β = 0.9, W₀ ~ N(0, I). The subject (default SoftMuon at fixed τ, exact Φ_τ,
+    no Nesterov, :func:`softsign_subject` with ``kind="spectral"``) is handed g_k; M_k is the EMA from 0
+    (SoftMuon's buffer). ``measured`` = max over steps and seeds of f(W⁺) − RHS (≤ 0 passes). Hook:
+    ``error_term`` scales the error term (a broken bound).
+    """
+    from convexlab.geometry.spectral import Spectral
+
+    if tau * DELTA > MU and error_term == 1.0:
+        raise ValueError(f"R1 needs τδ ≤ μ/L = 1, got τδ = {tau * DELTA:g}")
+    geo = Spectral(SoftSign(tau, "algebraic"))
+    S, K = seeds or ctx.size(4, 16), steps or ctx.size(1000, 5000)
+    s_noise = R1_SPECTRAL_NOISE if noise_scale is None else noise_scale
+
+    def rhs(f0, grad, m):
+        return f0 - DELTA * geo.conjugate(grad) + error_term * (DELTA * tau / MU) * _frobenius2(m - grad)
+
+    worst, count, f_end = _drive(ctx, SPECTRAL, tau, rhs, beta=beta, noise_scale=s_noise, steps=K, seeds=S, salt=13)
+    return upper_result(worst, 0.0, slack=ROUND, tau=tau, delta=DELTA, beta=beta, mu=MU, L_frobenius=1.0,
+                        noise_scale=s_noise, steps=K, seeds=S, shape=[ROWS, DIM],
+                        violated_steps=int(count.sum()), final_f=f_end)
+
+
+def lmo_smoothness(kind: str) -> float:
+    r"""L of f w.r.t. the LMO's norm (Softsign [SS-R4], [DER]) for the problems of :func:`r4_lmo_limit`:
+    ``"tanh"`` (ℓ∞, dual ℓ1): f = ½Σh_iθ_i² has ⟨HΔ, Δ⟩ ≤ (Σh_i)‖Δ‖∞², so L = tr H = 7.60 (attained at
+    Δ = ±1: the bound is tight for sign steps); ``"spectral"`` (spectral norm, dual nuclear): f(W) = ½tr(Wᵀ A W)
+    has tr(ΔᵀAΔ) = ⟨A, ΔΔᵀ⟩ ≤ tr(A)·‖ΔΔᵀ‖_op = tr(A)‖Δ‖_op², so L = tr A = 1.59 (attained when ΔΔᵀ = ‖Δ‖²_op·I:
+    a full-rank polar step of a wide matrix)."""
+    if kind not in ("tanh", SPECTRAL):
+        raise ValueError(f"kind must be 'tanh' or {SPECTRAL!r}, got {kind!r}")
+    return float(_curvature(kind).sum())
+
+
+def r4_lmo_limit(ctx: CheckContext, kind: str = "tanh", error_term: float = 1.0, beta: float = BETA,
+                 steps: int | None = None, seeds: int | None = None, noise_scale: float | None = None,
+                 smoothness_factor: float = 1.0) -> CheckResult:
+    r"""Remark R4, the LMO limit τ = ∞ (Softsign [SS-R4], [DER]): at every step of θ_{k+1} = θ_k − δ·LMO(m_k),
+
+        f(θ_{k+1}) ≤ f(θ_k) − δ‖∇f(θ_k)‖_* + 2δ‖m_k − ∇f(θ_k)‖_* + Lδ²/2,
+
+    with ‖·‖ the LMO's norm, ‖·‖_* its dual and L the smoothness of f w.r.t. ‖·‖ (:func:`lmo_smoothness`).
+    Derivation: L-smoothness gives f(θ⁺) ≤ f − δ⟨∇f, d⟩ + Lδ²/2 with ‖d‖ = 1 and ⟨m, d⟩ = ‖m‖_*; then
+    −⟨∇f, d⟩ = −‖m‖_* + ⟨m − ∇f, d⟩ ≤ −‖∇f‖_* + 2‖m − ∇f‖_*.
+
+    * ``kind="tanh"``: Signum (d = sign(m), ℓ∞/ℓ1) on R1's quadratic f = ½Σh_iθ_i², θ ∈ R^50, EMA m₀ = g₀;
+    * ``kind="spectral"``: Muon with the exact polar factor (d = U Vᵀ of m, spectral/nuclear) on
+      f(W) = ½tr(Wᵀ A W), W ∈ R^{8×50}, A = diag(logspace(−3, 0, 8)), EMA from 0.
+
+    Both: L = tr H = 7.60 (sign) or tr A = 1.59 (spectral) (:func:`lmo_smoothness`), g = ∇f + N(0, s²I),
+    s = :data:`R1_NOISE`, δ = 0.05, β = 0.9, θ₀ ~ N(0, I). The subject is :func:`softsign_subject` at ``tau=math.inf``. ``measured`` = max over
+    steps and seeds of f(θ⁺) − RHS (≤ 0 passes). Hooks: ``error_term`` scales 2δ‖m − ∇f‖_*,
+    ``smoothness_factor`` scales L (broken bounds). On the sign instance the quadratic term is exact
+    (Σh_i d_i² = tr H), and so is it on the spectral instance where the polar factor has full rank
+    (ΔΔᵀ = δ²I), so the inequality is tight where d(m) = d(∇f).
+    """
+    from convexlab.geometry.spectral import Spectral
+
+    if kind not in ("tanh", SPECTRAL):
+        raise ValueError(f"kind must be 'tanh' or {SPECTRAL!r}, got {kind!r}")
+    L = smoothness_factor * lmo_smoothness(kind)
+    dual = (lambda x: Spectral(Sign()).conjugate(x)) if kind == SPECTRAL else (lambda x: x.abs().sum(-1))
+    S, K = seeds or ctx.size(4 if kind == SPECTRAL else 8, 16), steps or ctx.size(1000, 5000)
+    s_noise = R1_NOISE if noise_scale is None else noise_scale
+
+    def rhs(f0, grad, m):
+        return f0 - DELTA * dual(grad) + error_term * 2 * DELTA * dual(m - grad) + L * DELTA**2 / 2
+
+    worst, count, f_end = _drive(ctx, kind, math.inf, rhs, beta=beta, noise_scale=s_noise, steps=K, seeds=S,
+                                 salt=14)
+    return upper_result(worst, 0.0, slack=ROUND, kind=kind, L=L, delta=DELTA, beta=beta, noise_scale=s_noise,
+                        steps=K, seeds=S, violated_steps=int(count.sum()), final_f=f_end)
+
+
+def r2_spectral(ctx: CheckContext, noisy: bool = False, bound_factor: float = 1.0, noise_term: float = 1.0,
+                steps: int | None = None, seeds: int | None = None, noise_scale: float = 0.001,
+                start: float = 0.2) -> CheckResult:
+    r"""Theorem R2 for SoftMuon's spectral geometry (Softsign [SS-R2] with the lift of [SS-R1]'s spectral check,
+    [DER]): with m = ∇f (``noisy=False``) (1/K)Σ_{k<K} V*(τ∇f(W_k)) ≤ τΔ/(δK); with m = g
+    (``noisy=True``, no momentum) (1/K)Σ E V*(τ∇f(W_k)) ≤ τΔ/(δK) + τ²σ²/μ, σ² = E‖g − ∇f‖_F² = 400s².
+
+    V*(G) = Σ_i (√(1 + σ_i(G)²) − 1) (the spectral lift of the algebraic v*, μ = 1 w.r.t. ‖·‖_F),
+    f(W) = ½tr(Wᵀ A W) of :func:`r1_spectral` (L = 1), τδ = 0.9μ/L (τ = 18, δ = 0.05), Δ = f(W₀) − f* per seed.
+    Deterministic: W₀ ~ N(0, I), K = 1000, ``measured`` = max over seeds of LHS/bound (≤ 1 passes).
+    Noisy: W₀ = ``start``·1 = 0.2·1, g = ∇f + N(0, s²I) with s = ``noise_scale`` = 0.001 (σ² = 4e-4, the
+    noise term 0.13 against the Δ term 0.57), ``measured`` = the seed mean of LHS (3-stderr rule); at default
+    size the measurement (0.54) is below the Δ term alone: this instance tests the step, not the noise term
+    (with s = 0.0025 the noise term is needed, 0.583 > 0.574, but a step × 5 is only 1.11 of the bound).
+    The subject is the default SoftMuon at fixed τ (β = 0). Hooks: ``bound_factor`` scales the bound,
+    ``noise_term`` the τ²σ²/μ term (broken bounds).
+    """
+    from convexlab.geometry.spectral import Spectral
+
+    tau = 0.9 * MU / DELTA
+    unit = Spectral(SoftSign(1.0, "algebraic"))
+    a = _curvature(SPECTRAL)
+    S, K = seeds or ctx.size(4 if not noisy else 8, 16), steps or ctx.size(1000, 5000)
+    gen = ctx.generator(23 if noisy else 22)
+    if noisy:
+        W0 = torch.full((S, ROWS, DIM), float(start), dtype=DT)
+    else:
+        W0 = torch.randn(S, ROWS, DIM, generator=gen, dtype=DT)
+    ps = [torch.nn.Parameter(w.clone()) for w in W0]
+    opt = _make(ctx)(ps, subject_instance(lr=DELTA, tau=tau, beta=0.0, kind=SPECTRAL, horizon=K,
+                                          momentum_form="ema0", seed=ctx.seed))
+    total = torch.zeros(S, dtype=DT)
+    for _ in range(K):
+        W = torch.stack([q.detach() for q in ps])
+        grad = a * W
+        total += unit.conjugate(tau * grad)
+        g = grad + noise_scale * torch.randn(W.shape, generator=gen, dtype=DT) if noisy else grad
+        for q, gi in zip(ps, g):
+            q.grad = gi.clone()
+        opt.step()
+    lhs = (total / K).nan_to_num(math.inf)
+    delta0 = 0.5 * (a * W0 * W0).flatten(1).sum(-1)
+    sigma2 = ROWS * DIM * noise_scale**2 if noisy else 0.0
+    bound = bound_factor * (tau * delta0 / (DELTA * K) + noise_term * tau**2 * sigma2 / MU)
+    if not noisy:
+        worst = float((lhs / bound).max())
+        return upper_result(worst, 1.0, slack=1e-12, slack_ratio=worst, tau=tau, delta=DELTA, L=1.0, steps=K, rows=S,
+                            mean_delta=float(delta0.mean()))
+    mean, se, b = float(lhs.mean()), float(lhs.std() / math.sqrt(S)), float(bound[0])
+    return upper_result(mean, b, stderr=se, slack=1e-9, slack_ratio=mean / b, sigma2=sigma2, tau=tau, delta=DELTA,
+                        steps=K, seeds=S, delta_term=float(tau * delta0[0] / (DELTA * K)),
+                        noise_term=noise_term * tau**2 * sigma2 / MU)
+
+
+def r3_spectral(ctx: CheckContext, error_terms: float = 1.0, beta: float = BETA, steps: int | None = None,
+                seeds: int | None = None, noise_scale: float = 0.01, start: float = 0.3) -> CheckResult:
+    r"""Corollary R3 for SoftMuon's spectral geometry (Softsign [SS-R3] in the lift of :func:`r1_spectral`, [DER]):
+    with the EMA from 0, M_k = βM_{k−1} + (1−β)g_k (SoftMuon's buffer, M_{−1} = 0),
+
+        (1/K)Σ E V*(τ∇f(W_k)) ≤ τΔ/(δK) + (τ²/μ)[E‖e₀‖²/((1−β)K) + β²L²δ²R²/(1−β)² + (1−β)σ²],
+
+    e₀ = M₀ − ∇f(W₀), E‖e₀‖_F² = β²‖∇f(W₀)‖_F² + (1−β)²σ² (the EMA from 0 starts biased; R3's recursion
+    e_k = βe_{k−1} + β(∇f_{k−1} − ∇f_k) + (1−β)ξ_k is unchanged), R = realised sup_k ‖W_{k+1} − W_k‖_F/δ,
+    σ² = E‖g − ∇f‖_F² = 400s², μ = 1 and L = 1 in Frobenius.
+
+    Instance: f = ½tr(Wᵀ A W) of :func:`r1_spectral`, τ = 18, δ = 0.05, β = 0.9, s = ``noise_scale`` = 0.01,
+    W₀ = ``start``·Z = 0.3·Z (Z ~ N(0, I), one draw shared by the seeds, which differ by their noise), K = 1000.
+    ``measured`` = the seed mean of the LHS (3-stderr rule). Hook: ``error_terms`` scales the bracket.
+
+    Loose by construction (measured 0.0056 of the bound at default size): the soft polar is near saturation, so
+    the realised R is 2.06 (√8 = 2.83 bounds the Frobenius norm of an 8-row Φ_τ) and the drift term
+    τ²β²L²δ²R²/(1−β)² = 65.6·R² = 277 is 95 % of the bound; and the EMA from 0 makes the initial term
+    τ²β²‖∇f(W₀)‖²/((1−β)K) about 7× the Δ term whatever the start (from W₀ = 3·Z: 0.069 of the bound, and the
+    frozen optimizer passes). The check detects the frozen optimizer and the inverted temperature only.
+    """
+    from convexlab.geometry.spectral import Spectral
+
+    tau = 0.9 * MU / DELTA
+    unit = Spectral(SoftSign(1.0, "algebraic"))
+    a = _curvature(SPECTRAL)
+    S, K = seeds or ctx.size(8, 16), steps or ctx.size(1000, 5000)
+    gen = ctx.generator(24)
+    W0 = float(start) * torch.randn(ROWS, DIM, generator=gen, dtype=DT)
+    ps = [torch.nn.Parameter(W0.clone()) for _ in range(S)]
+    opt = _make(ctx)(ps, subject_instance(lr=DELTA, tau=tau, beta=beta, kind=SPECTRAL, horizon=K,
+                                          momentum_form="ema0", seed=ctx.seed))
+    total, R = torch.zeros(S, dtype=DT), 0.0
+    for _ in range(K):
+        W = torch.stack([q.detach() for q in ps])
+        grad = a * W
+        total += unit.conjugate(tau * grad)
+        g = grad + noise_scale * torch.randn(W.shape, generator=gen, dtype=DT)
+        for q, gi in zip(ps, g):
+            q.grad = gi.clone()
+        opt.step()
+        R = max(R, float(((torch.stack([q.detach() for q in ps]) - W).flatten(1).norm(dim=-1) / DELTA).max()))
+    lhs = (total / K).nan_to_num(math.inf)
+    L, sigma2 = 1.0, ROWS * DIM * noise_scale**2
+    delta0 = float(0.5 * (a * W0 * W0).sum())
+    e0 = beta**2 * float(((a * W0) ** 2).sum()) + (1 - beta) ** 2 * sigma2
+    terms = dict(delta=tau * delta0 / (DELTA * K), init=tau**2 / MU * e0 / ((1 - beta) * K),
+                 drift=tau**2 / MU * beta**2 * L**2 * DELTA**2 * R**2 / (1 - beta) ** 2,
+                 noise=tau**2 / MU * (1 - beta) * sigma2)
+    bound = terms["delta"] + error_terms * (terms["init"] + terms["drift"] + terms["noise"])
+    mean, se = float(lhs.mean()), float(lhs.std() / math.sqrt(S))
+    dominant = max(terms, key=terms.get)
+    return upper_result(mean, bound, stderr=se, slack=1e-9, slack_ratio=mean / bound, R=R,
+                        terms={k: v for k, v in terms.items() if k != "delta"}, delta_term=terms["delta"],
+                        dominant=dominant, dominant_share=terms[dominant] / bound, start=start, beta=beta, tau=tau,
+                        delta=DELTA, sigma2=sigma2, steps=K, seeds=S)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -996,5 +1332,87 @@ register(Check(
                        "Signum's floor (effect 1.97)",
         "inverted_temperature": "any step smaller than the sign step leaves Signum's lr-sized floor: tanh(u/τ) with "
                                 "the schedule's τ ∈ [1, 20] still ends 0.26 (log) below Signum",
+    }, step_sensitive=False),
+))
+
+_R4_SAME = "at τ = ∞ the hard {what} is the statement's own algorithm ({alg}): the same run"
+_R4_NO_MOMENTUM = ("R4 holds for any estimate m; with m = g the statement's EMA m differs from the subject's, but "
+                   "the sign errors of g cost less than the allowance 2δ‖m − ∇f‖_*: worst gap {gap} < 0")
+register(Check(
+    "softsign.r1_one_step[spectral]", SOURCE + " in SoftMuon's spectral geometry [SS-SOFTMUON]", "DER", "upper",
+    "R1 for SoftMuon at fixed τ (V = spectral lift of the algebraic v, μ = 1 w.r.t. ‖·‖_F, its own dual): "
+    "f(W⁺) ≤ f(W) − (δ/τ)V*(τ∇f) + (δτ/μ)‖M − ∇f‖_F² at every step, f = ½tr(WᵀAW), W ∈ R^{8×50}, "
+    "A = diag(logspace(−3, 0, 8)), τ = 18, δ = 0.05, β = 0.9, noise s = 0.01",
+    partial(r1_spectral),
+    **_panel({
+        "signsgd": "Muon's exact polar step (τ = ∞) stays inside R1's allowance at τ = 18: worst gap −0.0046 "
+                   "(default −0.0026)",
+        "step_x2": "δ × 2 keeps τδL = 1.8 < 2 and the soft polar saturates: worst gap −0.0032 < 0 (× 5: +0.0025, "
+                   "caught)",
+        "no_momentum": "with m = g the error term (δτ/μ)‖M − ∇f‖_F², M the statement's EMA, still covers the step: "
+                       "worst gap −0.0021",
+    }),
+))
+register(Check(
+    "softsign.r4_lmo_limit[signum]", "Softsign (arXiv 2605.31371) [SS-R4] Remark R4 (reconstructed), the LMO limit",
+    "DER", "upper",
+    "Signum (τ = ∞, ℓ∞ ball): f(θ⁺) ≤ f(θ) − δ‖∇f‖₁ + 2δ‖m − ∇f‖₁ + Lδ²/2 at every step, L = tr H = 7.60 "
+    "(the ℓ∞ smoothness of R1's quadratic), δ = 0.05, β = 0.9, noise s = 0.03",
+    partial(r4_lmo_limit, kind="tanh"),
+    **_panel({"no_momentum": _R4_NO_MOMENTUM.format(gap="−0.020 (default −0.026)")},
+             same={"signsgd": _R4_SAME.format(what="sign", alg="Signum, m₀ = g₀")}),
+))
+register(Check(
+    "softsign.r4_lmo_limit[muon]", "Softsign (arXiv 2605.31371) [SS-R4] Remark R4 (reconstructed), the LMO limit",
+    "DER", "upper",
+    "Muon with the exact polar factor (τ = ∞, spectral-norm ball): f(W⁺) ≤ f(W) − δ‖∇f‖_nuc + 2δ‖M − ∇f‖_nuc "
+    "+ Lδ²/2 at every step, f = ½tr(WᵀAW), W ∈ R^{8×50}, L = tr A = 1.59 (spectral-norm smoothness), δ = 0.05, "
+    "β = 0.9, noise s = 0.03",
+    partial(r4_lmo_limit, kind=SPECTRAL),
+    **_panel({"step_x2": "a polar step of 2δ still decreases f by more than Lδ²/2 allows for: worst gap −0.033 "
+                         "(default −0.036; × 5: +0.30, caught)",
+              "no_momentum": _R4_NO_MOMENTUM.format(gap="−0.029 (default −0.036)")},
+             same={"signsgd": _R4_SAME.format(what="polar factor", alg="Muon, exact polar, M from 0")}),
+))
+register(Check(
+    "softsign.r2_deterministic[spectral]", SOURCE_R2 + " in SoftMuon's spectral geometry [SS-SOFTMUON]", "DER", "upper",
+    "(1/K)Σ V*(τ∇f(W_k)) ≤ τΔ/(δK) for SoftMuon at fixed τ (exact Φ_τ) with m = ∇f, V* = Σ_i(√(1 + σ_i²) − 1), "
+    "τδ = 0.9μ/L, f = ½tr(WᵀAW) of r1_one_step[spectral], W₀ ~ N(0, I), K = 1000; max LHS/bound",
+    partial(r2_spectral, noisy=False),
+    **_panel({
+        "signsgd": "Muon's polar step from W₀ ~ N(0, I) approaches as fast as the saturated soft polar: 0.970 of the "
+                   "bound (default 0.969)",
+        "step_x2": "the bound does not see the step size: a faster approach lowers the average, 0.49 of the bound",
+        "step_x5": "the soft polar saturates, so δ × 5 oscillates with a bounded amplitude near W* and approaches "
+                   "faster: 0.28 of the bound",
+        "step_x10": "as × 5: 0.40 of the bound",
+    }, step_sensitive=False, same={"no_momentum": _SAME.format(m="∇f", ratio=0.969)}),
+))
+register(Check(
+    "softsign.r2_stochastic[spectral]", SOURCE_R2 + " in SoftMuon's spectral geometry [SS-SOFTMUON]", "DER", "upper",
+    "(1/K)Σ E V*(τ∇f(W_k)) ≤ τΔ/(δK) + τ²σ²/μ for SoftMuon at fixed τ with m = g (noise s = 0.001, "
+    "σ² = E‖g − ∇f‖_F² = 4e-4), f of r1_one_step[spectral], W₀ = 0.2·1, K = 1000",
+    partial(r2_spectral, noisy=True),
+    **_panel({
+        "signsgd": "Muon's polar step: 0.93 of the bound (default 0.77); its noise floor stays inside τ²σ²/μ",
+        "step_x2": "δ × 2 keeps τδL = 1.8 < 2: 0.46 of the bound (× 5: 1.99, caught)",
+    }, same={"no_momentum": _SAME.format(m="g", ratio=0.77)}),
+))
+register(Check(
+    "softsign.r3_momentum[spectral]", SOURCE_R3 + " in SoftMuon's spectral geometry [SS-SOFTMUON]", "DER", "upper",
+    "EMA from 0 (SoftMuon's buffer): (1/K)ΣE V*(τ∇f) ≤ τΔ/(δK) + (τ²/μ)[E‖e₀‖²/((1−β)K) + β²L²δ²R²/(1−β)² "
+    "+ (1−β)σ²], e₀ = M₀ − ∇f(W₀), R = realised sup‖W_{k+1} − W_k‖_F/δ, f of r1_one_step[spectral], W₀ = 0.3·Z, "
+    "s = 0.01; loose (0.006: near-saturated soft polar, R = 2.06, drift 95 % of the bound): detects only frozen and "
+    "the inverted temperature",
+    partial(r3_spectral),
+    **_panel({
+        "signsgd": "Muon's polar step has R = √8 = 2.83, a larger drift term: 0.0048 of the bound",
+        "step_x2": "the realised R grows with the step (4.0 vs 2.8: drift × 2): 0.0016 of the bound",
+        "step_x5": "the realised R grows with the step (9.5): 0.0004 of the bound",
+        "step_x10": "the realised R grows with the step (17.9): 0.0002 of the bound",
+        "biased_oracle": "b = 0.5 moves the limit point, but the drift term with R = 2.24 still covers it: 0.20 of "
+                         "the bound",
+        "no_momentum": "with m = g the subject's steps stay saturated (R = 2.53) and inside the drift term: 0.0033 "
+                       "of the bound",
     }, step_sensitive=False),
 ))

@@ -10,7 +10,10 @@ r"""StoSignSGD's convex guarantees on non-smooth problems, online games and a ra
   interior sharp optimum leaves a loose row (0.07).
 * Theorem 1 (OCO; StoSignSGD [SSG-T1, SSG-Q10] [R, both constants P]): against an adaptive adversary the
   expected regret against the realized best comparator is ≤ (2 + √2)·D∞‖L‖₁√T; the pseudo-regret
-  against a fixed comparator, max_x E[Regret_T(x)], is ≤ √2·D∞‖L‖₁√T (inequality (★)).
+  against a fixed comparator, max_x E[Regret_T(x)], is ≤ √2·D∞‖L‖₁√T (inequality (★)). With the constant
+  step η = D∞/√T (the subject's ``problem.step == "constant"``) the constants are reconstructed [DER]:
+  pseudo-regret ≤ D∞‖L‖₁√T and realized regret ≤ (3/2)·D∞‖L‖₁√T (:func:`theorem1_constant_bounds`),
+  checks ``stosignsgd.theorem1_*[adaptive_constant|oblivious_constant]`` on the same games.
 * Theorem 4 on the product-of-coin-games instance :class:`~convexlab.problems.convex.SignGame`
   (a lower-bound construction [R], where the bound is tight up to a factor of about 2.5), and the
   rate exponent there [D protocol]: the leading exponent of E f(x̄_T) − f* over separate runs of
@@ -225,10 +228,38 @@ ADVERSARIES: dict[str, Callable] = {
 }
 
 
-def _game(adversary: str, ctx: CheckContext, make: Callable | None):
+STEPS = ("anytime", "constant")
+
+
+def theorem1_constant_bounds(losses: LinearLosses, T: int) -> tuple[float, float]:
+    r"""((3/2)·D∞‖L‖₁√T, D∞‖L‖₁√T): the realized-comparator regret bound and the pseudo-regret bound of
+    Theorem 1 with the constant step η = D∞/√T [DER: the paper states the anytime step only].
+
+    Derivation (every step [DER] from the one-step inequality of (★), StoSignSGD [SSG-STAR] [P]). Alg. 1 plays
+    x_{t+1} = Π_box(x_t − η s_t) with the stochastic sign s_t ∈ {−1, 1}^d, E_t[G_t⊙s_t] = c_t
+    (|c_t| ≤ G_t ≤ L, G_t the running max of |c|), so with the G_t-weighted norm
+    ‖v‖²_{G_t} = Σ_i G_{t,i}v_i² (G_t/η nondecreasing), pathwise for every x in the box (a realized one too):
+
+        Σ_t ⟨G_t⊙s_t, x_t − x⟩ ≤ ‖G_T‖₁D∞²/(2η) + (η/2)Σ_t ‖G_t‖₁ ≤ ‖L‖₁(D∞²/(2η) + ηT/2),
+
+    which at η = D∞/√T is ‖L‖₁(D∞√T/2 + D∞√T/2) = D∞‖L‖₁√T (the anytime step gives √2·D∞‖L‖₁√T).
+    Write c_t = G_t⊙s_t + ξ_t with E_t ξ_t = 0 and E_t ξ²_{t,i} = G²_{t,i} − c²_{t,i} ≤ L_i²; c_t, G_t and x_t
+    are fixed before the step's draw (the adversary sees only the past). For a fixed x, E Σ⟨ξ_t, x_t − x⟩ = 0:
+    the pseudo-regret max_x E Regret_T(x) ≤ D∞‖L‖₁√T. Against the realized best comparator x* (box centred
+    at 0, half-width D∞/2), E Σ⟨ξ_t, x_t⟩ = 0 and −Σ⟨ξ_t, x*⟩ ≤ (D∞/2)‖Σ_t ξ_t‖₁, whose expectation is
+    ≤ (D∞/2)Σ_i (Σ_t E ξ²_{t,i})^{1/2} ≤ (D∞/2)‖L‖₁√T (martingale differences): E Regret_T ≤ (3/2)D∞‖L‖₁√T.
+    (The same argument with the anytime step gives (√2 + ½), inside the paper's (2 + √2).)
+    """
+    base = losses.D_inf * float(losses.L.sum()) * math.sqrt(T)
+    return 1.5 * base, base
+
+
+def _game(adversary: str, ctx: CheckContext, make: Callable | None, step: str = "anytime"):
+    if step not in STEPS:
+        raise ValueError(f"step must be one of {STEPS!r}, got {step!r}")
     losses = ADVERSARIES[adversary](ctx.seed)
     T, S = ctx.size(2000, 20000), ctx.size(32, 128)
-    inst = Instance(losses, seed=ctx.seed, horizon=T, step="anytime")
+    inst = Instance(losses, seed=ctx.seed, horizon=T, step=step)
     if make is None:
         subject = ctx.subject_or(DEFAULT_SUBJECT)
         factory = lambda ps: subject(ps, inst)  # noqa: E731
@@ -256,25 +287,30 @@ def _online_feasibility(out: CheckResult, res, losses, value: float, se: float) 
     return out
 
 
-def theorem1_regret(adversary: str, ctx: CheckContext, *, make: Callable | None = None) -> CheckResult:
+def theorem1_regret(adversary: str, ctx: CheckContext, *, make: Callable | None = None,
+                    step: str = "anytime") -> CheckResult:
     r"""E[Σ_t⟨c_t, x_t⟩ + (D∞/2)‖Σ_t c_t‖₁] (realized best comparator; mean over seeds, 3-stderr rule,
-    feasibility judged) against (2 + √2)·D∞‖L‖₁√T. The learner is ``ctx.subject_or(DEFAULT_SUBJECT)``
+    feasibility judged) against (2 + √2)·D∞‖L‖₁√T (``step="anytime"``) or, with the constant step
+    η = D∞/√T (``step="constant"``: the subject's ``problem.step``), (3/2)·D∞‖L‖₁√T
+    (:func:`theorem1_constant_bounds`). The learner is ``ctx.subject_or(DEFAULT_SUBJECT)``
     built on the game (kind ``"online"``), or the old-form ``make(losses, seed)``."""
-    losses, T, S, res = _game(adversary, ctx, make)
+    losses, T, S, res = _game(adversary, ctx, make, step)
     mean, se = res.regret()
-    bound, _ = theorem1_bounds(losses, T)
+    bound, _ = (theorem1_bounds if step == "anytime" else theorem1_constant_bounds)(losses, T)
     out = upper_result(mean, bound, se, T=T, seeds=S, L1=float(losses.L.sum()), D_inf=losses.D_inf,
                        slack_ratio=mean / bound)
     return _online_feasibility(out, res, losses, mean, se)
 
 
-def theorem1_pseudo_regret(adversary: str, ctx: CheckContext, *, make: Callable | None = None) -> CheckResult:
+def theorem1_pseudo_regret(adversary: str, ctx: CheckContext, *, make: Callable | None = None,
+                           step: str = "anytime") -> CheckResult:
     r"""max_x E[Σ_t⟨c_t, x_t − x⟩] (plug-in over seeds at the vertex −(D∞/2)sign(mean Σc_t), biased
-    upwards; see :mod:`convexlab.sim.online`) against √2·D∞‖L‖₁√T (3-stderr rule); a value
+    upwards; see :mod:`convexlab.sim.online`) against √2·D∞‖L‖₁√T, or D∞‖L‖₁√T with the constant step
+    (``step="constant"``, :func:`theorem1_constant_bounds`) (3-stderr rule); a value
     confidently below 0 or a play outside the box fails."""
-    losses, T, S, res = _game(adversary, ctx, make)
+    losses, T, S, res = _game(adversary, ctx, make, step)
     mean, se, _ = res.pseudo_regret()
-    _, bound = theorem1_bounds(losses, T)
+    _, bound = (theorem1_bounds if step == "anytime" else theorem1_constant_bounds)(losses, T)
     out = upper_result(mean, bound, se, T=T, seeds=S, L1=float(losses.L.sum()), D_inf=losses.D_inf,
                        slack_ratio=mean / bound, realized_regret=res.regret()[0])
     return _online_feasibility(out, res, losses, mean, se)
@@ -302,6 +338,36 @@ for _adv in ADVERSARIES:
         catches=_ONLINE_CATCHES + ("biased_oracle", "step_x5", "step_x10"),
         blind={"step_x2": {"adaptive": "pseudo-regret at 0.52 of the bound; step × 2 measures 0.95",
                            "oblivious": "pseudo-regret at 0.40 of the bound; step × 2 measures 0.71"}[_adv]},
+    ))
+
+
+# Theorem 1 with the constant step η = D∞/√T on the same games: constants [DER] (theorem1_constant_bounds);
+# measured/bound at default size, seed 0
+_CONST_SOURCE = f"{SOURCE} Theorem 1 with the constant step, (★) ([SSG-T1, SSG-STAR]; constant [DER])"
+_UNPROJ_CONST = ("the constant step η = D∞/√T = 0.045 is small and this adversary pushes the plays back towards 0: "
+                 "without the projection no play leaves the box (box violation 0, the same run: {r} of the bound)")
+register(Check(
+    "stosignsgd.theorem1_regret[adaptive_constant]", _CONST_SOURCE, "DER", "upper",
+    "OCO, adaptive adversary of theorem1_regret[adaptive], constant step η = D∞/√T: "
+    "E[Σ⟨c_t, x_t⟩ + (D∞/2)‖Σc_t‖₁] ≤ (3/2)·D∞‖L‖₁√T ((★) with η constant, plus the comparator's noise term "
+    "(D∞/2)‖L‖₁√T), plays in the box",
+    partial(theorem1_regret, "adaptive", step="constant"),
+    subject="online", default_subject=DEFAULT_SUBJECT, step_sensitive=True,
+    catches=("frozen", "signsgd", "biased_noise", "biased_oracle", "step_x5", "step_x10"),
+    blind={"step_x2": "regret at 0.57 of the bound; step × 2 measures 0.90 (× 5: 1.76, caught)",
+           "unprojected": _UNPROJ_CONST.format(r="0.57")},
+))
+for _adv, _r, _x2 in (("adaptive", "0.54", "1.03, within 3 standard errors"), ("oblivious", "0.53", "0.87")):
+    register(Check(
+        f"stosignsgd.theorem1_pseudo_regret[{_adv}_constant]", _CONST_SOURCE, "DER", "upper",
+        f"OCO, {_adv} adversary of theorem1_pseudo_regret[{_adv}], constant step η = D∞/√T: "
+        "0 ≤ max_x E[Σ⟨c_t, x_t − x⟩] ≤ D∞‖L‖₁√T ((★) with η constant), plays in the box",
+        partial(theorem1_pseudo_regret, _adv, step="constant"),
+        subject="online", default_subject=DEFAULT_SUBJECT, step_sensitive=True,
+        catches=("frozen", "signsgd", "biased_noise", "biased_oracle", "step_x5", "step_x10")
+        + (("unprojected",) if _adv == "oblivious" else ()),
+        blind={"step_x2": f"pseudo-regret at {_r} of the bound; step × 2 measures {_x2} (× 5: ≥ 1.9, caught)"}
+        | ({"unprojected": _UNPROJ_CONST.format(r=_r)} if _adv == "adaptive" else {}),
     ))
 
 

@@ -33,7 +33,8 @@ STATEMENTS = ROOT / "docs" / "statements.md"
 ID_RE = re.compile(r"(?<![\w-])((?:SSG|SS|SFN|EXT)-[A-Z0-9]+(?:-[A-Z0-9]+)*)(?![\w-])")
 LINK_RE = re.compile(r"docs/statements\.md#([A-Za-z0-9_-]+)")
 #: references to the specification files outside the repository
-SPEC_RE = re.compile(r"(?i)(?<![\w.`{])specs?(?:'s)?(?![\w`(=])|\b(?:stosignsgd|softsign|sf_normuon)\.md\b")
+SPEC_RE = re.compile(r"(?i)(?<![\w.`{])specs?(?:'s)?(?![\w`(=])|\b(?:stosignsgd|softsign|sf_normuon)\.md\b"
+                     r"|\bdesign (?:guide|\.md)\b|\bdesign\.md\b")
 #: an open-question number that is not part of a statement id ("Q9", "Q12–Q14")
 BARE_Q_RE = re.compile(r"(?<![\w\-/#])Q\d{1,2}(?![\w-])")
 #: a bracket whose first word looks like a provenance tag: [P], [DER], [S/R], [P header, R body]
@@ -293,7 +294,7 @@ def test_checks_cited_in_statements_exist():
 def test_reference_detectors_are_not_blind():
     """The outside-file and bare-question detectors see the forms they must reject, and not code names."""
     for text in ("see spec §3.2", "Spec §4.4 table", "the spec's §5", "(spec Q6)", "spec D1", "as in the specs",
-                 "spec ``sf_normuon.md`` §5.1", "specs/softsign.md"):
+                 "spec ``sf_normuon.md`` §5.1", "specs/softsign.md", "(design guide §3)", "see design.md"):
         assert SPEC_RE.search(text), text
     for text in ("importlib.util.find_spec", "ModuleSpec", "`spec`", "{spec}", "spec=1", "[SS-Q6]", "specification"):
         assert not SPEC_RE.search(text), text

@@ -1,4 +1,4 @@
-r"""Benchmarks that print ratio tables against a reference measured in the same run (design guide §2).
+r"""Benchmarks that print ratio tables against a reference measured in the same run (README, "Speed and state memory").
 
 Modules
 -------

@@ -15,7 +15,7 @@ import TrainConfig, apply_overrides, build_optimizer, train``).
 One typed :class:`TrainConfig` drives a run; every field is a command-line option and a preset
 (``--config``) may come first (:mod:`convexlab.llm.config` describes the grammar).
 
-The loop (design guide §7; issue 6):
+The loop (README, "The GPT harness"):
 
 * **routing**: a ``matrix_only`` optimizer (Muon, NorMuon, SoftMuon, SFNorMuon) gets the hidden
   2-D weights through :class:`convexlab.optim.MatrixAndAdamW`, whose AdamW part takes embeddings,

@@ -1,6 +1,6 @@
 r"""The composed optimizer: momentum rule → geometry direction → iterate rule, decay at a named place.
 
-Every optimizer of convexlab is one update (design guide §3)::
+Every optimizer of convexlab is one update (README, "What convexlab is")::
 
     u_t = momentum(g_t, state)                  # none, EMA, SGD buffer, Nesterov, Lion interpolation
     d_t = direction(u_t) = ∇ψ*(u_t)             # the geometry: sign, soft sign, stochastic sign, polar, ...

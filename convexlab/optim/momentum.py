@@ -1,4 +1,4 @@
-r"""Momentum rules: the first part of every convexlab step (design guide §3).
+r"""Momentum rules: the first part of every convexlab step (README, "What convexlab is").
 
 A step is ``u = momentum(g) → d = geometry.direction(u) → x ← iterate(x, d, lr)`` with weight decay
 at a named place (:mod:`convexlab.optim.base`). A momentum part owns its buffers in the per-parameter

@@ -13,6 +13,7 @@ KWARGS = {
     "SoftSignum": dict(lr=0.01, sign_iters=3, transition_iters=60, momentum=0.9),
     "SoftMuon": dict(lr=0.01, sign_iters=3, transition_iters=20, inv_root="eigh"),
     "SFNorMuon": dict(lr=0.01, warmup_steps=2),
+    "HardSwitch": dict(lr=0.01, switch_iters=3, momentum=0.9),
     "StoSignSGD": dict(lr=0.01, seed=0),
     "SignConverted": dict(lr=0.01, seed=0),
     "NesterovStoSignSGD": dict(lr=0.01, seed=0),

@@ -185,6 +185,8 @@ _SETTINGS = {
     "warmup": lambda budget, seed: dict(warmup_steps=max(1, budget // 20)),
     # the run's seed for the optimizer's own random draws
     "seed": lambda budget, seed: dict(seed=seed),
+    # the hard switch at half the budget (as SoftSignum's transition)
+    "switch": lambda budget, seed: dict(switch_iters=budget // 2),
 }
 
 #: registry name → the settings of :data:`_SETTINGS` it takes besides ``lr`` and ``weight_decay = 0``
@@ -208,6 +210,8 @@ BENCH_SETTINGS: dict[str, tuple[str, ...]] = {
     "NesterovStoSignSGD": ("seed",),
     "SFLion": ("warmup",),
     "AlgebraicSoftSignum": (),
+    "SGDMomentum": (),
+    "HardSwitch": ("switch",),
 }
 
 

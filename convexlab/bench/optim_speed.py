@@ -495,6 +495,8 @@ BENCH_KWARGS: dict[str, dict[str, Any]] = {
     "NesterovStoSignSGD": dict(lr=1e-3, weight_decay=WEIGHT_DECAY, seed=0),
     "SFLion": dict(lr=1e-4, weight_decay=WEIGHT_DECAY),
     "AlgebraicSoftSignum": dict(lr=1e-3, momentum=0.9, weight_decay=WEIGHT_DECAY),
+    "SGDMomentum": dict(lr=1e-2, momentum=0.9, weight_decay=WEIGHT_DECAY),
+    "HardSwitch": dict(lr=1e-3, momentum=0.9, weight_decay=WEIGHT_DECAY, switch_iters=0),
 }
 
 

@@ -10,6 +10,7 @@ module                        notebooks
 :mod:`.softsign`              08 Softsign convergence (R1–R3)
 :mod:`.anytime`               10 schedule-free anytime comparison
 :mod:`.fp8_states`            11 FP8 optimizer states (Table 12)
+:mod:`.imbalance`             14 Softsign's imbalanced classification (digits MLP, imbalance k = 1–200)
 :mod:`.dimension`             15 StoSignSGD's dimension factor (Euclidean vs StoSignSGD O2NC across d)
 :mod:`.notebooks`             the notebook linter and runner (parameter injection)
 :mod:`.reproduce`             ``convexlab reproduce``: every notebook, then the checks and CLAIMS.md

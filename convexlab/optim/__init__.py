@@ -13,7 +13,7 @@ from convexlab.optim.soft_sign import SoftSignum
 from convexlab.optim.spectral import Muon, NorMuon, SoftMuon
 from convexlab.optim.sf_normuon import SFNorMuon
 from convexlab.optim.routing import MatrixAndAdamW, is_matrix_param, split_params
-from convexlab.optim.recombined import AlgebraicSoftSignum, NesterovStoSignSGD, SFLion
+from convexlab.optim.recombined import AlgebraicSoftSignum, HardSwitch, NesterovStoSignSGD, SFLion, SGDMomentum
 
 REGISTRY: dict[str, type] = {
     "SignSGD": SignSGD,
@@ -34,11 +34,13 @@ REGISTRY: dict[str, type] = {
     "NesterovStoSignSGD": NesterovStoSignSGD,
     "SFLion": SFLion,
     "AlgebraicSoftSignum": AlgebraicSoftSignum,
+    "SGDMomentum": SGDMomentum,
+    "HardSwitch": HardSwitch,
 }
 
 #: the registry entries that recombine existing parts (not algorithms of the papers); the comparison
 #: benchmark leaves them out by default
-RECOMBINED: tuple[str, ...] = ("NesterovStoSignSGD", "SFLion", "AlgebraicSoftSignum")
+RECOMBINED: tuple[str, ...] = ("NesterovStoSignSGD", "SFLion", "AlgebraicSoftSignum", "SGDMomentum", "HardSwitch")
 
 __all__ = [
     "NonFiniteGradientError",

@@ -840,10 +840,11 @@ CLAIMS: list[Claim] = [
                  "against each baseline with an interval over seeds"),
     Claim("stosignsgd.dimension_factor", S, "§2, Theorem 4 and App. D [SSG-LB]", "P",
           "the (ℓ1, ℓ∞) guarantees improve the dimension factor of Euclidean methods: ‖L‖₁D∞ in place of "
-          "√d‖L‖₂D∞, never worse and up to √d better under heterogeneous L", pending=True,
-          settle="Euclidean O2NC against StoSignSGD-O2NC, and projected SGD against StoSignSGD on a box, across "
-                 "d ∈ {10, 100, 1000, 10000} with homogeneous and heterogeneous L, stationarity measured in ℓ1, "
-                 "≥ 3 seeds with intervals: the advantage should grow like √d‖L‖₂/‖L‖₁"),
+          "√d‖L‖₂D∞, never worse and up to √d better under heterogeneous L", notebooks=("15",),
+          settle="notebook 15 tests Euclidean O2NC (ℓ2 ball of matched radius) against StoSignSGD-O2NC for "
+                 "d ∈ {2, 8, 32, 128} with homogeneous L only; still open: heterogeneous L (where ‖L‖₁ < √d‖L‖₂), "
+                 "projected SGD against StoSignSGD on a box, and d up to 10000, ≥ 3 seeds with intervals: the "
+                 "advantage should grow like √d‖L‖₂/‖L‖₁"),
     Claim("stosignsgd.sign_conversion_ablation", S, "§3.2, App. B.3–B.5 [SSG-FT]", "P",
           "in LLM fine-tuning StoSignSGD matches or beats AdamW and beats SignSGD (GSM8K, MATH), with the sign "
           "conversions of Algs. 5–11 compared under shared fixed betas and a per-method lr search", pending=True,
@@ -891,6 +892,14 @@ CLAIMS: list[Claim] = [
                  "final validation loss with an interval",
           note="`convexlab bench compare --quick` (README, \"Comparing optimizers\": tuned lr grid, 9 small "
                "problems) ranks SoftSignum below AdamW on the final metric"),
+    Claim("softsign.imbalanced_classification", SS, "[SS-EXP] imbalanced CIFAR; our stand-in [SS-PLAN] E2", "REV/D",
+          "[REV] on imbalanced classification SoftSignum matches or beats Signum and AdamW; [D] tested on sklearn "
+          "digits with a small MLP over imbalance k ∈ {1, 10, 50, 100, 200}, lr tuned on validation per (optimizer, "
+          "k), balanced test accuracy (SoftSignum − baseline, paired over seeds, mean − 3se ≥ −0.01 at every k > 1)",
+          notebooks=("14",),
+          settle="the paper's imbalanced CIFAR-10/100 (long-tailed, k up to 200) with a ResNet, SoftSignum, Signum, "
+                 "SGD-momentum and AdamW with the lr tuned per (method, k), ≥ 3 seeds, balanced accuracy with an "
+                 "interval"),
     # ---- SF-NorMuon -------------------------------------------------------------------------------
     Claim("sf_normuon.lemma32_steady_state", SF, "Lemma 3.2, Fig. 4", "P",
           "the steady-state weight RMS satisfies λρ = 0.1[−α + √(α² + 2ηλ)] (decay at the fast iterate z)",

@@ -602,3 +602,24 @@ def unhooked(step: Callable) -> Callable:
 def ema_(buf: torch.Tensor, g: torch.Tensor, beta: float) -> torch.Tensor:
     """buf ← β·buf + (1 − β)·g, in place."""
     return buf.lerp_(g.to(buf.dtype), 1.0 - beta)
+
+
+class GlobalStepCounter:
+    """Mixin for a :class:`ComposedOptimizer` whose rule depends on a global step counter ``self._k``
+    (SoftSignum's phases, HardSwitch's switch): the counter is saved in
+    ``state_dict()["convexlab"]["step"]`` and restored by ``load_state_dict``, which refuses a state of
+    this class without it (it would silently restart the phases)."""
+
+    def state_dict(self) -> dict:
+        sd = super().state_dict()
+        sd["convexlab"]["step"] = self._k
+        return sd
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        extra = state_dict.get("convexlab") or {}
+        name = type(self).__name__
+        if "step" not in extra and extra.get("class", name) == name:
+            raise ValueError(f"state_dict has no {name} step counter (state_dict['convexlab']['step']); "
+                             f"it must come from {name}.state_dict()")
+        super().load_state_dict(state_dict)
+        self._k = int(extra["step"])

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from convexlab import _validation as V
 from convexlab.geometry import Euclidean, Sign, SoftSign
-from convexlab.optim.base import ComposedOptimizer
+from convexlab.optim.base import ComposedOptimizer, GlobalStepCounter
 from convexlab.optim.general import StoSignSGD
 from convexlab.optim.momentum import EMA, HeavyBall, Nesterov, NoMomentum
 from convexlab.optim.schedule_free import schedule_free
@@ -131,7 +131,7 @@ class SGDMomentum(ComposedOptimizer):
         return Euclidean()
 
 
-class HardSwitch(ComposedOptimizer):
+class HardSwitch(GlobalStepCounter, ComposedOptimizer):
     r"""The hard-switch baseline for Softsign's transition: Signum for S steps, then momentum SGD
     with the step size scaled by s (global step counter k = 1, 2, …, shared by all param groups)::
 
@@ -177,19 +177,6 @@ class HardSwitch(ComposedOptimizer):
         V.beta("momentum", group["momentum"])
         V.integer("switch_iters", group["switch_iters"], 0)
         V.positive_finite("sgd_lr_scale", group["sgd_lr_scale"])
-
-    def state_dict(self) -> dict:
-        sd = super().state_dict()
-        sd["convexlab"]["step"] = self._k
-        return sd
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        extra = state_dict.get("convexlab") or {}
-        if "step" not in extra and extra.get("class", type(self).__name__) == type(self).__name__:
-            raise ValueError("state_dict has no HardSwitch step counter (state_dict['convexlab']['step']); "
-                             "it must come from HardSwitch.state_dict()")
-        super().load_state_dict(state_dict)
-        self._k = int(extra["step"])
 
     def _take_step(self, plans):
         super()._take_step(plans)

@@ -14,7 +14,7 @@ import torch
 
 from convexlab import _validation as V
 from convexlab.geometry import Sign, SoftSign
-from convexlab.optim.base import ComposedOptimizer, cpu_blocks
+from convexlab.optim.base import ComposedOptimizer, GlobalStepCounter, cpu_blocks
 from convexlab.optim.momentum import EMA, HeavyBall, Nesterov, NoMomentum
 from convexlab.optim.temperature import temperature_schedule
 
@@ -22,7 +22,7 @@ MOMENTUM_FORMS = ("sgd", "ema")
 SCHEDULE_DTYPES = (torch.float32, torch.float64)
 
 
-class SoftSignum(ComposedOptimizer):
+class SoftSignum(GlobalStepCounter, ComposedOptimizer):
     r"""SoftSignum (Feoktistov et al., Softsign): sign steps for S iterations, then tanh(τ_k u) steps
     with a temperature schedule fitted once to the update statistics.
 
@@ -155,18 +155,8 @@ class SoftSignum(ComposedOptimizer):
             raise ValueError("normalized and sign_norm are mutually exclusive, got normalized=True, sign_norm=True")
 
     # -- state_dict: the global step counter k -------------------------------------------------
-    def state_dict(self) -> dict:
-        sd = super().state_dict()
-        sd["convexlab"]["step"] = self._k
-        return sd
-
     def load_state_dict(self, state_dict: dict) -> None:
-        extra = state_dict.get("convexlab") or {}
-        if "step" not in extra and extra.get("class", type(self).__name__) == type(self).__name__:
-            raise ValueError("state_dict has no SoftSignum step counter (state_dict['convexlab']['step']); "
-                             "it must come from SoftSignum.state_dict()")
-        super().load_state_dict(state_dict)
-        self._k = int(extra["step"])
+        super().load_state_dict(state_dict)  # GlobalStepCounter: restores self._k
         self._warned_groups = set()
         self._host_schedules = {}
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from convexlab.bench.suite import digits_splits, imbalance_counts
+from convexlab.problems.digits import digits_splits, imbalance_counts
 from convexlab.lab import imbalance as I
 from convexlab.theory import claims
 
@@ -78,7 +78,7 @@ def test_the_ledger_row_names_notebook_14_and_states_what_settles_it():
 
 
 def test_balanced_accuracy_and_the_imbalance_profile():
-    assert I.balanced_accuracy(torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 1, 1])) == pytest.approx(5 / 6)
+    assert I.balanced_accuracy(torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 1, 1]), 2) == pytest.approx(5 / 6)
     train = digits_splits(50)["train"][1]
     counts = torch.bincount(train, minlength=10).tolist()
     full = [int((digits_splits(1)["train"][1] == c).sum()) for c in range(10)]
@@ -106,3 +106,12 @@ def test_bad_splits_and_verdict_input():
         I.imbalance_verdict(_result([[0.5, 0.5], [0.5, 0.5]], [[0.5, 0.5], [0.5, 0.5]]), tol=-1)
     with pytest.raises(ValueError, match="AdamW"):
         I.paired_differences(_result([[0.5, 0.5], [0.5, 0.5]], [[0.5, 0.5], [0.5, 0.5]]), "AdamW")
+
+
+def test_digits_helpers_doctests():
+    import doctest
+
+    from convexlab.problems import digits
+
+    result = doctest.testmod(digits)
+    assert result.attempted >= 2 and result.failed == 0

@@ -3,7 +3,7 @@ r"""Softsign's imbalanced-classification experiment at CPU scale (notebook 14).
 The paper (Softsign, arXiv 2605.31371, experiments section [SS-EXP]) reports SoftSignum matching or
 beating Signum and AdamW on imbalanced CIFAR. Here the setup is ours [D] (Softsign [SS-PLAN] E2):
 scikit-learn's digits with an exponentially imbalanced training set (class c keeps ⌈n_c k^{−c/9}⌉
-of its training images, k = largest / smallest class, ``convexlab.bench.suite.imbalance_counts``),
+of its training images, k = largest / smallest class, ``convexlab.problems.digits.imbalance_counts``),
 balanced validation and test splits, a 64-h-h-10 ReLU MLP trained with minibatch cross-entropy.
 
 For every (optimizer, k) the learning rate is chosen from a small grid by the mean balanced accuracy
@@ -16,7 +16,7 @@ over seeds, baseline ∈ {Signum, AdamW} where run) at every k > 1, *supported* 
 mean − 3·se lies above −``tol``; *not supported* iff some d's interval mean + 3·se lies below 0
 (SoftSignum clearly worse); *inconclusive* otherwise, and always for a reduced (FAST) run.
 
-The data come in through ``splits`` (``convexlab.bench.suite.digits_splits`` in the notebook): the
+The data come in through ``splits`` (``convexlab.problems.digits.digits_splits`` in the notebook): the
 lab does not import the benchmark (they stand side by side, ``tests/test_architecture.py``).
 
 =====================================  ===============================================================
@@ -40,6 +40,7 @@ from torch import nn
 
 from convexlab import _validation as V
 from convexlab.optim import REGISTRY
+from convexlab.problems.digits import balanced_accuracy
 
 #: the imbalance ratios of the paper-style sweep (largest / smallest class)
 KS = (1, 10, 50, 100, 200)
@@ -76,14 +77,6 @@ def mlp(hidden: int) -> nn.Module:
                          nn.Linear(hidden, CLASSES))
 
 
-def balanced_accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
-    r"""(1/|C|) Σ_{c present in y} P(ŷ = c | y = c), from the confusion counts."""
-    hits = torch.bincount(y[pred == y], minlength=CLASSES).double()
-    counts = torch.bincount(y, minlength=CLASSES).double()
-    present = counts > 0
-    return float((hits[present] / counts[present]).mean())
-
-
 def train_once(name: str, lr: float, data: dict, seed: int, steps: int, batch: int = 64,
                hidden: int = 64) -> tuple[float, float]:
     """Train the MLP with ``REGISTRY[name]`` at ``lr`` on ``data["train"]`` for ``steps`` minibatch
@@ -103,7 +96,7 @@ def train_once(name: str, lr: float, data: dict, seed: int, steps: int, batch: i
         loss.backward()
         opt.step()
     with torch.no_grad():
-        return tuple(balanced_accuracy(model(data[s][0]).argmax(1), data[s][1]) for s in ("val", "test"))
+        return tuple(balanced_accuracy(model(data[s][0]).argmax(1), data[s][1], CLASSES) for s in ("val", "test"))
 
 
 def _interval(x: np.ndarray) -> tuple[float, float]:
@@ -117,7 +110,7 @@ def sweep(splits: Callable[[float], dict], ks=KS, optimizers=OPTIMIZERS, seeds: 
     r"""Every (optimizer, k, lr, seed) run; the lr of each (optimizer, k) picked on validation.
 
     Args:
-        splits: ``k -> {"train", "val", "test": (X, y)}`` (``convexlab.bench.suite.digits_splits``).
+        splits: ``k -> {"train", "val", "test": (X, y)}`` (``convexlab.problems.digits.digits_splits``).
         ks: imbalance ratios ≥ 1. optimizers: registry names. seeds: ≥ 2 (an interval needs two).
         steps, batch, hidden: ≥ 1. lr_grids: name → lrs (default :data:`LR_GRIDS`).
 

@@ -17,6 +17,7 @@ The rules (README, "Command line"):
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterable, Sequence
 
 
@@ -40,14 +41,10 @@ class Parser(argparse.ArgumentParser):
     and whose errors are one line (``convexlab <sub>: error: …``) with exit status 2."""
 
     def parse_known_args(self, args=None, namespace=None):  # noqa: D102 - argparse API
-        import sys
-
         argv = sys.argv[1:] if args is None else list(args)
         return super().parse_known_args(normalize_argv(argv), namespace)
 
     def error(self, message: str):  # one line, no usage block
-        import sys
-
         self.exit(2, f"{self.prog}: error: {' '.join(str(message).split())} (see `{self.prog} --help`)\n")
 
 
@@ -63,12 +60,25 @@ def add_flag(p: argparse.ArgumentParser, name: str, *, default: bool, help: str)
 
 
 def split_names(values: Iterable[str] | str | None) -> list[str] | None:
-    """Names given with commas, spaces or both, flattened in order (empty pieces dropped)."""
+    """Names given with commas, spaces or both, flattened in order (empty pieces dropped); a name
+    whose brackets hold a space (``SoftSignum[sign phase]``) stays one name.
+
+    >>> split_names(["Signum,SoftMuon[Muon", "phase]", "Lion"])
+    ['Signum', 'SoftMuon[Muon phase]', 'Lion']
+    """
     if values is None:
         return None
     if isinstance(values, str):
         values = [values]
-    return [piece for v in values for piece in v.replace(",", " ").split()]
+    out: list[str] = []
+    inside = False
+    for piece in (p for v in values for p in v.replace(",", " ").split()):
+        if inside:
+            out[-1] += " " + piece
+        else:
+            out.append(piece)
+        inside = out[-1].count("[") > out[-1].count("]")
+    return out
 
 
 class _ListAction(argparse.Action):

@@ -67,7 +67,7 @@ def test_optim_lists_take_commas_and_spaces_and_only_is_an_alias():
 def test_optim_phase_variant_names_survive_the_space_split():
     p = O.build_parser()
     a = p.parse_args(["--optimizers", "SoftSignum[sign phase],Signum"])
-    names = O.join_bracketed(a.optimizers)
+    names = a.optimizers  # the list option keeps a bracketed name whole
     assert names == ["SoftSignum[sign phase]", "Signum"]
     from convexlab.optim import REGISTRY
 

@@ -53,3 +53,10 @@ def test_list_options_take_commas_and_spaces_and_reject_unknown_names(capsys):
     with pytest.raises(SystemExit):
         p.parse_args(["--optimizers", "z"])
     assert "--optimizers: unknown name(s) z; allowed: a, b, c" in capsys.readouterr().err
+
+
+def test_bracketed_names_stay_whole_and_the_doctests_hold():
+    import doctest
+
+    assert _cli.split_names(["SoftSignum[sign phase],Signum"]) == ["SoftSignum[sign phase]", "Signum"]
+    assert doctest.testmod(_cli).failed == 0

@@ -142,7 +142,7 @@ def test_every_option_has_help_and_usage_starts_with_convexlab(sub):
 @pytest.mark.parametrize("main, argv, fragment", [
     (experiments.main, ["fp8", "--scale", "0"], "--scale must be a finite number > 0, got '0'"),
     (experiments.main, ["fp8", "--preset", "tpu"], "argument --preset: invalid choice: 'tpu'"),
-    (experiments.main, ["fp8", "--threads", "x"], "--threads must be an integer >= 0, got 'x'"),
+    (experiments.main, ["fp8", "--threads", "x"], "argument --threads: must be an integer >= 0, got 'x'"),
     (plots.main, ["somewhere", "--dpi", "10"], "--dpi must be an integer >= 50, got 10"),
     (plots.main, ["somewhere", "--format", "gif"], "argument --format: invalid choice: 'gif'"),
     (bench.main, ["--optimizers", "AdamW,Bogus"], "--optimizers: unknown name(s) Bogus; allowed: "),

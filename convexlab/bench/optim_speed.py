@@ -124,6 +124,7 @@ from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from convexlab._io import atomic_write, file_destination_error
+from convexlab._validation import argparse_int_at_least
 
 __all__ = [
     "BENCH_KWARGS",
@@ -983,37 +984,13 @@ def format_markdown(runs: list[dict[str, Any]], config: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------
 # command line
 # ---------------------------------------------------------------------------------------------
-def _positive_int(minimum: int, option: str = ""):
-    from convexlab._validation import argparse_int_at_least
-
-    return argparse_int_at_least(option, minimum)
-
-
-def join_bracketed(names: list[str]) -> list[str]:
-    r"""Rejoin the phase-variant names that a space split: ``["SoftSignum[sign", "phase]"]`` →
-    ``["SoftSignum[sign phase]"]`` (a list option splits at spaces; :data:`VARIANTS` names hold one).
-
-    >>> join_bracketed(["Signum", "SoftMuon[Muon", "phase]", "Lion"])
-    ['Signum', 'SoftMuon[Muon phase]', 'Lion']
-    """
-    out: list[str] = []
-    open_ = False
-    for n in names:
-        if open_:
-            out[-1] += " " + n
-        else:
-            out.append(n)
-        open_ = out[-1].count("[") > out[-1].count("]")
-    return out
-
-
 class _Threads(argparse.Action):
     """``--threads 1 2`` / ``--threads 1,2``: thread counts (integers >= 1), repeated option appends."""
 
     def __call__(self, parser, namespace, values, option_string=None):
         from convexlab._cli import split_names
 
-        parse = _positive_int(1, "--threads")
+        parse = argparse_int_at_least("--threads", 1)
         try:
             counts = [parse(v) for v in split_names(values) or []]
         except argparse.ArgumentTypeError as err:
@@ -1050,9 +1027,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--size", choices=sorted(SIZES), default="small",
                    help="parameter shapes: small (d=512, 6 layers, 25.2M params; default) or tiny (1.05M, for tests)")
-    p.add_argument("--repeats", type=_positive_int(1), default=5, metavar="N",
+    p.add_argument("--repeats", type=argparse_int_at_least("", 1), default=5, metavar="N",
                    help="timed steps per optimizer (default 5)")
-    p.add_argument("--warmup", type=_positive_int(1), default=1, metavar="N",
+    p.add_argument("--warmup", type=argparse_int_at_least("", 1), default=1, metavar="N",
                    help="untimed steps per optimizer before timing, >= 1: the first step allocates the state "
                         "and fits the soft temperature schedules (default 1)")
     opt_help = ("benchmark only these optimizers (commas and/or spaces): registry names, phase variants ("
@@ -1061,13 +1038,13 @@ def build_parser() -> argparse.ArgumentParser:
     _cli.add_list(p, "optimizers", help=opt_help + "; --only is the earlier spelling", aliases=("--only",))
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="device of parameters and state (default cpu)")
-    p.add_argument("--matrix-layers", type=_positive_int(1), default=None, metavar="N",
+    p.add_argument("--matrix-layers", type=argparse_int_at_least("", 1), default=None, metavar="N",
                    help="time matrix optimizers on the hidden weights of the first N layers (default: all)")
     p.add_argument("--threads", nargs="+", action=_Threads, default=None, metavar="N",
                    help="torch.set_num_threads(N) for the run; several values (--threads 1 2 or --threads 1,2) "
                         "repeat the whole run at each, fresh parameters and optimizers each time (default: torch's "
                         "current)")
-    p.add_argument("--seed", type=_positive_int(0), default=0,
+    p.add_argument("--seed", type=argparse_int_at_least("", 0), default=0,
                    help="seed of the parameters and gradients (integer >= 0, default 0)")
     p.add_argument("--json", metavar="PATH", help="also write config and rows as JSON")
     p.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown (for the README)")
@@ -1185,7 +1162,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from convexlab.optim import REGISTRY  # looked up at run time: the registry grows
 
-    only = join_bracketed(args.optimizers) if args.optimizers else None
+    only = args.optimizers or None
     names = _select(parser, only, REGISTRY)
     unset = [n for n in names if n in REGISTRY and n not in BENCH_KWARGS]
     if unset:

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from convexlab import _validation as V
+from convexlab._validation import argparse_int_at_least
 
 EXPERIMENTS = ("fp8", "anytime", "softstar")
 PRESET_SIZES = ("cpu", "gpu")
@@ -590,7 +591,7 @@ def build_parser():
                    help="multiply every step count of the preset by X > 0 (e.g. 0.1 for a quick look)")
     _cli.add_flag(p, "summarize-only", default=False,
                   help="only summarize the existing run directories of the experiment directory (default: run first)")
-    p.add_argument("--threads", type=_int_at_least("--threads", 0), metavar="N", default=None,
+    p.add_argument("--threads", type=argparse_int_at_least("", 0), metavar="N", default=None,
                    help="torch threads of every run on a CPU (convexlab train --threads; 0: one for the toy model, "
                         "else torch's default; default: the preset's)")
     return p
@@ -607,12 +608,6 @@ def _positive_float(option: str):
         return v
 
     return parse
-
-
-def _int_at_least(option: str, low: int):
-    from convexlab._validation import argparse_int_at_least
-
-    return argparse_int_at_least(option, low)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -847,11 +847,35 @@ CLAIMS: list[Claim] = [
                  "advantage should grow like √d‖L‖₂/‖L‖₁"),
     Claim("stosignsgd.sign_conversion_ablation", S, "§3.2, App. B.3–B.5 [SSG-FT]", "P",
           "in LLM fine-tuning StoSignSGD matches or beats AdamW and beats SignSGD (GSM8K, MATH), with the sign "
-          "conversions of Algs. 5–11 compared under shared fixed betas and a per-method lr search", pending=True,
-          llm=True,
+          "conversions of Algs. 5–11 compared under shared fixed betas and a per-method lr search",
+          notebooks=("19",), llm=True,
           settle="each of Algs. 5–11 against its original with shared fixed betas and a per-method lr search, "
                  "fine-tuning a pretrained model (the paper: Qwen2.5-7B on NuminaMath-CoT, GSM8K and MATH), ≥ 3 "
-                 "seeds; a CPU stand-in: fine-tuning the toy GPT on held-out text"),
+                 "seeds; notebook 19 is a CPU stand-in: fine-tuning the toy GPT on held-out text"),
+    Claim("stosignsgd.structural_noise", S, "Fig. 4 [P caption; R metric], App. B.5", "P/R",
+          "among the unbiased sign conversions σ ⪰ |m| usually holds; StoSignSGD (σ = G) has the most structural "
+          "noise (mean 1 − (m/σ)²) and no violations, sign-AdamW the least noise and occasional violations",
+          notebooks=("19",), llm=True,
+          settle="mean |m|/σ, mean 1 − (m/σ)² and the share of |m| > σ per parameter group, logged through a 124M "
+                 "pretraining or 7B fine-tuning run for sign-AdamW, sign-AdaMax and StoSignSGD, ≥ 3 seeds"),
+    Claim("stosignsgd.update_rms", S, "§3, update-RMS figure [P]", "P",
+          "AdamW's update before the learning rate has RMS ≈ 0.2 while a pure sign update has RMS 1, which is why "
+          "the sign methods' learning rates are 'sign-aligned'", notebooks=("19",), llm=True,
+          settle="RMS of the pre-lr update per parameter group over the first 1250 steps of a 124M pretraining run "
+                 "of AdamW and its sign conversion, ≥ 3 seeds"),
+    Claim("stosignsgd.cnn_test_loss", S, "Fig. 5 (ResNet18 on CIFAR-10) [P]", "P/D",
+          "[P] on image classification StoSignSGD converges fastest and reaches a markedly lower final test loss than "
+          "SignSGD and AdamW at comparable test accuracy; [D] tested with a small CNN on scikit-learn's digits",
+          notebooks=("18",),
+          settle="ResNet18 on CIFAR-10 for 100 epochs with the lr swept per method, ≥ 3 seeds, test loss and "
+                 "accuracy curves with intervals"),
+    Claim("stosignsgd.projected_sgd_heterogeneous", S, "§2, Theorem 4 against projected SGD [SSG-LB]", "P/D",
+          "[P] on a box with heterogeneous Lipschitz constants the (ℓ1, ℓ∞) rate ‖L‖₁D∞ beats the Euclidean "
+          "√d‖L‖₂D∞ of projected subgradient descent; [D] measured on a convex non-smooth box problem with a "
+          "heterogeneous L across d, both methods with their theory steps and a tuned step",
+          notebooks=("15",),
+          settle="the same comparison at d up to 10⁴ with the step of each method tuned, ≥ 3 seeds, the gap growing "
+                 "like √d‖L‖₂/‖L‖₁"),
     # ---- Softsign --------------------------------------------------------------------------------
     Claim("softsign.geometry_family", SS, "[SS-FAMILY]", "THR",
           "tanh, the algebraic soft sign and SoftMuon's Φ_τ are gradients of the stated Fenchel conjugates of "
@@ -900,6 +924,28 @@ CLAIMS: list[Claim] = [
           settle="the paper's imbalanced CIFAR-10/100 (long-tailed, k up to 200) with a ResNet, SoftSignum, Signum, "
                  "SGD-momentum and AdamW with the lr tuned per (method, k), ≥ 3 seeds, balanced accuracy with an "
                  "interval"),
+    Claim("softsign.char_level_prediction", SS, "[SS-EXP] next-character prediction; our stand-in [SS-PLAN] E1",
+          "REV/D",
+          "[REV] on next-character prediction SoftSignum is the best coordinate-wise optimizer (Transformer: "
+          "SoftSignum 57.05 %, AdamW 56.91 %, Signum 56.17 %, hard switch 56.17 %); [D] tested with a small char-level "
+          "LSTM and Transformer on local text, held-out next-character accuracy", notebooks=("16",),
+          settle="the paper's multilingual text with its LSTM and Transformer, every optimizer tuned (lr, decay, "
+                 "momentum), ≥ 3 seeds, accuracy with an interval"),
+    Claim("softsign.node_prediction", SS, "[SS-EXP] node property prediction; our stand-in [SS-PLAN] E3", "REV/D",
+          "[REV] on node property prediction (7 GraphLand datasets) SoftMuon has the best average rank; [D] tested "
+          "with a small GCN on synthetic stochastic-block-model graphs, average rank over graph families",
+          notebooks=("17",),
+          settle="the 7 GraphLand datasets with a graph transformer, every optimizer tuned, ≥ 3 seeds, average rank "
+                 "with its spread"),
+    Claim("softsign.alpha_sign_ablation", SS, "§5.1 α_sign ablation [REV]", "REV",
+          "α_sign ∈ [0.3, 0.9] gives stable metrics (the 130M LLM and next-character prediction)",
+          notebooks=("12",), llm=True,
+          settle="SoftSignum with α_sign ∈ {0.3, 0.5, 0.7, 0.9} at 130M, ≥ 3 seeds, final validation loss with "
+                 "an interval"),
+    Claim("softsign.tmax_training", SS, "[SS-SCHED, SS-Q2] temperature cap in training", "CODE/D",
+          "the official code's temperature cap tmax = 20 and the paper's uncapped schedule (tmax = 10⁹) train alike "
+          "(our reading of SS-Q2: the cap changes only the early, nearly hard phase)", notebooks=("12",), llm=True,
+          settle="SoftSignum with tmax = 20 and 10⁹ at 130M, ≥ 3 seeds, final validation loss with an interval"),
     # ---- SF-NorMuon -------------------------------------------------------------------------------
     Claim("sf_normuon.lemma32_steady_state", SF, "Lemma 3.2, Fig. 4", "P",
           "the steady-state weight RMS satisfies λρ = 0.1[−α + √(α² + 2ηλ)] (decay at the fast iterate z)",
@@ -915,7 +961,7 @@ CLAIMS: list[Claim] = [
                "sf_normuon.decay_placement_llm, notebook 12)"),
     Claim("sf_normuon.decay_placement_llm", SF, "Fig. 2 [SFN-FIG2]", "P",
           "in GPT pretraining, decay at the fast iterate z keeps long runs stable while decay at x lets them degrade",
-          notebooks=("12",), llm=True,
+          notebooks=("20",), llm=True,
           settle="SF-NorMuon with decay at z, y, x, none (and all, with decay_lr = base) at 124M on horizons up to "
                  "≥ 1× Chinchilla, ≥ 3 seeds: validation loss and weight RMS per placement"),
     Claim("sf_normuon.stationarity_rate", SF, "Theorem 3.1 (as reconstructed) [SFN-T31]", "DER",
@@ -932,25 +978,25 @@ CLAIMS: list[Claim] = [
           note="the SF-NorMuon claim is row sf_normuon.anytime_llm (notebook 12's toy GPT anytime runs)"),
     Claim("sf_normuon.anytime_llm", SF, "Fig. 1 [SFN-RESULTS]", "P",
           "one SF-NorMuon configuration, read at x at 1–8× horizons, matches or beats AdamW + cosine tuned per "
-          "horizon in GPT pretraining", notebooks=("12",), llm=True,
+          "horizon in GPT pretraining", notebooks=("20",), llm=True,
           settle="the anytime GPU preset at 124M with horizons up to ≥ 1× Chinchilla (≈ 2.5B tokens), ≥ 3 seeds, "
                  "with NorMuon + cosine tuned per horizon as the control (row sf_normuon.gap_to_cosine_normuon)"),
     Claim("sf_normuon.momentum_ablation", SF, "[SFN-RESULTS]", "P",
-          "μ = 0 (no momentum) raises SF-NorMuon's final loss (the paper: 3.14 → 3.28)", pending=True, llm=True,
+          "μ = 0 (no momentum) raises SF-NorMuon's final loss (the paper: 3.14 → 3.28)", notebooks=("20",), llm=True,
           settle="SF-NorMuon with μ = 0.8 and μ = 0 at 124M on the anytime horizons, ≥ 3 seeds, final validation "
                  "loss with an interval"),
     Claim("sf_normuon.rownorm_ablation", SF, "[SFN-PLAN] ablation", "I",
-          "NorMuon's row normalization matters inside SF-NorMuon: removing it raises the final loss", pending=True,
+          "NorMuon's row normalization matters inside SF-NorMuon: removing it raises the final loss", notebooks=("20",),
           llm=True,
           settle="SF-NorMuon with and without row normalization at 124M on the anytime horizons, ≥ 3 seeds"),
     Claim("sf_normuon.sf_adamw_diverges_without_decay", SF, "Fig. 2 [SFN-FIG2]", "P",
-          "without weight decay, a long schedule-free run (SF-AdamW) diverges", pending=True, llm=True,
+          "without weight decay, a long schedule-free run (SF-AdamW) diverges", notebooks=("20",), llm=True,
           settle="SF-AdamW (and SF-NorMuon) with weight decay 0 against decay at z over the longest anytime "
                  "horizon (≥ 1× Chinchilla at 124M), ≥ 3 seeds: divergence or weight-RMS growth"),
     Claim("sf_normuon.gap_to_cosine_normuon", SF, "Figs. 6–7 [SFN-BASELINES]", "I",
           "one SF-NorMuon configuration matches NorMuon + cosine tuned per horizon (the paper's baseline), so that "
           "its gain over tuned AdamW is the schedule-free rule's and not only the Muon family's (our reading of what "
-          "the baseline must show)", pending=True, llm=True,
+          "the baseline must show)", notebooks=("20",), llm=True,
           settle="NorMuon + cosine with the lr tuned per horizon next to SF-NorMuon and AdamW + cosine at 124M, "
                  "horizons 1–8× up to ≥ 1× Chinchilla, ≥ 3 seeds, gap per horizon with an interval"),
     Claim("survey.no_single_optimizer_wins_every_dimension", "LLM-optimizer survey (arXiv 2605.09176)",

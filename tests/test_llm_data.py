@@ -214,3 +214,100 @@ def test_sampler_and_decode_bad_inputs():
         BatchSampler(d, "val", 100, 8, order="sequential")
     with pytest.raises(ValueError, match="byte-level ids"):
         decode(np.array([300]))
+
+
+# -- issue 15 (item 6): user token shards by pattern or directory, with separate validation shards ----------------
+def _shard(path, tokens, header=False):
+    from convexlab.llm.data import BIN_HEADER_INTS, BIN_MAGIC, BIN_VERSION
+
+    toks = np.asarray(tokens, dtype="<u2")
+    with open(path, "wb") as fh:
+        if header:
+            head = np.zeros(BIN_HEADER_INTS, dtype="<i4")
+            head[:3] = (BIN_MAGIC, BIN_VERSION, len(toks))
+            fh.write(head.tobytes())
+        fh.write(toks.tobytes())
+    return path
+
+
+def test_expand_paths_takes_files_patterns_and_directories(tmp_path):
+    from convexlab.llm.data import expand_paths
+
+    d = tmp_path / "shards"
+    d.mkdir()
+    for i in (2, 0, 1):
+        _shard(d / f"train_{i:03d}.bin", np.arange(10) + 100 * i)
+    _shard(d / "val_000.bin", np.arange(5))
+    assert [p.name for p in expand_paths(f"{d}/train_*.bin")] == ["train_000.bin", "train_001.bin", "train_002.bin"]
+    # a directory means its .bin shards; entries keep their order; empty entries are skipped
+    assert [p.name for p in expand_paths(f"{d}/val_000.bin, {d}/train_00[01].bin,")] == \
+        ["val_000.bin", "train_000.bin", "train_001.bin"]
+    assert len(expand_paths(str(d))) == 4
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    ("", "data must be a non-empty string"),
+    (" , ", "data must be a non-empty string"),
+    (None, "data must be a non-empty string"),
+    ("{d}/nope_*.bin", "the pattern"),
+    ("{d}/nofile.bin", "is not an existing file, directory or glob pattern"),
+    ("{empty}", "holds no .bin shard"),
+    ("{d}/train_000.bin,{d}/train_*.bin", "names the same file twice"),
+])
+def test_expand_paths_bad_inputs(tmp_path, spec, fragment):
+    from convexlab.llm.data import expand_paths
+
+    d = tmp_path / "shards"
+    d.mkdir()
+    (tmp_path / "empty").mkdir()
+    _shard(d / "train_000.bin", np.arange(10))
+    spec = spec.replace("{d}", str(d)).replace("{empty}", str(tmp_path / "empty")) if spec else spec
+    with pytest.raises(ValueError, match=fragment):
+        expand_paths(spec)
+
+
+def test_load_tokens_concatenates_shards_in_order_and_refuses_a_mix(tmp_path):
+    from convexlab.llm.data import load_tokens
+
+    a = _shard(tmp_path / "a.bin", [1, 2, 3], header=True)
+    b = _shard(tmp_path / "b.bin", [4, 5])
+    assert load_tokens([a, b]).tolist() == [1, 2, 3, 4, 5]
+    t = tmp_path / "t.txt"
+    t.write_bytes(b"hi")
+    assert load_tokens([t]).tolist() == [104, 105]
+    with pytest.raises(ValueError, match="mix .bin token shards and text files"):
+        load_tokens([a, t])
+    with pytest.raises(ValueError, match="at least one file"):
+        load_tokens([])
+
+
+def test_separate_validation_tokens():
+    train, val = np.arange(50, dtype=np.uint16), np.arange(200, 220, dtype=np.uint16)
+    d = TokenData(train, val_tokens=val)
+    assert d.train.tolist() == train.tolist() and d.val.tolist() == val.tolist() and len(d) == 70
+    # the hash covers both parts, so a checkpoint cannot resume on other validation data
+    assert d.sha256 != TokenData(train, val_tokens=val[:-1]).sha256 != TokenData(train).sha256
+    # without separate validation tokens the hash is the one of the raw token bytes (unchanged checkpoints)
+    import hashlib
+    assert TokenData(train).sha256 == hashlib.sha256(train.astype("<u2").tobytes()).hexdigest()
+
+
+def test_training_reads_shards_by_pattern_with_separate_validation(tmp_path):
+    import json
+
+    from convexlab.llm.config import TrainConfig
+    from convexlab.llm.train import train
+
+    rng = np.random.default_rng(0)
+    d = tmp_path / "shards"
+    d.mkdir()
+    for i in range(2):
+        _shard(d / f"fineweb_train_{i:06d}.bin", rng.integers(0, 250, 4000), header=True)
+    _shard(d / "fineweb_val_000000.bin", rng.integers(0, 250, 1000), header=True)
+    cfg = TrainConfig(out_dir=str(tmp_path / "runs"), run_name="shards", device="cpu", model="toy", num_threads=1,
+                      progress=False, block_size=16, batch_size=2, max_steps=2, eval_every=2, eval_batches=1,
+                      checkpoint_every=0, data=f"{d}/fineweb_train_*.bin", val_data=f"{d}/fineweb_val_*.bin")
+    run_dir = train(cfg)
+    meta = json.loads((run_dir / "config.json").read_text())
+    src = json.dumps(meta)
+    assert "fineweb_train_000001.bin" in src and "fineweb_val_000000.bin" in src

@@ -397,7 +397,9 @@ def _main(args):
 
 @pytest.mark.parametrize("extra, fragment", [
     ([], "already holds a run; pass --resume"),
-    (["--data=/nonexistent/file.txt"], "missing: ['/nonexistent/file.txt']"),
+    (["--data=/nonexistent/file.txt"], "data: '/nonexistent/file.txt' is not an existing file, directory or glob"),
+    (["--data=/nonexistent/train_*.bin"], "data: the pattern '/nonexistent/train_*.bin' matches no file"),
+    (["--val_data=/nonexistent/val.bin"], "val_data: '/nonexistent/val.bin' is not an existing file"),
     (["--data={short}"], "needs at least block_size + 1 = 17 tokens"),
     (["--vocab_size=10"], "vocab_size must exceed the largest token id"),
     (["--n_head=3"], "n_embd must be divisible by n_head=3"),

@@ -137,23 +137,22 @@ def seed_everything(seed: int) -> None:
 # ---------------------------------------------------------------------------------------------
 def _load_tokens(cfg: TrainConfig):
     """(token data with its validation split, source): ``cfg.data`` is 'default' or comma-separated
-    ``.bin`` shards or text files."""
+    files, glob patterns or directories of ``.bin`` shards or text files
+    (:func:`convexlab.llm.data.expand_paths`); ``cfg.val_data`` (optional) names separate validation
+    tokens the same way. The source lists the files read."""
+    val_files = data_mod.expand_paths(cfg.val_data, "val_data") if cfg.val_data is not None else None
     if cfg.data == "default":
         raw = data_mod.default_corpus()
         src = "default"
     else:
-        paths = [p.strip() for p in cfg.data.split(",") if p.strip()]
-        missing = [p for p in paths if not Path(p).is_file()]
-        if not paths or missing:
-            raise ValueError(f"data must be 'default' or comma-separated existing files, got {cfg.data!r} "
-                             f"(missing: {missing!r})")
-        if all(p.endswith(".bin") for p in paths):
-            parts = [data_mod.load_bin(p) for p in paths]
-            raw = parts[0] if len(parts) == 1 else np.concatenate([np.asarray(_tokens_of(q)) for q in parts])
-        else:
-            raw = data_mod.load_text(paths)
-        src = paths
-    return _as_token_data(raw, cfg.val_fraction), src
+        files = data_mod.expand_paths(cfg.data, "data")
+        raw = data_mod.load_tokens(files)
+        src = [str(p) for p in files]
+    if val_files is None:
+        return _as_token_data(raw, cfg.val_fraction), src
+    val = data_mod.load_tokens(val_files)
+    src = {"train": src, "val": [str(p) for p in val_files]}
+    return data_mod.TokenData(_tokens_of(raw), cfg.val_fraction, val_tokens=_tokens_of(val)), src
 
 
 def _tokens_of(obj) -> np.ndarray:
@@ -171,10 +170,10 @@ def _as_token_data(obj, val_fraction: float):
 
 
 def _max_token(data) -> int | None:
-    toks = getattr(data, "tokens", None)
-    if toks is None:
-        return None
-    return int(np.asarray(toks).max()) if len(toks) else None
+    parts = [getattr(data, "train", None), getattr(data, "val", None)] if getattr(data, "separate_val", False) \
+        else [getattr(data, "tokens", None)]
+    tops = [int(np.asarray(p).max()) for p in parts if p is not None and len(p)]
+    return max(tops) if tops else None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -121,8 +121,11 @@ class TrainConfig:
     tie_embeddings: Optional[bool] = _f(None, "override the preset's tied embedding/head")
     compile: bool = _f(False, "torch.compile the model for training")
     # -- data --------------------------------------------------------------------------------
-    data: str = _f("default", "'default' (byte tokens of the Python stdlib text), or comma-separated paths: "
-                   "uint16 .bin token shards or raw text files")
+    data: str = _f("default", "'default' (byte tokens of the Python stdlib text), or comma-separated files, glob "
+                   "patterns or directories: uint16 .bin token shards (e.g. 'shards/fineweb_train_*.bin') or raw "
+                   "text files")
+    val_data: Optional[str] = _f(None, "separate validation tokens, same syntax as data (e.g. "
+                                 "'shards/fineweb_val_*.bin'); then val_fraction is unused")
     val_fraction: float = _f(0.05, "share of the tokens held out (the last part) as the validation split", _FRAC)
     batch_size: int = _f(16, "sequences per micro-batch per process", _GE1)
     grad_accum: int = _f(1, "micro-batches per optimizer step (gradient accumulation)", _GE1)

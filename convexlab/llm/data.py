@@ -170,6 +170,67 @@ def load_bin(path) -> np.ndarray:
     return np.memmap(p, dtype="<u2", mode="r", shape=(size // 2,))
 
 
+def expand_paths(spec, name: str = "data") -> list[Path]:
+    r"""The files a data option names: comma-separated entries, each a file, a glob pattern
+    (``shards/fineweb_train_*.bin``; ``*``, ``?``, ``[...]`` and ``**``) or a directory (its ``*.bin``
+    files). Patterns and directories expand in sorted order; the entries keep the order given.
+    Nothing is downloaded: every file must exist on this machine.
+
+    Raises:
+        ValueError: ``spec`` not a non-empty string, an entry that is neither an existing file nor a
+            pattern or directory matching at least one file, or a file named twice.
+    """
+    entries = [e.strip() for e in spec.split(",")] if isinstance(spec, str) else []
+    if not any(entries):
+        raise ValueError(f"{name} must be a non-empty string of comma-separated files, patterns or directories, "
+                         f"got {spec!r}")
+    out: list[Path] = []
+    for entry in entries:
+        if not entry:
+            continue
+        p = Path(entry).expanduser()
+        if p.is_file():
+            found = [p]
+        elif p.is_dir():
+            found = sorted(q for q in p.glob("*.bin") if q.is_file())
+            if not found:
+                raise ValueError(f"{name}: the directory {entry!r} holds no .bin shard")
+        elif any(ch in entry for ch in "*?["):
+            base = Path(p.anchor) if p.is_absolute() else Path(".")
+            rel = str(p.relative_to(p.anchor)) if p.is_absolute() else str(p)
+            found = sorted(q for q in base.glob(rel) if q.is_file())
+            if not found:
+                raise ValueError(f"{name}: the pattern {entry!r} matches no file")
+        else:
+            raise ValueError(f"{name}: {entry!r} is not an existing file, directory or glob pattern")
+        out.extend(found)
+    seen: set = set()
+    dup = [str(q) for q in out if q.resolve() in seen or seen.add(q.resolve())]
+    if dup:
+        raise ValueError(f"{name} names the same file twice: {dup[0]!r}")
+    return out
+
+
+def load_tokens(paths) -> np.ndarray:
+    r"""Tokens of a list of files: all ``.bin`` shards (:func:`load_bin`, concatenated in order; a single
+    shard stays memory-mapped) or else raw text (:func:`load_text`, byte-level). Mixing shards and text
+    files is refused (their token ids mean different things).
+
+    Raises:
+        ValueError: an empty list, or ``.bin`` shards mixed with other files.
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("paths must name at least one file, got an empty list")
+    bins = [p.suffix == ".bin" for p in paths]
+    if all(bins):
+        parts = [load_bin(p) for p in paths]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    if any(bins):
+        raise ValueError(f"paths mix .bin token shards and text files: {[str(p) for p in paths]!r}; give one kind")
+    return load_text(paths)
+
+
 def load_text(paths) -> np.ndarray:
     r"""Byte-level tokens (``np.uint16``, values < 256) of one text file or a list of files, concatenated.
 
@@ -223,22 +284,28 @@ def _as_tokens(tokens) -> np.ndarray:
 
 
 class TokenData:
-    r"""A 1-D token stream with a fixed validation split: the last ``val_fraction`` of the tokens.
+    r"""A 1-D token stream with a fixed validation split: the last ``val_fraction`` of the tokens, or
+    separate validation tokens.
 
     n_val = max(1, round(val_fraction · N)); ``train`` = tokens[: N − n_val], ``val`` = tokens[N − n_val :]
-    (views, no copies). The split depends on the data alone, never on a seed.
+    (views, no copies). The split depends on the data alone, never on a seed. With ``val_tokens``
+    (held-out shards such as ``fineweb_val_*.bin``), ``train`` is every token of ``tokens`` and ``val``
+    is ``val_tokens``; ``val_fraction`` is then unused.
 
     Args:
         tokens: 1-D ``np.uint16`` array (other integer arrays in [0, 65535], torch tensors and bytes
             are converted).
         val_fraction: share of the tokens held out for validation, in (0, 1).
+        val_tokens: optional separate validation tokens (same types as ``tokens``).
 
     >>> d = TokenData(np.arange(100, dtype=np.uint16), val_fraction=0.1)
     >>> len(d.train), len(d.val), int(d.val[0])
     (90, 10, 90)
+    >>> len(TokenData(np.arange(100, dtype=np.uint16), val_tokens=np.arange(7, dtype=np.uint16)).train)
+    100
     """
 
-    def __init__(self, tokens, val_fraction: float = 0.05) -> None:
+    def __init__(self, tokens, val_fraction: float = 0.05, *, val_tokens=None) -> None:
         self.tokens = _as_tokens(tokens)
         try:
             f = float(val_fraction)
@@ -247,6 +314,10 @@ class TokenData:
         if isinstance(val_fraction, bool) or not 0.0 < f < 1.0:
             raise ValueError(f"val_fraction must be a number in (0, 1), got {val_fraction!r}")
         self.val_fraction = f
+        self.separate_val = val_tokens is not None
+        if self.separate_val:
+            self.train, self.val = self.tokens, _as_tokens(val_tokens)
+            return
         n = len(self.tokens)
         n_val = max(1, round(f * n))
         if n_val >= n:
@@ -261,10 +332,18 @@ class TokenData:
     @functools.cached_property
     def sha256(self) -> str:
         """sha256 of the tokens as little-endian uint16 (identifies the data in checkpoints and logs)."""
-        return hashlib.sha256(np.ascontiguousarray(self.tokens, dtype="<u2").tobytes()).hexdigest()
+        h = hashlib.sha256()
+        parts = (self.train, b"|val|", self.val) if self.separate_val else (self.tokens,)
+        for part in parts:
+            if isinstance(part, bytes):
+                h.update(part)
+                continue
+            for i in range(0, len(part), 1 << 26):  # 128 MB at a time: a memory-mapped shard is never copied whole
+                h.update(np.ascontiguousarray(part[i:i + (1 << 26)], dtype="<u2").tobytes())
+        return h.hexdigest()
 
     def __len__(self) -> int:
-        return len(self.tokens)
+        return len(self.train) + len(self.val) if self.separate_val else len(self.tokens)
 
     def __repr__(self) -> str:
         return f"TokenData(n={len(self.tokens)}, train={len(self.train)}, val={len(self.val)})"

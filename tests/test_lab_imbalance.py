@@ -115,3 +115,31 @@ def test_digits_helpers_doctests():
 
     result = doctest.testmod(digits)
     assert result.attempted >= 2 and result.failed == 0
+
+
+def test_the_sweep_does_not_depend_on_the_callers_thread_count():
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        a = _tiny(ks=(50,), hidden=64, batch=64)
+        assert torch.get_num_threads() == 2  # restored after the sweep
+        torch.set_num_threads(1)
+        b = _tiny(ks=(50,), hidden=64, batch=64)
+    finally:
+        torch.set_num_threads(saved)
+    np.testing.assert_array_equal(a["test"], b["test"])
+    np.testing.assert_array_equal(a["val"], b["val"])
+
+
+def test_torch_threads_restores_the_count_on_error():
+    from convexlab.lab.threads import torch_threads
+
+    saved = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        with torch_threads(1):
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("boom")
+    assert torch.get_num_threads() == saved
+    with pytest.raises(ValueError, match="n must be"):
+        with torch_threads(0):
+            pass

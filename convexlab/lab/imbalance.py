@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from convexlab import _validation as V
+from convexlab.lab.threads import torch_threads
 from convexlab.optim import REGISTRY
 from convexlab.problems.digits import balanced_accuracy
 
@@ -151,16 +152,17 @@ def sweep(splits: Callable[[float], dict], ks=KS, optimizers=OPTIMIZERS, seeds: 
     shape = (len(optimizers), len(ks), n_lr, seeds)
     val, test = np.full(shape, np.nan), np.full(shape, np.nan)
     realized, n_train = [], []
-    for j, k in enumerate(ks):
-        data = splits(k)
-        if data is not None:
-            counts = torch.bincount(data["train"][1], minlength=CLASSES)
-            realized.append(int(counts.max()) / int(counts[counts > 0].min()))
-            n_train.append(int(counts.sum()))
-        for i, name in enumerate(optimizers):
-            for a, lr in enumerate(grids[name]):
-                for s in range(seeds):
-                    val[i, j, a, s], test[i, j, a, s] = train_once(name, lr, data, s, steps, batch, hidden)
+    with torch_threads(1):  # one thread: the numbers do not depend on the machine (convexlab.lab.threads)
+        for j, k in enumerate(ks):
+            data = splits(k)
+            if data is not None:
+                counts = torch.bincount(data["train"][1], minlength=CLASSES)
+                realized.append(int(counts.max()) / int(counts[counts > 0].min()))
+                n_train.append(int(counts.sum()))
+            for i, name in enumerate(optimizers):
+                for a, lr in enumerate(grids[name]):
+                    for s in range(seeds):
+                        val[i, j, a, s], test[i, j, a, s] = train_once(name, lr, data, s, steps, batch, hidden)
     best = np.nanargmax(val.mean(axis=3), axis=2)
     test_at_best = np.take_along_axis(test, best[:, :, None, None], axis=2)[:, :, 0, :]
     mean = test_at_best.mean(axis=2)

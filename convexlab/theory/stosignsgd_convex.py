@@ -91,7 +91,7 @@ def _natural(name, build):
     return make
 
 
-def _game(noise=None):
+def _sign_game(noise=None):
     p = SignGame(d=4, q=0.2, noise=LopsidedSign(**GAME_NOISE) if noise is None else noise)
     p.start = (p.radius * p.s).clone()  # the face opposite x* = −R·s
     return p
@@ -110,7 +110,7 @@ PROBLEMS: dict[str, Callable] = {
     # interior sharp optimum (the loose row)
     "max_affine": _natural("max_affine", lambda noise: MaxAffine(noise=noise)),
     # the lower-bound instance (also of the rate check, below): d = 4 coin games of bias 0.2
-    "sign_game": _game,
+    "sign_game": _sign_game,
 }
 
 

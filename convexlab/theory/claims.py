@@ -653,73 +653,6 @@ def runs_scale(runs: list[dict]) -> str:
             f"≤ {steps} steps, ≤ {tokens:,} tokens per run")
 
 
-def _best(rows: list[dict]) -> dict | None:
-    ok = [r for r in rows if isinstance(r.get("final_val_loss"), (int, float)) and math.isfinite(r["final_val_loss"])]
-    return min(ok, key=lambda r: r["final_val_loss"]) if ok else None
-
-
-def fp8_speedup_verdict(summary: dict, runs: list[dict], reduced: bool = False,
-                        paper: float = PAPER_SPEEDUP) -> tuple[str, str, str]:
-    r"""``stosignsgd.fp8_speedup`` (StoSignSGD abstract, Fig. 2 [P]; ratio as [SSG-SPEEDUP, SSG-Q14]):
-    from the ``fp8`` experiment's summary (``convexlab.llm.experiments.summarize_fp8``) and its runs.
-    The best (lowest final loss) StoSignSGD run is compared with the best run of each baseline of
-    the same precision; ratio = tokens the baseline needs to reach its final loss ÷ tokens StoSignSGD
-    needs (StoSignSGD never reaching it counts as a ratio < 1; the ratio at StoSignSGD's own final
-    loss says by how much).
-
-    Criterion: the paper's protocol tunes the lr per method, so a verdict needs at least two
-    learning rates for StoSignSGD and each of :data:`SPEEDUP_BASELINES`; then *supported* iff the
-    ratio is ≥ ``paper`` against each, *not supported* iff it is < 1 against one of them (StoSignSGD
-    slower), else *inconclusive* (a speedup below the paper's). Without the sweep, with a baseline
-    missing, or with ``reduced`` runs: *inconclusive*, the numbers stating what was measured.
-    Returns (status, numbers, criterion)."""
-    if not isinstance(summary, dict) or summary.get("experiment") != "fp8":
-        raise ValueError(f"summary must be an fp8 experiment summary, got {type(summary).__name__}")
-    method = _best([r for r in summary["runs"] if r["optimizer"] == "StoSignSGD"])
-    criterion_text = (f"with an lr sweep per method: ratio ≥ {paper:g} against {' and '.join(SPEEDUP_BASELINES)} "
-                      "(supported), < 1 against one (not supported)")
-    if method is None:
-        return "inconclusive", "no finite StoSignSGD run in the fp8 experiment", criterion_text
-    lrs: dict[str, set] = {}
-    for r in runs:
-        c = r["config"]
-        if c.get("precision") == method["precision"]:
-            lrs.setdefault(c["optimizer"], set()).add(c.get("lr"))
-    pairs = {t["baseline"]: t for t in summary["tokens_to_target"] if t["method"] == method["run"]}
-    parts, paper_ratios = [], {}
-    for b in summary["runs"]:
-        t = pairs.get(b["run"])
-        if t is None:
-            continue
-        never = t.get("ratio") is None and t.get("tokens_method") is None and t.get("target") is not None
-        if t.get("ratio") is not None:
-            what = f"ratio {_fmt(t['ratio'], 3)}"
-        elif never:
-            what = f"never reaches its final loss; ratio at StoSignSGD's final loss {_fmt(t.get('ratio_at_method_final'), 3)}"
-        else:
-            what = f"no ratio ({t.get('note') or 'n/a'})"
-        parts.append(f"{b['run']} ({b['optimizer']}, {b['precision']}): {what}")
-        best_b = _best([r for r in summary["runs"] if r["optimizer"] == b["optimizer"] and r["precision"] == method["precision"]])
-        if b["optimizer"] in SPEEDUP_BASELINES and best_b is not None and best_b["run"] == b["run"]:
-            paper_ratios[b["optimizer"]] = 0.0 if never else t.get("ratio")
-    swept = all(len(lrs.get(o, ())) >= 2 for o in ("StoSignSGD",) + SPEEDUP_BASELINES)
-    have = all(paper_ratios.get(o) is not None for o in SPEEDUP_BASELINES)
-    if have and swept:
-        rs = [paper_ratios[o] for o in SPEEDUP_BASELINES]
-        status = "supported" if all(r >= paper for r in rs) else "not supported" if any(r < 1 for r in rs) else "inconclusive"
-    else:
-        status = "inconclusive"
-    lr_text = ", ".join(f"{o} {sorted(v, key=lambda x: (x is None, x))}" for o, v in sorted(lrs.items()))
-    numbers = (f"{method['run']} ({method['precision']}, final val loss {_fmt(method['final_val_loss'])}) against: "
-               + "; ".join(parts) + f"; learning rates per method: {lr_text}"
-               + ("" if swept else " (one lr per method: no per-method sweep, so no verdict)")
-               + f"; paper: {paper:g}-2.14x against Alg. 5 SignSGD and Lion at 124M, 13.1B tokens")
-    if reduced:
-        numbers = f"reduced-size runs (the criterion alone gives {status!r}): " + numbers
-        status = "inconclusive"
-    return status, numbers, criterion_text
-
-
 def decay_placement_verdict(summary: dict, reduced: bool = False, tol: float = LOSS_TOL) -> tuple[str, str, str]:
     r"""``sf_normuon.decay_placement_llm`` (SF-NorMuon Fig. 2 [P]: decay at the slow iterate x, or no
     decay, lets long runs degrade; decay at z keeps them stable), from the ``anytime`` experiment's
@@ -754,30 +687,194 @@ def decay_placement_verdict(summary: dict, reduced: bool = False, tol: float = L
     return status, numbers, crit
 
 
-def improves_over_adamw_verdict(summary: dict, reduced: bool = False, tol: float = LOSS_TOL) -> tuple[str, str, str]:
+def _iv_text(d: dict | None, nd: int = 3) -> str:
+    """``mean [lo, hi] (n=..)`` of an interval dict (``mean``, ``lo``, ``hi``, ``n``)."""
+    if not d or d.get("mean") is None:
+        return "n/a"
+    return f"{_fmt(d['mean'], nd)} [{_fmt(d.get('lo'), nd)}, {_fmt(d.get('hi'), nd)}] (n={d.get('n')})"
+
+
+def _summary_of(summary, kind: str) -> dict:
+    if not isinstance(summary, dict) or summary.get("experiment") != kind:
+        raise ValueError(f"summary must be a {kind} experiment summary, got "
+                         f"{summary.get('experiment') if isinstance(summary, dict) else type(summary).__name__!r}")
+    return summary
+
+
+def _min_seeds(min_seeds) -> int:
+    V.integer("min_seeds", min_seeds, 1)
+    return int(min_seeds)
+
+
+def _reduce(status: str, numbers: str, reduced: bool) -> tuple[str, str]:
+    if reduced:
+        return "inconclusive", f"reduced-size runs (the criterion alone gives {status!r}): " + numbers
+    return status, numbers
+
+
+def fp8_speedup_verdict(summary: dict, runs: list[dict] | None = None, reduced: bool = False,
+                        paper: float = PAPER_SPEEDUP, min_seeds: int = 3, min_lrs: int = 3) -> tuple[str, str, str]:
+    r"""``stosignsgd.fp8_speedup`` (StoSignSGD abstract, Fig. 2 [P]; ratio as [SSG-SPEEDUP, SSG-Q14]):
+    from the ``fp8`` experiment's summary (``convexlab.llm.experiments.summarize_fp8``; ``runs`` is
+    accepted for the older call and not read). The paper's protocol: each method at its own best lr;
+    target = the baseline's final validation loss; ratio = tokens the baseline needs ÷ tokens
+    StoSignSGD needs. The summary gives it per seed (baseline and StoSignSGD paired by seed) with
+    mean ± 3 s.e. over seeds (a seed where StoSignSGD never reaches the target enters as the upper
+    bound tokens_baseline / its tokens: "censored").
+
+    Criterion, against each of :data:`SPEEDUP_BASELINES` in FP8: *supported* iff for both the
+    interval's lower end is > 1 (StoSignSGD faster, the interval excluding equality), the mean is
+    ≥ ``paper`` and no seed is censored; *not supported* iff for one the interval's upper end is
+    < ``paper`` (the speedup the paper reports is excluded); otherwise *inconclusive*, and
+    *inconclusive* as well without a sweep of ≥ ``min_lrs`` lrs for StoSignSGD and both baselines,
+    with fewer than ``min_seeds`` paired seeds, or with ``reduced`` runs. Returns (status, numbers,
+    criterion)."""
+    _summary_of(summary, "fp8")
+    min_seeds = _min_seeds(min_seeds)
+    V.integer("min_lrs", min_lrs, 1)
+    paper = _finite_number("paper", paper, 1.0)
+    crit = (f"iso-loss tokens ratio (baseline/StoSignSGD, each at its best lr, mean ± 3 s.e. over ≥ {min_seeds} "
+            f"paired seeds) against {' and '.join(SPEEDUP_BASELINES)} in FP8: lower end > 1 and mean ≥ {paper:g} "
+            f"for both (supported); upper end < {paper:g} for one (not supported); needs ≥ {min_lrs} lrs per method")
+    arms = {r["run"]: r for r in summary["runs"]}
+    sto = [r for r in summary["runs"] if r["optimizer"] == "StoSignSGD" and r.get("precision") == "fp8"]
+    if not sto:
+        return "inconclusive", "no StoSignSGD fp8 arm in the fp8 experiment", crit
+    m = sto[0]
+    got, parts = {}, []
+    for t in summary["tokens_to_target"]:
+        b = arms.get(t["baseline"])
+        if t["method"] != m["run"] or b is None or b.get("precision") != "fp8":
+            continue
+        iv = {"mean": t["ratio"], "lo": t.get("ratio_lo"), "hi": t.get("ratio_hi"), "n": t.get("n")}
+        parts.append(f"{t['baseline']} (lr {_fmt(t.get('baseline_lr'))}{', grid edge' if b.get('at_grid_edge') else ''}): "
+                     f"{_iv_text(iv)}" + (f", {t['censored']} censored" if t.get("censored") else "")
+                     + (f" ({t['note']})" if t.get("note") and not t.get("censored") else ""))
+        if b["optimizer"] in SPEEDUP_BASELINES:
+            got[b["optimizer"]] = t
+    lr_counts = {o: max((len(r.get("lrs", [])) for r in summary["runs"] if r["optimizer"] == o and r.get("precision") == "fp8"),
+                        default=0) for o in ("StoSignSGD",) + SPEEDUP_BASELINES}
+    swept = all(v >= min_lrs for v in lr_counts.values())
+    enough = all(o in got and (got[o].get("n") or 0) >= min_seeds for o in SPEEDUP_BASELINES)
+    status = "inconclusive"
+    if swept and enough:
+        ts = [got[o] for o in SPEEDUP_BASELINES]
+        if all(t["ratio_lo"] is not None and t["ratio_lo"] > 1 and t["ratio"] >= paper and not t.get("censored") for t in ts):
+            status = "supported"
+        elif any(t.get("ratio_hi") is not None and t["ratio_hi"] < paper for t in ts):
+            status = "not supported"
+    numbers = (f"{m['run']} at lr {_fmt(m.get('best_lr'))}{' (grid edge)' if m.get('at_grid_edge') else ''}, final val loss "
+               f"{_fmt(m['final_val_loss'])}; ratio mean [± 3 s.e.] against: " + "; ".join(parts)
+               + "; lrs per method: " + ", ".join(f"{o} {n}" for o, n in lr_counts.items())
+               + ("" if swept else f" (fewer than {min_lrs}: no per-method sweep)")
+               + ("" if enough else f" (a speedup baseline missing or fewer than {min_seeds} paired seeds)")
+               + f"; paper: {paper:g}-2.14x against Alg. 5 SignSGD and Lion at 124M, 13.1B tokens")
+    status, numbers = _reduce(status, numbers, reduced)
+    return status, numbers, crit
+
+
+def improves_over_adamw_verdict(summary: dict, reduced: bool = False, tol: float = LOSS_TOL,
+                                min_seeds: int = 3, min_lrs: int = 3) -> tuple[str, str, str]:
     r"""``softsign.improves_over_adamw`` (Softsign [SS-EXP] [REV]/[3P]: SoftSignum / SoftMuon beat or
-    match AdamW in LLM pretraining), from the ``softstar`` experiment's summary
-    (``convexlab.llm.experiments.summarize_softstar``). *supported* iff every Soft* run ends at most
-    ``tol`` nats above AdamW; *not supported* iff one ends more than ``tol`` above it; *inconclusive*
-    without AdamW or a Soft* run, or with ``reduced`` runs. Returns (status, numbers, criterion)."""
-    if not isinstance(summary, dict) or summary.get("experiment") != "softstar":
-        raise ValueError(f"summary must be a softstar experiment summary, got {type(summary).__name__}")
+    match AdamW in LLM pretraining), from the ``softstar`` summary's ``vs_adamw`` entries
+    (``convexlab.llm.experiments.summarize_softstar``: Soft* at its best lr − AdamW at its best lr,
+    final validation loss paired by seed, mean ± 3 s.e.). *supported* iff for every Soft* arm the
+    interval's upper end is ≤ ``tol`` (not worse than AdamW by more than ``tol`` nats); *not
+    supported* iff for one its lower end is > ``tol`` (worse by more than ``tol``); otherwise
+    *inconclusive*, and *inconclusive* as well without AdamW or a Soft* arm, with an lr grid of fewer
+    than ``min_lrs`` values for AdamW or a Soft* arm, with fewer than ``min_seeds`` paired seeds, or
+    with ``reduced`` runs. Returns (status, numbers, criterion)."""
+    _summary_of(summary, "softstar")
     tol = _finite_number("tol", tol, 0.0)
-    adamw = summary.get("adamw_final")
-    soft = {r["optimizer"]: r["final_val_loss"] for r in summary["runs"] if r["optimizer"] in SOFT_OPTIMIZERS}
-    crit = f"every Soft* final val loss ≤ AdamW's + {tol:g} nats (supported); one > AdamW's + {tol:g} (not supported)"
-    usable = adamw is not None and math.isfinite(adamw) and soft
+    min_seeds = _min_seeds(min_seeds)
+    V.integer("min_lrs", min_lrs, 1)
+    crit = (f"Soft* − AdamW final val loss, each at its best of ≥ {min_lrs} lrs, paired over ≥ {min_seeds} seeds, "
+            f"mean ± 3 s.e.: upper end ≤ {tol:g} nats for every Soft* (supported); lower end > {tol:g} for one "
+            "(not supported)")
+    arms = {r["run"]: r for r in summary["runs"]}
+    es = summary.get("vs_adamw", [])
+    grids = {e["soft"]: len(arms.get(e["soft"], {}).get("lrs", [])) for e in es}
+    if es:
+        grids[es[0]["adamw"]] = len(arms.get(es[0]["adamw"], {}).get("lrs", []))
+    usable = bool(es) and all(e["n"] >= min_seeds for e in es) and all(v >= min_lrs for v in grids.values())
     status = "inconclusive"
     if usable:
-        gaps = {k: (v - adamw if v is not None else math.inf) for k, v in soft.items()}
-        status = "supported" if all(g <= tol for g in gaps.values()) else "not supported"
-    numbers = (f"final val loss AdamW {_fmt(adamw)}, " + ", ".join(f"{k} {_fmt(v)} (Soft* − AdamW "
-                                                                    f"{_fmt(v - adamw if usable and v is not None else None, 3)})"
-                                                                    for k, v in soft.items())
-               + f"; effect threshold {tol:g} nats; one lr per method")
-    if reduced:
-        numbers = f"reduced-size runs (the criterion alone gives {status!r}): " + numbers
-        status = "inconclusive"
+        if all(e["hi"] is not None and e["hi"] <= tol for e in es):
+            status = "supported"
+        elif any(e["lo"] is not None and e["lo"] > tol for e in es):
+            status = "not supported"
+    numbers = (f"final val loss AdamW {_fmt(summary.get('adamw_final'))}; Soft* − AdamW mean [± 3 s.e.]: "
+               + ("; ".join(f"{e['soft']} (lr {_fmt(e['lr'])}) − {e['adamw']} (lr {_fmt(e['adamw_lr'])}): {_iv_text(e)}"
+                            for e in es) or "no Soft* and AdamW arms")
+               + "; lr grid sizes " + ", ".join(f"{k} {v}" for k, v in grids.items())
+               + f"; effect threshold {tol:g} nats" + ("" if usable else f" (needs ≥ {min_lrs} lrs and ≥ {min_seeds} seeds)"))
+    status, numbers = _reduce(status, numbers, reduced)
+    return status, numbers, crit
+
+
+def _equivalence(entries: list[dict], tol: float) -> str:
+    """*supported* iff every interval lies inside [−tol, tol]; *not supported* iff one lies wholly
+    outside it; else *inconclusive* (the two one-sided reading of "the same up to tol")."""
+    if all(e["lo"] is not None and e["hi"] is not None and -tol <= e["lo"] and e["hi"] <= tol for e in entries):
+        return "supported"
+    if any((e["lo"] is not None and e["lo"] > tol) or (e["hi"] is not None and e["hi"] < -tol) for e in entries):
+        return "not supported"
+    return "inconclusive"
+
+
+#: the α_sign values of the Softsign ablation (§5.1 [REV]); 0.9 is the reference arm
+ALPHA_SIGN_VALUES = (0.3, 0.5, 0.7)
+
+
+def alpha_sign_ablation_verdict(summary: dict, reduced: bool = False, tol: float = LOSS_TOL,
+                                min_seeds: int = 3) -> tuple[str, str, str]:
+    r"""``softsign.alpha_sign_ablation`` (Softsign §5.1 [REV]: α_sign ∈ [0.3, 0.9] gives stable
+    metrics), from the ``softstar`` summary's ``alpha_ablation`` entries: SoftSignum with α_sign = S/T_total
+    ∈ :data:`ALPHA_SIGN_VALUES` minus SoftSignum with α_sign = 0.9 at the same lr, final validation
+    loss paired by seed, mean ± 3 s.e. *supported* iff every interval lies inside [−``tol``, ``tol``];
+    *not supported* iff one lies wholly outside it (that α changes the loss by more than ``tol``);
+    otherwise *inconclusive*, and *inconclusive* as well with an α value missing, fewer than
+    ``min_seeds`` seeds, or ``reduced`` runs. Returns (status, numbers, criterion)."""
+    _summary_of(summary, "softstar")
+    tol = _finite_number("tol", tol, 0.0)
+    min_seeds = _min_seeds(min_seeds)
+    es = summary.get("alpha_ablation", [])
+    crit = (f"SoftSignum(α_sign) − SoftSignum(0.9), paired over ≥ {min_seeds} seeds, mean ± 3 s.e., for α_sign ∈ "
+            f"{{{', '.join(f'{a:g}' for a in ALPHA_SIGN_VALUES)}}}: every interval inside ±{tol:g} nats (supported); "
+            f"one wholly outside ±{tol:g} (not supported)")
+    have = {round(e["alpha_sign"], 3) for e in es if e.get("alpha_sign") is not None}
+    usable = all(round(a, 3) in have for a in ALPHA_SIGN_VALUES) and all(e["n"] >= min_seeds for e in es)
+    status = _equivalence(es, tol) if usable else "inconclusive"
+    numbers = ("SoftSignum final val loss, α_sign − 0.9 mean [± 3 s.e.]: "
+               + ("; ".join(f"α {e['alpha_sign']:.2g} at lr {_fmt(e['lr'])} (final {_fmt(e['final'])}): {_iv_text(e)}"
+                            for e in es) or "no ablation arms")
+               + f"; tolerance {tol:g} nats" + ("" if usable else f" (needs α ∈ {ALPHA_SIGN_VALUES} and ≥ {min_seeds} seeds)"))
+    status, numbers = _reduce(status, numbers, reduced)
+    return status, numbers, crit
+
+
+def tmax_training_verdict(summary: dict, reduced: bool = False, tol: float = LOSS_TOL,
+                          min_seeds: int = 3) -> tuple[str, str, str]:
+    r"""``softsign.tmax_training`` (official code's cap tmax = 20 against the paper's uncapped
+    schedule [SS-SCHED, SS-Q2]; "train alike" is our reading [D]), from the ``softstar`` summary's
+    ``tmax`` entries: SoftSignum with the other cap minus SoftSignum with tmax = 20 at the same lr,
+    final validation loss paired by seed, mean ± 3 s.e. *supported* iff every interval lies inside
+    [−``tol``, ``tol``]; *not supported* iff one lies wholly outside it; otherwise *inconclusive*,
+    and *inconclusive* as well without a tmax arm, with fewer than ``min_seeds`` seeds, or with
+    ``reduced`` runs. Returns (status, numbers, criterion)."""
+    _summary_of(summary, "softstar")
+    tol = _finite_number("tol", tol, 0.0)
+    min_seeds = _min_seeds(min_seeds)
+    es = summary.get("tmax", [])
+    crit = (f"SoftSignum(tmax = 1e9) − SoftSignum(tmax = 20), paired over ≥ {min_seeds} seeds, mean ± 3 s.e.: "
+            f"inside ±{tol:g} nats (supported); wholly outside (not supported)")
+    usable = bool(es) and all(e["n"] >= min_seeds for e in es)
+    status = _equivalence(es, tol) if usable else "inconclusive"
+    numbers = ("SoftSignum final val loss, other cap − tmax 20 mean [± 3 s.e.]: "
+               + ("; ".join(f"tmax {e['tmax']:g} vs {e['reference_tmax']:g} at lr {_fmt(e['lr'])} (final "
+                            f"{_fmt(e['final'])}): {_iv_text(e)}" for e in es) or "no tmax arm")
+               + f"; tolerance {tol:g} nats" + ("" if usable else f" (needs a tmax arm and ≥ {min_seeds} seeds)"))
+    status, numbers = _reduce(status, numbers, reduced)
     return status, numbers, crit
 
 
@@ -842,9 +939,9 @@ CLAIMS: list[Claim] = [
           "the (ℓ1, ℓ∞) guarantees improve the dimension factor of Euclidean methods: ‖L‖₁D∞ in place of "
           "√d‖L‖₂D∞, never worse and up to √d better under heterogeneous L", notebooks=("15",),
           settle="notebook 15 tests Euclidean O2NC (ℓ2 ball of matched radius) against StoSignSGD-O2NC for "
-                 "d ∈ {2, 8, 32, 128} with homogeneous L only; still open: heterogeneous L (where ‖L‖₁ < √d‖L‖₂), "
-                 "projected SGD against StoSignSGD on a box, and d up to 10000, ≥ 3 seeds with intervals: the "
-                 "advantage should grow like √d‖L‖₂/‖L‖₁"),
+                 "d ∈ {2, 8, 32, 128} with homogeneous L (heterogeneous L and projected SGD on a box: row "
+                 "stosignsgd.projected_sgd_heterogeneous); still open: the non-convex comparison under heterogeneous "
+                 "L and d up to 10⁴, ≥ 3 seeds with intervals"),
     Claim("stosignsgd.sign_conversion_ablation", S, "§3.2, App. B.3–B.5 [SSG-FT]", "P",
           "in LLM fine-tuning StoSignSGD matches or beats AdamW and beats SignSGD (GSM8K, MATH), with the sign "
           "conversions of Algs. 5–11 compared under shared fixed betas and a per-method lr search",

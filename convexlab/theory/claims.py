@@ -950,8 +950,9 @@ CLAIMS: list[Claim] = [
                  "fine-tuning a pretrained model (the paper: Qwen2.5-7B on NuminaMath-CoT, GSM8K and MATH), ≥ 3 "
                  "seeds; notebook 19 is a CPU stand-in: fine-tuning the toy GPT on held-out text"),
     Claim("stosignsgd.structural_noise", S, "Fig. 4 [P caption; R metric], App. B.5", "P/R",
-          "among the unbiased sign conversions σ ⪰ |m| usually holds; StoSignSGD (σ = G) has the most structural "
-          "noise (mean 1 − (m/σ)²) and no violations, sign-AdamW the least noise and occasional violations",
+          "[P] Fig. 4 compares the structural noise of the unbiased sign conversions and supports that σ ⪰ |m| "
+          "usually holds; [R] the expected order (our reading of the figure): StoSignSGD (σ = G) has the most noise "
+          "(mean 1 − (m/σ)²) and no violations, sign-AdamW the least noise and occasional violations",
           notebooks=("19",), llm=True,
           settle="mean |m|/σ, mean 1 − (m/σ)² and the share of |m| > σ per parameter group, logged through a 124M "
                  "pretraining or 7B fine-tuning run for sign-AdamW, sign-AdaMax and StoSignSGD, ≥ 3 seeds"),

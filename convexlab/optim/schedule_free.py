@@ -37,7 +37,25 @@ is elementwise, so the buckets change no result. Elsewhere a bucket is a whole d
 Differences from ``schedulefree``: the optimizer starts in train mode (``schedulefree`` raises
 until ``.train()`` is called); a group added later starts in the optimizer's current mode
 (``schedulefree`` starts it in eval mode); ``weight_decay_at`` names the decay placement ("y" is
-``schedulefree``'s, "z" is SF-NorMuon's, "x" the slow-iterate counterexample of [SFN-FIG2]).
+``schedulefree``'s, "z" is SF-NorMuon's, "x" the slow-iterate counterexample of [SFN-FIG2]; classes
+with :data:`DECAY_AT_EXTENDED` also take "none" and "all", below); ``decay_lr`` picks the lr of the
+decay term.
+
+Decay placement "all" (SF-NorMuon [SFN-DECAY] "Caution", from the first author's development code
+``normuon_schedulefree_original.py`` of github.com/apteanuj/nanogpt_data_files [CODE/D], which
+multiplies both the parameter (y) and z by (1 − η_tλ) before its schedule-free update): with
+a_t = lr_dec·λ,
+
+    y_t ← (1 − a_t) y_t,  z_t ← (1 − a_t) z_t   (so x_t = (y_t − (1 − β)z_t)/β ← (1 − a_t) x_t;
+                                                 a stored x, β = 0, is shrunk too)
+    then the undecayed rule with D_t = lr_t·d_t.
+
+It is not D_t = lr_t(d_t + λA_t) for any single iterate A_t: it shrinks every sequence at once. The
+decay multiplier lr_dec is lr_t (``decay_lr="scheduled"``, every code version [SFN-Q2]) or the base
+lr (``decay_lr="base"``, the zij rendering of Algorithm 1's step 9 [T]; the two differ only during
+warmup). For the other placements ``decay_lr="base"`` makes the decay part of the step
+lr·λ·A_t instead of lr_t·λ·A_t, i.e. u = d + (lr/lr_t)·λ·A_t inside the closed form ([D] the
+project's design).
 """
 
 from __future__ import annotations
@@ -51,6 +69,11 @@ from convexlab.optim.base import ComposedOptimizer
 from convexlab.optim.momentum import NoMomentum
 
 DECAY_AT = ("x", "y", "z")
+#: the placements of :class:`SFNorMuon` and :class:`SFAdamW`: also "none" (λ acts nowhere: the same
+#: trajectory as λ = 0, bit for bit) and "all" (the dev code's y and z both shrunk, so x is too)
+DECAY_AT_EXTENDED = DECAY_AT + ("none", "all")
+#: the lr that multiplies λ: the warmed-up lr_t ("scheduled", default) or the base lr ("base")
+DECAY_LR = ("scheduled", "base")
 
 #: group entries the schedule-free rule writes itself (not hyperparameters)
 SF_INTERNAL_KEYS = ("k", "lr_max", "weight_sum", "train_mode", "scheduled_lr", "c")
@@ -127,7 +150,9 @@ class ScheduleFreeMixin:
         sf_beta: interpolation β ∈ [0, 1] between z and x (0.9 default).
         warmup_steps: linear learning-rate warmup length (integer ≥ 0).
         r, weight_lr_power: averaging-weight exponents ≥ 0 (0 and 2, as in ``schedulefree``).
-        weight_decay_at: ``"x"``, ``"y"`` or ``"z"``, where λ acts inside D_t.
+        weight_decay_at: ``"x"``, ``"y"`` or ``"z"``, where λ acts inside D_t (also ``"none"`` and
+            ``"all"`` where :attr:`decay_at_choices` lists them; module docstring).
+        decay_lr: ``"scheduled"`` (λ multiplied by the warmed-up lr_t, default) or ``"base"`` (by the base lr).
 
     The group entries ``k``, ``lr_max``, ``weight_sum``, ``train_mode``, ``scheduled_lr`` (lr_t) and
     ``c`` (c_{k+1}) are the rule's own bookkeeping (:attr:`internal_keys`).
@@ -137,6 +162,8 @@ class ScheduleFreeMixin:
     internal_keys = SF_INTERNAL_KEYS
     #: the group entry holding β: ``"sf_beta"``, or ``None`` for ``betas[0]`` (:class:`SFAdamW`)
     _beta_key: str | None = "sf_beta"
+    #: the allowed ``weight_decay_at`` values (:data:`DECAY_AT`; SF-NorMuon and SF-AdamW: :data:`DECAY_AT_EXTENDED`)
+    decay_at_choices: tuple = DECAY_AT
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -146,13 +173,14 @@ class ScheduleFreeMixin:
         cls.internal_keys = tuple(dict.fromkeys(keys))
 
     def __init__(self, params, *, sf_beta: float = 0.9, warmup_steps: int = 0, r: float = 0.0,
-                 weight_lr_power: float = 2.0, weight_decay_at: str = "y", **kwargs):
+                 weight_lr_power: float = 2.0, weight_decay_at: str = "y", decay_lr: str = "scheduled", **kwargs):
         sf = {}
         if self._beta_key == "sf_beta":
             sf["sf_beta"] = V.beta("sf_beta", sf_beta, allow_one=True)
         sf.update(warmup_steps=V.integer("warmup_steps", warmup_steps), r=V.nonnegative_finite("r", r),
                   weight_lr_power=V.nonnegative_finite("weight_lr_power", weight_lr_power),
-                  weight_decay_at=V.one_of("weight_decay_at", weight_decay_at, DECAY_AT))
+                  weight_decay_at=V.one_of("weight_decay_at", weight_decay_at, self.decay_at_choices),
+                  decay_lr=V.one_of("decay_lr", decay_lr, DECAY_LR))
         if kwargs.get("box") is not None:
             raise ValueError("box projection is not defined for the schedule-free iterate rule; pass box=None")
         self._sf_defaults = dict(sf, k=0, lr_max=-1.0, weight_sum=0.0, train_mode=True, scheduled_lr=0.0, c=0.0)
@@ -184,7 +212,8 @@ class ScheduleFreeMixin:
         V.integer("warmup_steps", group["warmup_steps"])
         V.nonnegative_finite("r", group["r"])
         V.nonnegative_finite("weight_lr_power", group["weight_lr_power"])
-        V.one_of("weight_decay_at", group["weight_decay_at"], DECAY_AT)
+        V.one_of("weight_decay_at", group["weight_decay_at"], self.decay_at_choices)
+        V.one_of("decay_lr", group.get("decay_lr", "scheduled"), DECAY_LR)
         if any(group is g for g in self.param_groups):  # not for a state_dict being checked
             polyak = self._beta(group) == 0.0
             for p in group["params"]:
@@ -299,11 +328,27 @@ class ScheduleFreeMixin:
     def _sf_update(self, group, ys, zs, us, xs, *, owned: bool):
         r"""One bucket: u ← u + λA (in place when ``owned``, else into a new list), then the closed form.
 
-        With x stored (β = 0) y is set to z_{t+1} (y = z exactly) and x ← lerp(x, z_{t+1}, c)."""
+        With x stored (β = 0) y is set to z_{t+1} (y = z exactly) and x ← lerp(x, z_{t+1}, c).
+        ``weight_decay_at="none"`` skips the decay (the λ = 0 path); ``"all"`` first multiplies y, z
+        (and a stored x) by 1 − lr_dec·λ (module docstring); ``decay_lr="base"`` uses lr_dec = the base lr."""
         beta, c, lr = self._beta(group), group["c"], group["scheduled_lr"]
         wd = group.get("weight_decay", 0.0)
-        if wd:
-            at = group["weight_decay_at"]
+        at = group["weight_decay_at"]
+        if wd and at != "none" and group.get("decay_lr", "scheduled") == "base":
+            base = float(group["lr"])
+            if at == "all":
+                wd_lr = base * wd
+            else:  # lr_t·(λ·lr/lr_t)·A = lr·λ·A; lr_t = 0 only when lr = 0 (then no decay either)
+                wd = wd * base / lr if lr != 0 else 0.0
+        elif at == "all":
+            wd_lr = lr * wd
+        if wd and at == "all":
+            shrink = 1.0 - wd_lr
+            torch._foreach_mul_(ys, shrink)
+            torch._foreach_mul_(zs, shrink)
+            if xs is not None:
+                torch._foreach_mul_(xs, shrink)
+        elif wd and at != "none":
             if at == "x" and xs is None and beta == 1.0:
                 at = "y"  # β = 1: x = y
             if at == "y":
@@ -391,11 +436,15 @@ class SFAdamW(ScheduleFreeMixin, AdamW):
     Args:
         lr, betas=(β, β2), eps, weight_decay, warmup_steps, r, weight_lr_power: as ``schedulefree``
             (β ∈ [0, 1], β2 ∈ [0, 1), ε ≥ 0, λ ≥ 0; per group too).
-        weight_decay_at: ``"y"`` (``schedulefree``), ``"z"`` or ``"x"``.
+        weight_decay_at: ``"y"`` (``schedulefree``), ``"z"``, ``"x"``, ``"none"`` (λ acts nowhere: the
+            λ = 0 trajectory, SF-NorMuon Fig. 2's "no decay" arm [SFN-FIG2]) or ``"all"`` (y and z shrunk
+            by 1 − lr·λ before the step; :class:`ScheduleFreeMixin`'s module docstring).
+        decay_lr: ``"scheduled"`` (λ·lr_k, default, as ``schedulefree``) or ``"base"`` (λ·lr).
         maximize, foreach, nonfinite, seed: see :class:`~convexlab.optim.base.ComposedOptimizer`.
     """
 
     _beta_key = None
+    decay_at_choices = DECAY_AT_EXTENDED
     #: no per-tensor legacy direction: the AdamW base's ``_direction`` has a first moment (β1 = betas[0])
     _direction = ComposedOptimizer._direction
 
@@ -477,4 +526,4 @@ class SFAdamW(ScheduleFreeMixin, AdamW):
                     self._sf_update(group, y, z, u, b[4] if len(b) > 4 else None, owned=True)
 
 
-__all__ = ["DECAY_AT", "SF_INTERNAL_KEYS", "CPU_BUCKET", "ScheduleFreeMixin", "SFAdamW", "evaluating", "schedule_free"]
+__all__ = ["DECAY_AT", "DECAY_AT_EXTENDED", "DECAY_LR", "SF_INTERNAL_KEYS", "CPU_BUCKET", "ScheduleFreeMixin", "SFAdamW", "evaluating", "schedule_free"]

@@ -28,7 +28,7 @@ import math
 import torch
 
 from convexlab import _validation as V
-from convexlab.optim.schedule_free import ScheduleFreeMixin
+from convexlab.optim.schedule_free import DECAY_AT_EXTENDED, ScheduleFreeMixin
 from convexlab.optim.spectral import NorMuon
 
 
@@ -49,9 +49,21 @@ class SFNorMuon(ScheduleFreeMixin, NorMuon):
     and from a start outside the bound contracts to R like Π(1 − η_tλ); x and y, convex combinations
     of the z's, stay in the same ball (SF-NorMuon [SFN-T31] [I]).
 
-    Ablation switches: ``momentum=0`` (Fig. 3 left), ``row_norm=False`` (Fig. 3 right; still
-    RMS-matched), ``polar="svd"``, ``weight_decay_at`` ∈ {"x", "y", "z"} (λ = 0 for "none"),
-    ``nesterov=True``. Not implemented: the base-η decay multiplier and the dev code's "all" placement.
+    Ablation switches: ``momentum=0`` (Fig. 3 left), ``row_norm=False`` (Fig. 3 right; P̂ = P, still
+    RMS-matched), ``polar="svd"``, ``nesterov=True``, and the decay placement ``weight_decay_at``
+    ([SFN-DECAY], Fig. 2 [SFN-FIG2]; write z_{t+1} = z_t − D_t):
+
+    * ``"z"`` (default): D_t = η_tλ z_t + η̂_t P̂_t;  ``"y"``: η_tλ y_t + η̂_t P̂_t;  ``"x"``: η_tλ x_t + η̂_t P̂_t;
+    * ``"none"``: D_t = η̂_t P̂_t, λ ignored (the same trajectory as ``weight_decay=0``, bit for bit);
+    * ``"all"``: y_t ← (1 − η_tλ) y_t and z_t ← (1 − η_tλ) z_t before the undecayed step, so that
+      x_t = (y_t − (1 − β) z_t)/β shrinks by the same factor: every sequence is decayed at once. This
+      is the first author's development code (``normuon_schedulefree_original.py`` in
+      github.com/apteanuj/nanogpt_data_files multiplies the parameter, y, and z by 1 − η_tλ [CODE/D]); SF-NorMuon
+      [SFN-DECAY] keeps it only as an ablation, not one of the paper's placements.
+
+    ``decay_lr`` picks the lr of the decay term: ``"scheduled"`` (default) the warmed-up η_t, as every
+    code version [SFN-Q2]; ``"base"`` the base η, as the zij rendering of Algorithm 1's step 9 [T]
+    (η λ z_t; the two differ only during warmup).
 
     Diagnostics (``diagnostics=True``): after each step ``state["rho"]`` = ρ_t = RMS(z_t) and
     ``state["alpha"]`` = α_t = ⟨z_t, P̂_t⟩/(‖z_t‖_F ‖P̂_t‖_F) (0 if either vanishes) for the z_t the step
@@ -61,7 +73,8 @@ class SFNorMuon(ScheduleFreeMixin, NorMuon):
 
     Args:
         lr: η ≥ 0. sf_beta: β ∈ [0, 1]. momentum: μ ∈ [0, 1). beta2: β2 ∈ [0, 1). eps: ε ≥ 0.
-        weight_decay: λ ≥ 0. weight_decay_at: ``"z"`` (default), ``"y"`` or ``"x"``.
+        weight_decay: λ ≥ 0. weight_decay_at: ``"z"`` (default), ``"y"``, ``"x"``, ``"none"`` or ``"all"``.
+        decay_lr: ``"scheduled"`` (default) or ``"base"``.
         warmup_steps: T_w (integer ≥ 0). r, weight_lr_power: averaging exponents.
         row_norm, polar, nesterov, ns_steps, ns_dtype, ns_form: as :class:`~convexlab.optim.spectral.NorMuon`.
         diagnostics: record ρ_t and α_t.
@@ -80,12 +93,14 @@ class SFNorMuon(ScheduleFreeMixin, NorMuon):
                  eps: float = 1e-8, weight_decay: float = 0.05, weight_decay_at: str = "z", warmup_steps: int = 2000,
                  r: float = 0.0, weight_lr_power: float = 2.0, *, row_norm: bool = True, polar: str = "ns5",
                  nesterov: bool = False, ns_steps: int = 5, ns_dtype: torch.dtype = torch.bfloat16,
-                 diagnostics: bool = True, **kw):
+                 diagnostics: bool = True, decay_lr: str = "scheduled", **kw):
         self.diagnostics = V.boolean("diagnostics", diagnostics)
         super().__init__(params, sf_beta=sf_beta, warmup_steps=warmup_steps, r=r, weight_lr_power=weight_lr_power,
-                         weight_decay_at=weight_decay_at, lr=lr, momentum=momentum, beta2=beta2, eps=eps,
+                         weight_decay_at=weight_decay_at, decay_lr=decay_lr, lr=lr, momentum=momentum, beta2=beta2, eps=eps,
                          weight_decay=weight_decay, variant="paper", nesterov=nesterov, row_norm=row_norm, polar=polar,
                          ns_steps=ns_steps, ns_dtype=ns_dtype, **kw)
+
+    decay_at_choices = DECAY_AT_EXTENDED
 
     def _directions(self, group, params, us, states, geo=None):
         ds = super()._directions(group, params, us, states, geo)

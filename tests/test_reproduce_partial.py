@@ -186,6 +186,30 @@ def test_bad_destinations_fail_in_one_line_before_any_notebook_runs(repo, tmp_pa
     assert not (repo / "notebooks" / "ran_demo.from_04").exists()
 
 
+def test_jobs_run_notebooks_side_by_side_with_the_same_results(repo, tmp_path, capsys):
+    # a slow first notebook: with two jobs the second one finishes first, the rows still come in notebook order
+    _notebook(repo / "notebooks", "03_slow.ipynb", "import time; time.sleep(3)\n" + _body("demo.from_03"))
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert cli(["reproduce", "--no-progress", "--no-checks", "--out", str(one)]) == 0
+    assert cli(["reproduce", "--no-progress", "--no-checks", "--jobs", "2", "--out", str(two)]) == 0
+    printed = [ln.split()[0] for ln in capsys.readouterr().out.splitlines() if ln.startswith("0")][3:]
+    assert printed.index("04_demo") < printed.index("03_slow")  # printed as they finish, side by side
+    rows = [json.loads((d / "notebooks.json").read_text()) for d in (one, two)]
+    assert [r["notebook"] for r in rows[1]] == [r["notebook"] for r in rows[0]] == ["03_slow", "04_demo", "05_other"]
+    assert all(r["verdict"] == "pass" and r["figure"] for r in rows[1])
+    for name in ("03_slow", "04_demo", "05_other"):
+        assert (one / "claims" / f"{name}.json").read_text() == (two / "claims" / f"{name}.json").read_text()
+    # --jobs does not make a run partial (it does not change what runs): it is not among the partial flags
+    md = (two / "CLAIMS.md").read_text()
+    assert "--no-checks" in md and "--jobs" not in md
+
+
+def test_jobs_must_be_a_positive_integer(repo, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli(["reproduce", "--jobs", "0"])
+    assert exc.value.code == 2 and "argument --jobs: must be an integer >= 1, got 0" in capsys.readouterr().err
+
+
 def test_timeout_must_be_a_positive_integer(repo, capsys):
     with pytest.raises(SystemExit) as exc:
         cli(["reproduce", "--timeout", "0"])

@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only the checks matching PATTERN; repeatable (partial run)")
     _cli.add_flag(p, "checks", default=True, help="run convexlab check after the notebooks (--no-checks: partial run)")
     _cli.add_flag(p, "progress", default=True, help="progress bar (--no-progress: one plain line per notebook)")
+    p.add_argument("--jobs", type=argparse_int_at_least("", 1), default=1, metavar="N",
+                   help="notebooks run at a time, each in its own kernel (integer >= 1, default 1; 2 on a 2-core "
+                        "machine halves the wall time; the results do not depend on it, so a full run stays full)")
     return p
 
 
@@ -211,18 +214,33 @@ def validate_destinations(out: Path, gallery: Path | None, checks: bool) -> None
         _writable_dir(gallery, "--figures-dir")
 
 
+def _execute_one(path: Path, params: dict, timeout: int, save_to: Path) -> tuple[float, str | None]:
+    """Execute one notebook (a worker of :func:`run_notebooks`); (seconds, error)."""
+    from convexlab.lab.notebooks import execute
+
+    _, seconds, error = execute(path, params, timeout=timeout, save_to=save_to)
+    return seconds, error
+
+
 def run_notebooks(paths, out: Path, *, fast: bool, figures_dir: Path | None, timeout: int, progress: bool,
-                  overrides: dict | None = None) -> list[dict]:
+                  overrides: dict | None = None, jobs: int = 1) -> list[dict]:
     """Execute each notebook with ``FAST = fast``, its figure and claim paths under ``out``, and the
-    ``overrides`` its parameters cell assigns (an override of ``FAST`` wins over ``fast``)."""
+    ``overrides`` its parameters cell assigns (an override of ``FAST`` wins over ``fast``).
+
+    ``jobs`` notebooks run at a time, each in its own kernel (every notebook writes only its own
+    figure, claims file and executed copy, so the results do not depend on ``jobs``; the lab sweeps
+    pin one torch thread, :mod:`convexlab.lab.threads`). One line is printed per notebook as it
+    finishes; the rows come back in notebook order."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     from tqdm.auto import tqdm
 
-    from convexlab.lab.notebooks import execute, parameter_names
+    from convexlab._validation import integer
+    from convexlab.lab.notebooks import parameter_names
 
-    rows = []
-    bar = tqdm(paths, desc="convexlab reproduce", unit="notebook", disable=not progress, leave=False)
-    for path in bar:
-        bar.set_postfix_str(path.stem)
+    integer("jobs", jobs, 1)
+    tasks = []
+    for path in paths:
         fig = out / "figures" / f"{path.stem}.png"
         claims = out / "claims" / f"{path.stem}.json"
         claims.unlink(missing_ok=True)
@@ -232,16 +250,31 @@ def run_notebooks(paths, out: Path, *, fast: bool, figures_dir: Path | None, tim
             defined = set(parameter_names(path))
             params.update({k: v for k, v in overrides.items() if k in defined})
         params.update(FIGURE_PATH=str(fig), CLAIMS_PATH=str(claims))
-        _, seconds, error = execute(path, params, timeout=timeout, save_to=out / "notebooks" / path.name)
+        tasks.append((path, fig, params))
+    bar = tqdm(total=len(tasks), desc="convexlab reproduce", unit="notebook", disable=not progress, leave=False)
+    rows: dict[str, dict] = {}
+
+    def finish(path: Path, fig: Path, seconds: float, error: str | None) -> None:
         if figures_dir is not None and fig.exists():
             figures_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(fig, figures_dir / fig.name)
         row = dict(notebook=path.stem, seconds=round(seconds, 1), verdict="pass" if error is None else "FAIL",
                    error=error, figure=fig.exists())
-        rows.append(row)
+        rows[path.stem] = row
         line = f"{path.stem:<36} {seconds:7.1f} s  {row['verdict']}" + ("" if error is None else f"  {error}")
         (tqdm.write if progress else print)(line)
-    return rows
+        bar.update(1)
+
+    # each notebook runs in its own kernel process: threads here only wait on them
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(_execute_one, path, params, timeout, out / "notebooks" / path.name): (path, fig)
+                   for path, fig, params in tasks}
+        for fut in as_completed(futures):
+            path, fig = futures[fut]
+            seconds, error = fut.result()
+            finish(path, fig, seconds, error)
+    bar.close()
+    return [rows[path.stem] for path, _, _ in tasks]
 
 
 def claim_records(out: Path) -> dict[str, dict]:
@@ -314,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     reached = {stem: text for stem, text in reached.items() if text}
     t0 = time.perf_counter()
     rows = run_notebooks(paths, out, fast=fast, figures_dir=gallery, timeout=args.timeout,
-                         progress=args.progress, overrides=overrides)
+                         progress=args.progress, overrides=overrides, jobs=args.jobs)
     outcomes = []
     if args.checks:
         from convexlab.theory.report import write_outputs

@@ -11,12 +11,19 @@ module                        notebooks
 :mod:`.anytime`               10 schedule-free anytime comparison
 :mod:`.fp8_states`            11 FP8 optimizer states (Table 12)
 :mod:`.imbalance`             14 Softsign's imbalanced classification (digits MLP, imbalance k = 1–200)
-:mod:`.dimension`             15 StoSignSGD's dimension factor (Euclidean vs StoSignSGD O2NC across d)
+:mod:`.dimension`             15 StoSignSGD's dimension factor (Euclidean vs StoSignSGD O2NC across d;
+                              projected SGD vs StoSignSGD under heterogeneous L)
+:mod:`.charlm`                16 Softsign's next-character prediction (char-level LSTM and Transformer)
+:mod:`.graphs`                17 Softsign's node prediction (GCN on stochastic-block-model graphs)
+:mod:`.cnn`                   18 StoSignSGD's Figure 5 stand-in (small CNN on digits)
+:mod:`.sign_conversion`       19 StoSignSGD's sign-conversion ablation (toy GPT fine-tuning, Algs. 5–11)
+:mod:`.anytime_llm`           20 SF-NorMuon's GPT anytime experiment and its controls
+:mod:`.threads`               one torch thread for a sweep (results that do not depend on the core count)
 :mod:`.notebooks`             the notebook linter and runner (parameter injection)
 :mod:`.reproduce`             ``convexlab reproduce``: every notebook, then the checks and CLAIMS.md
 ============================  ====================================================================
 
-Notebook 12 reads :mod:`convexlab.llm` (the GPT harness, ``convexlab experiment``) and notebook 13
+Notebooks 12 and 20 read :mod:`convexlab.llm` (the GPT harness, ``convexlab experiment``) and notebook 13
 :mod:`convexlab.bench.compare`; the claims ledger the notebooks write into is
 :mod:`convexlab.theory.claims`. A new notebook's code goes into the module of its family (or a new
 module here); the notebook itself holds no algorithm code (:func:`.notebooks.lint`).

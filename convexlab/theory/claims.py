@@ -1026,7 +1026,8 @@ CLAIMS: list[Claim] = [
           "REV/D",
           "[REV] on next-character prediction SoftSignum is the best coordinate-wise optimizer (Transformer: "
           "SoftSignum 57.05 %, AdamW 56.91 %, Signum 56.17 %, hard switch 56.17 %); [D] tested with a small char-level "
-          "LSTM and Transformer on local text, held-out next-character accuracy", notebooks=("16",),
+          "LSTM and Transformer on Python standard-library source bytes (the default corpus), held-out next-character "
+          "accuracy", notebooks=("16",),
           settle="the paper's multilingual text with its LSTM and Transformer, every optimizer tuned (lr, decay, "
                  "momentum), ≥ 3 seeds, accuracy with an interval"),
     Claim("softsign.node_prediction", SS, "[SS-EXP] node property prediction; our stand-in [SS-PLAN] E3", "REV/D",

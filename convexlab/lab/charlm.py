@@ -53,9 +53,7 @@ function                               used by
 
 from __future__ import annotations
 
-import contextlib
 import math
-import warnings
 from collections import Counter
 
 import numpy as np
@@ -63,6 +61,7 @@ import torch
 from torch import nn
 
 from convexlab import _validation as V
+from convexlab.lab.threads import one_thread_recording_warnings
 from convexlab.llm.data import default_corpus
 from convexlab.optim import REGISTRY, NonFiniteGradientError
 
@@ -263,19 +262,6 @@ def _interval(x: np.ndarray) -> tuple[float, float]:
 
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """One torch thread with the warnings recorded (yields their list); the thread count restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with warnings.catch_warnings(record=True) as seen:
-            warnings.simplefilter("always")
-            yield seen
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _warning_counts(seen) -> dict:
     """message (first 120 characters) → how often it was raised during a sweep."""
     return dict(Counter(str(w.message)[:120] for w in seen))
@@ -346,7 +332,7 @@ def sweep(splits: dict | None = None, models=MODELS, optimizers=OPTIMIZERS, seed
     best = np.zeros((O, M), dtype=int)
     val, test = np.full((O, M, seeds), np.nan), np.full((O, M, seeds), np.nan)
     sign_lr: dict = {m: None for m in models}
-    with _one_thread() as seen:
+    with one_thread_recording_warnings() as seen:
         for j, m in enumerate(models):
             common = dict(steps=steps, batch=batch, context=context, size=sizes[m], eval_windows=eval_windows)
             for name in order:

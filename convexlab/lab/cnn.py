@@ -57,6 +57,7 @@ import torch
 from torch import nn
 
 from convexlab import _validation as V
+from convexlab.lab.threads import torch_threads
 from convexlab.optim import REGISTRY
 
 #: the optimizers of Figure 5 (``Signum`` is the paper's "SignSGD", Alg. 5; module docstring)
@@ -213,17 +214,13 @@ def sweep(data: dict, optimizers=OPTIMIZERS, seeds: int = 3, epochs: int = 30, b
     n_lr = max(len(grids[n]) for n in optimizers)
     keys = ("val_loss", "val_acc", "test_loss", "test_acc")
     curves = {k: np.full((len(optimizers), n_lr, seeds, epochs + 1), np.nan) for k in keys}
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         for i, name in enumerate(optimizers):
             for a, lr in enumerate(grids[name]):
                 for s in range(seeds):
                     run = trainer(name, lr, data, s, epochs, batch, channels)
                     for k in keys:
                         curves[k][i, a, s] = run[k]
-    finally:
-        torch.set_num_threads(before)
     final_val = curves["val_loss"][..., -1].mean(axis=2)  # [optimizer, lr]; +inf for a diverged run
     final_val = np.where(np.isnan(final_val), np.inf, final_val)
     best = np.argmin(final_val, axis=1)

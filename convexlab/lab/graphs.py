@@ -53,9 +53,7 @@ function                               used by
 
 from __future__ import annotations
 
-import contextlib
 import math
-import warnings
 from collections import Counter
 
 import numpy as np
@@ -63,6 +61,7 @@ import torch
 from torch import nn
 
 from convexlab import _validation as V
+from convexlab.lab.threads import one_thread_recording_warnings
 from convexlab.optim import REGISTRY, MatrixAndAdamW, NonFiniteGradientError
 
 #: graph families [D]: nodes, classes, mean degree, homophily h, feature noise σ, feature dimension
@@ -226,19 +225,6 @@ def train_once(name: str, lr: float, graph: dict, seed: int, steps: int, hidden:
 
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """One torch thread with the warnings recorded (yields their list); the thread count restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with warnings.catch_warnings(record=True) as seen:
-            warnings.simplefilter("always")
-            yield seen
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _warning_counts(seen) -> dict:
     """message (first 120 characters) → how often it was raised during a sweep."""
     return dict(Counter(str(w.message)[:120] for w in seen))
@@ -284,7 +270,7 @@ def sweep(families=tuple(FAMILIES), optimizers=OPTIMIZERS, seeds: int = 3, steps
     shape = (len(optimizers), len(families), n_lr, seeds)
     val, test = np.full(shape, np.nan), np.full(shape, np.nan)
     graphs = []
-    with _one_thread() as seen:
+    with one_thread_recording_warnings() as seen:
         for j, spec in enumerate(specs):
             g = sbm_graph(spec, graph_seed)
             graphs.append(dict(nodes=spec["nodes"], edges=g["edges"], classes=g["classes"], homophily=g["homophily"],

@@ -5,6 +5,7 @@ one cell of a sweep can flip on that alone, measured on notebook 14)."""
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import torch
 
@@ -21,3 +22,12 @@ def torch_threads(n: int = 1):
         yield
     finally:
         torch.set_num_threads(saved)
+
+
+@contextlib.contextmanager
+def one_thread_recording_warnings():
+    """:func:`torch_threads` (1) with every warning raised in the block recorded (yields their list), so a sweep
+    can report how often each was raised instead of printing it once per run."""
+    with torch_threads(1), warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        yield seen

@@ -49,7 +49,8 @@ PRECISIONS = ("fp32", "bf16", "fp8")
 #: rebuilt for it, :mod:`convexlab.llm.train`) and what does not enter the training arithmetic's definition
 #: (where and how fast it runs, how often it logs and saves). ``out_dir``/``run_name`` locate the run.
 RESUME_SAFE = frozenset({"max_steps", "resume", "resume_allow", "overwrite", "progress", "num_threads", "device", "compile",
-                         "log_every", "checkpoint_every", "peak_flops", "out_dir", "run_name"})
+                         "log_every", "checkpoint_every", "peak_flops", "out_dir", "run_name",
+                         "diagnostics_every", "diagnostics_bins"})
 
 #: model presets that run on one torch thread on a CPU unless ``num_threads`` is given
 ONE_THREAD_MODELS = ("toy",)
@@ -150,6 +151,11 @@ class TrainConfig:
                         "bf16 master weights)", PRECISIONS)
     fp8_saturate: bool = _f(True, "fp8: clamp out-of-range values to the format's max (else NaN/inf)")
     stats_step: int = _f(0, "write the Table-12 optimizer-state statistics after this step (0: never)", _GE0)
+    diagnostics_every: int = _f(0, "every N steps (and at the last), log per param group the sign-noise statistics "
+                                "(mean |m|/σ, mean 1 − (m/σ)², share |m| > σ) and the pre-lr update RMS of "
+                                "convexlab.optim.diagnostics where the optimizer supports them (0: off)", _GE0)
+    diagnostics_bins: int = _f(0, "with diagnostics_every: bins of the log10|m| histogram per group, fixed edges "
+                               "over [-12, 0] (0: no histogram)", _GE0)
     # -- evaluation, logging, checkpoints ----------------------------------------------------
     eval_every: int = _f(50, "validation every N steps (and at step 0 and the last step; 0: only those)", _GE0)
     eval_batches: int = _f(4, "validation batches (each a global batch) per evaluation", _GE1)

@@ -32,7 +32,7 @@ from convexlab.plotting import new_figure
 
 COLORS = {"AdamW": "#4d4d4d", "Signum": "#2166ac", "SignSGD": "#2166ac", "Lion": "#b35806", "StoSignSGD": "#b2182b",
           "SFAdamW": "#8073ac", "SFNorMuon": "#1b7837", "Muon": "#e08214", "SoftMuon": "#7f3b08",
-          "SoftSignum": "#053061", "NorMuon": "#5aae61"}
+          "SoftSignum": "#053061", "NorMuon": "#5aae61", "HardSwitch": "#762a83", "SGDMomentum": "#35978f"}
 
 
 def _color(run: dict):
@@ -75,13 +75,32 @@ def _axes(ax):
     return new_figure() if ax is None else (ax.figure, ax)
 
 
+def best_lr_runs(runs: list[dict], arms: list[str] | None = None) -> tuple[list[dict], dict]:
+    r"""The runs of every arm (:func:`convexlab.llm.experiments.arm_of`; only ``arms`` if given) at
+    its best lr (:func:`convexlab.llm.experiments.best_lr`), every seed; and legend labels (the arm
+    and its lr on its first seed, "_nolegend_" on the others)."""
+    groups = ex.group_arms(runs)
+    sel, labels = [], {}
+    for name, a in groups.items():
+        if arms is not None and name not in arms:
+            continue
+        lr = ex.best_lr(a)
+        rs = a["by_lr"].get(lr, next(iter(a["by_lr"].values())))
+        for i, r in enumerate(rs):
+            sel.append(r)
+            labels[r["name"]] = (f"{name} (lr {lr:g}, {len(rs)} seed{'s' if len(rs) > 1 else ''})"
+                                 if (i == 0 and lr is not None) else name if i == 0 else "_nolegend_")
+    return sel, labels
+
+
 def fp8_figure(exp_dir, ax=None):
-    """The fp8 experiment: validation curves (FP8 recipe, plus the bf16 reference) with divergence marked."""
-    runs = ex.load_runs(exp_dir)
+    """The fp8 experiment: validation curves of every arm at its best lr (all seeds; FP8 recipe, plus
+    the bf16 reference dashed) with divergence marked."""
+    runs, labels = best_lr_runs(ex.load_runs(exp_dir))
     fig, ax = _axes(ax)
-    val_curves(ax, runs, labels={r["name"]: ex._label(r) for r in runs},
+    val_curves(ax, runs, labels=labels,
                styles={r["name"]: {"ls": "--"} for r in runs if r["config"]["precision"] != "fp8"})
-    ax.set_title("FP8 recipe: E5M2 grads, E4M3 states, bf16 weights")
+    ax.set_title("FP8 recipe: E5M2 grads, E4M3 states, bf16 weights (best lr per arm)")
     ax.legend(loc="upper right")
     return fig
 
@@ -123,11 +142,15 @@ def anytime_figure(exp_dir, ax=None):
 
 
 def softstar_figure(exp_dir, ax=None):
-    """The Soft* experiment: the runs' validation curves with the transition start S marked."""
-    runs = ex.load_runs(exp_dir)
+    """The Soft* experiment: the main arms at their best lr (all seeds; Soft* dashed) with the
+    transition start S marked; the α_sign and tmax ablation arms are left out."""
+    all_runs = ex.load_runs(exp_dir)
+    groups = ex.group_arms(all_runs)
+    main = {ex._main_arm(groups, o) for o in {a["optimizer"] for a in groups.values()}} - {None}
+    runs, labels = best_lr_runs(all_runs, sorted(main))
     fig, ax = _axes(ax)
     styles = {r["name"]: {"ls": "--"} for r in runs if r["config"]["optimizer"].startswith("Soft")}
-    val_curves(ax, runs, labels={r["name"]: r["config"]["optimizer"] for r in runs}, styles=styles)
+    val_curves(ax, runs, labels=labels, styles=styles)
     soft = [r for r in runs if r["config"]["opt_kwargs"].get("sign_iters")]
     if soft:
         S = soft[0]["config"]["opt_kwargs"]["sign_iters"]
@@ -138,7 +161,7 @@ def softstar_figure(exp_dir, ax=None):
     finals = [ex.final_val(r) for r in runs if ex.final_val(r) is not None and math.isfinite(ex.final_val(r))]
     if finals:  # zoom on the second half, where the transition happens
         ax.set_ylim(bottom=min(finals) - 0.05, top=min(_top(runs), max(finals) + 0.6))
-    ax.set_title("Soft* transition")
+    ax.set_title("Soft* transition (best lr per arm)")
     ax.legend(loc="lower left")
     return fig
 
@@ -157,7 +180,12 @@ def table12_panel(exp_dir, ax=None):
     (:func:`convexlab.llm.experiments.stored_zero_shares`), one bar group per precision: the
     Table-12 collapse (StoSignSGD Table 12 [P]) against fp32 states."""
     fig, ax = _axes(ax)
-    runs = [r for r in ex.load_runs(exp_dir) if r["config"]["optimizer"] == "AdamW" and r["table12"]]
+    best, _ = best_lr_runs(ex.load_runs(exp_dir))
+    firsts = {}
+    for r in best:  # one run per AdamW arm: its first seed at its best lr
+        if r["config"]["optimizer"] == "AdamW" and r["table12"]:
+            firsts.setdefault(ex.arm_of(r), r)
+    runs = list(firsts.values())
     width = 0.8 / max(1, len(runs))
     for i, r in enumerate(runs):
         z = ex.stored_zero_shares(r["table12"])

@@ -35,7 +35,9 @@ The loop (README, "The GPT harness"):
   (raw casts, saturating unless ``fp8_saturate=false``; [SSG-Q12] interpretation), master weights
   rounded to bf16 after every step (:func:`convexlab.precision.emulated_step`). The Table-12
   per-layer statistics (:func:`convexlab.precision.state_statistics`) are written after step
-  ``stats_step`` (the paper's table is at step 103 [P]) in any precision;
+  ``stats_step`` (the paper's table is at step 103 [P]) in any precision; with ``diagnostics_every``
+  > 0 (off by default: no cost) the log record of every such step (and of the last) holds
+  ``diagnostics``, StoSignSGD's Figure 3/4 statistics per param group (:func:`_diagnostics`);
 * **logging**: one JSONL record per step (``log.jsonl``): loss, val_loss (every ``eval_every``
   steps and at the end, plus step 0), lr (the step size the first param group applied: a
   schedule-free optimizer's ``scheduled_lr``, which includes its internal warmup, else ``lr``) and
@@ -327,6 +329,8 @@ def _loop(run: _Run, start: int, on_step) -> None:
             rec = _train_step(run, it)
             if cfg.stats_step and step == cfg.stats_step:
                 rec["state_stats"] = _state_stats(run, step)
+            if cfg.diagnostics_every and (step % cfg.diagnostics_every == 0 or step == cfg.max_steps):
+                rec["diagnostics"] = _diagnostics(run)
             if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.max_steps:
                 _eval_step(run, step, rec)
             if d.rank == 0:
@@ -437,6 +441,44 @@ def _state_stats(run: _Run, step: int) -> dict:
     if run.d.rank == 0:
         runlog.write_table12(run.run_dir, step, cfg.precision, cfg.optimizer, summary, rows)
     return summary
+
+
+#: log10 |m| histogram edges of the diagnostics: fixed, so that methods and steps compare [D]
+DIAG_LOG10_RANGE = (-12.0, 0.0)
+
+
+def _diagnostics(run: _Run) -> dict:
+    r"""The Figure 3/4 statistics of StoSignSGD (arXiv 2604.15416, §3 [P]; metrics as computed by
+    :mod:`convexlab.optim.diagnostics` [R]) after this step, per param group (by group name, as
+    ``lrs``): ``noise`` (:func:`~convexlab.optim.diagnostics.noise_statistics`: mean |m|/σ, mean
+    1 − min((m/σ)², 1), share of |m| > σ, and with ``diagnostics_bins`` > 0 the log10|m| histogram on
+    ``diagnostics_bins`` equal bins over :data:`DIAG_LOG10_RANGE`) and ``update_rms_pre_lr``
+    (:func:`~convexlab.optim.diagnostics.update_rms`: RMS of the update before the lr and weight
+    decay; AdamW ≈ 0.2, a sign update 1). They read the optimizer state only (no random draw, no
+    change). An optimizer a statistic does not cover (e.g. Lion, the Muon family) logs null for it
+    with the reason in ``unsupported``. Cost: a few O(numel) passes, only at these steps."""
+    from convexlab.optim import diagnostics as diag
+
+    cfg = run.cfg
+    names = list(_applied_lrs(run.opt))
+    out: dict[str, Any] = {"noise": None, "update_rms_pre_lr": None}
+    why = {}
+    bins = None
+    if cfg.diagnostics_bins:
+        lo, hi = DIAG_LOG10_RANGE
+        bins = [lo + (hi - lo) * i / cfg.diagnostics_bins for i in range(cfg.diagnostics_bins + 1)]
+    try:
+        out["noise"] = {names[r["group"]]: {k: v for k, v in r.items() if k != "group"}
+                        for r in diag.noise_statistics(run.opt, bins=bins)}
+    except ValueError as err:  # the optimizer has no (m, σ) pair
+        why["noise"] = str(err)
+    try:
+        out["update_rms_pre_lr"] = {names[r["group"]]: r["rms"] for r in diag.update_rms(run.opt)}
+    except ValueError as err:
+        why["update_rms_pre_lr"] = str(err)
+    if why:
+        out["unsupported"] = why
+    return out
 
 
 def _eval_step(run: _Run, step: int, rec: dict) -> None:

@@ -206,35 +206,7 @@ def test_fp8_speedup_rejects_another_summary_and_bad_arguments():
         claims.fp8_speedup_verdict(summary, paper=math.nan)
 
 
-# ---- sf_normuon.decay_placement_llm and softsign.improves_over_adamw ---------------------------------------------
-def _ablation(z, y, x, x_div=False, z_div=False):
-    rows = [dict(weight_decay_at=k, final_val_loss=v, diverged=d) for k, v, d in
-            (("z", z, z_div), ("y", y, False), ("x", x, x_div))]
-    return {"experiment": "anytime", "horizons": [50, 100, 200, 400], "decay_ablation": rows}
-
-
-@pytest.mark.parametrize("summary, expected", [
-    (_ablation(1.8654, 1.8653, 1.8653), "inconclusive"),      # the toy GPT's 400-step numbers (README)
-    (_ablation(1.86, 1.87, 1.95), "supported"),
-    (_ablation(1.86, 1.87, 1.86, x_div=True), "supported"),
-    (_ablation(1.95, 1.87, 1.86), "not supported"),
-    (_ablation(9.0, 1.87, 1.86, z_div=True), "not supported"),
-])
-def test_decay_placement_on_the_gpt(summary, expected):
-    status, numbers, crit = claims.decay_placement_verdict(summary)
-    assert status == expected, numbers
-    assert numbers.startswith("SF-NorMuon final val loss by weight-decay placement: x ") and "at 400 steps" in numbers
-    assert claims.decay_placement_verdict(summary, reduced=True)[0] == "inconclusive"
-    assert "0.01 nats" in crit
-
-
-def test_decay_placement_needs_z_and_x():
-    summary = {"experiment": "anytime", "horizons": [400],
-               "decay_ablation": [dict(weight_decay_at="z", final_val_loss=1.8, diverged=False)]}
-    status, numbers, _ = claims.decay_placement_verdict(summary)
-    assert status == "inconclusive" and "placements z and x are both needed" in numbers
-
-
+# ---- softsign.improves_over_adamw, alpha_sign and tmax -------------------------------------------------------
 def _iv(mean, half, n=3):
     return {"mean": mean, "se": half / 3, "lo": mean - half, "hi": mean + half, "n": n}
 

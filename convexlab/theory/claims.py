@@ -19,8 +19,10 @@ Every claim about language-model training (``Claim.llm``) and every pending clai
 would settle it (``Claim.settle``: the experiment, its size and seeds), shown in its details
 section with related evidence elsewhere (``Claim.note``). The verdict rules of the rows computed
 from measurements (:func:`schedule_linear_verdict`, :func:`sign_updates_bounded_verdict`,
-:func:`momentum_flush_verdict`, :func:`fp8_speedup_verdict`, :func:`decay_placement_verdict`,
-:func:`improves_over_adamw_verdict`) live here, fixed before the runs, and the notebooks call them.
+:func:`momentum_flush_verdict`, :func:`fp8_speedup_verdict`, :func:`improves_over_adamw_verdict`,
+:func:`alpha_sign_ablation_verdict`, :func:`tmax_training_verdict`) live here, fixed before the runs, and the
+notebooks call them; the verdicts of the newer experiments live beside their sweeps in :mod:`convexlab.lab`
+(``cnn_verdict``, ``charlm_verdict``, ``node_verdict``, the sign-conversion and anytime verdicts, ...).
 
 The table (:func:`claims_markdown`; convexlab's own layout). One row per claim: the statement,
 paper and place, provenance tag, status, a short evidence summary (at most :data:`SUMMARY_MAX`
@@ -653,40 +655,6 @@ def runs_scale(runs: list[dict]) -> str:
             f"≤ {steps} steps, ≤ {tokens:,} tokens per run")
 
 
-def decay_placement_verdict(summary: dict, reduced: bool = False, tol: float = LOSS_TOL) -> tuple[str, str, str]:
-    r"""``sf_normuon.decay_placement_llm`` (SF-NorMuon Fig. 2 [P]: decay at the slow iterate x, or no
-    decay, lets long runs degrade; decay at z keeps them stable), from the ``anytime`` experiment's
-    decay ablation (``convexlab.llm.experiments.summarize_anytime``: one SF-NorMuon run per
-    placement). *supported* iff the z run did not diverge and the x run diverged or ends more than
-    ``tol`` nats above z; *not supported* iff the z run diverged while x did not, or z ends more than
-    ``tol`` above x; else (or with ``reduced`` runs, or a placement missing) *inconclusive*.
-    Returns (status, numbers, criterion)."""
-    if not isinstance(summary, dict) or summary.get("experiment") != "anytime":
-        raise ValueError(f"summary must be an anytime experiment summary, got {type(summary).__name__}")
-    tol = _finite_number("tol", tol, 0.0)
-    runs = {a["weight_decay_at"]: a for a in summary.get("decay_ablation", [])}
-    crit = f"z stable and x diverged or > {tol:g} nats above z (supported); z > {tol:g} above x or z alone diverged (not supported)"
-    z, x = runs.get("z"), runs.get("x")
-    status = "inconclusive"
-    if z is not None and x is not None:
-        fz, fx = z["final_val_loss"], x["final_val_loss"]
-        if not z["diverged"] and (x["diverged"] or fx - fz > tol):
-            status = "supported"
-        elif (z["diverged"] and not x["diverged"]) or fz - fx > tol:
-            status = "not supported"
-    steps = max(summary.get("horizons") or [0])
-    numbers = ("SF-NorMuon final val loss by weight-decay placement: "
-               + ", ".join(f"{k} {_fmt(a['final_val_loss'], 5)}{' (diverged)' if a['diverged'] else ''}"
-                           for k, a in sorted(runs.items()))
-               + f" at {steps} steps; effect threshold {tol:g} nats")
-    if z is None or x is None:
-        numbers += "; placements z and x are both needed"
-    if reduced:
-        numbers = f"reduced-size runs (the criterion alone gives {status!r}): " + numbers
-        status = "inconclusive"
-    return status, numbers, crit
-
-
 def _iv_text(d: dict | None, nd: int = 3) -> str:
     """``mean [lo, hi] (n=..)`` of an interval dict (``mean``, ``lo``, ``hi``, ``n``)."""
     if not d or d.get("mean") is None:
@@ -1043,8 +1011,10 @@ CLAIMS: list[Claim] = [
                  "an interval"),
     Claim("softsign.tmax_training", SS, "[SS-SCHED, SS-Q2] temperature cap in training", "CODE/D",
           "the official code's temperature cap tmax = 20 and the paper's uncapped schedule (tmax = 10⁹) train alike "
-          "(our reading of SS-Q2: the cap changes only the early, nearly hard phase)", notebooks=("12",), llm=True,
-          settle="SoftSignum with tmax = 20 and 10⁹ at 130M, ≥ 3 seeds, final validation loss with an interval"),
+          "(SS-Q2: the code caps τ, the paper states no cap)", notebooks=("12",), llm=True,
+          settle="SoftSignum with tmax = 20 and 10⁹ at 130M, ≥ 3 seeds, final validation loss with an interval",
+          note="with tmax = 10⁹ the quantile schedule's τ stays so large that tanh(τm) ≈ sign(m) and SoftSignum "
+               "tracks Signum; the cap is what makes the transition soft (notebook 12's numbers)"),
     # ---- SF-NorMuon -------------------------------------------------------------------------------
     Claim("sf_normuon.lemma32_steady_state", SF, "Lemma 3.2, Fig. 4", "P",
           "the steady-state weight RMS satisfies λρ = 0.1[−α + √(α² + 2ηλ)] (decay at the fast iterate z)",

@@ -54,3 +54,27 @@ def test_bad_assumptions_are_refused(kw, fragment):
 def test_estimate_needs_a_config():
     with pytest.raises(ValueError, match="at least one TrainConfig"):
         estimate([])
+
+
+def test_experiment_estimate_prints_the_table_and_trains_nothing(tmp_path, capsys):
+    from convexlab.llm import experiments as ex
+
+    out = tmp_path / "never"
+    assert ex.main(["anytime", "--preset", "gpu", "--estimate", "--mfu", "0.5", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| sfnormuon_s0 | SFNorMuon | 123.6M | 2.52B | 1.02 |" in text and "MFU of 50%" in text
+    assert not out.exists()  # nothing trained, no directory made
+    # the CPU preset and a run subset work the same way
+    assert ex.main(["fp8", "--estimate", "--seeds", "0", "--middle-lr"]) == 0
+    assert "5 runs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["fp8", "--estimate", "--mfu", "2"], "mfu must be a number in (0, 1], got 2.0"),
+    (["fp8", "--mfu", "0.5"], "--mfu is the assumption of --estimate; give --estimate too"),
+])
+def test_experiment_estimate_bad_options(argv, fragment, capsys):
+    from convexlab.llm import experiments as ex
+
+    assert ex.main(argv) == 2
+    assert fragment in capsys.readouterr().err

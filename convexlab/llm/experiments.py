@@ -1136,7 +1136,8 @@ def build_parser():
         "Run the runs of a GPT experiment preset (configs/<kind>_<preset>.json) with convexlab train, then "
         "write summary.json and summary.md into the experiment directory.",
         usage="convexlab experiment {fp8,anytime,softstar} [--preset cpu|gpu | --config PATH] [--out DIR] "
-              "[--run NAME[,NAME...]] [--seeds N[,N...]] [--middle-lr] [--scale X] [--summarize-only] [--threads N] "
+              "[--run NAME[,NAME...]] [--seeds N[,N...]] [--middle-lr] [--scale X] [--summarize-only] [--estimate [--mfu X]] "
+              "[--threads N] "
               "[convexlab train options ...]",
         epilog="Any other option is a `convexlab train` option (see `convexlab train --help`) applied to every "
                "run, e.g. --device cpu --max-steps 40 --no-progress.\n"
@@ -1144,7 +1145,8 @@ def build_parser():
                "  convexlab experiment fp8 --preset cpu\n"
                "  convexlab experiment anytime --preset cpu --scale 0.1 --out runs/anytime_quick\n"
                "  convexlab experiment fp8 --out runs/fp8_cpu --summarize-only\n"
-               "  convexlab experiment fp8 --preset gpu --seeds 0 --data 'shards/train_*.bin'",
+               "  convexlab experiment fp8 --preset gpu --seeds 0 --data 'shards/train_*.bin'\n"
+               "  convexlab experiment anytime --preset gpu --estimate --mfu 0.35",
         allow_abbrev=False)
     p.add_argument("kind", choices=EXPERIMENTS, help="the experiment: " + ", ".join(EXPERIMENTS))
     p.add_argument("--preset", choices=PRESET_SIZES, default="cpu",
@@ -1160,6 +1162,11 @@ def build_parser():
                    help="multiply every step count of the preset by X > 0 (e.g. 0.1 for a quick look)")
     _cli.add_flag(p, "summarize-only", default=False,
                   help="only summarize the existing run directories of the experiment directory (default: run first)")
+    _cli.add_flag(p, "estimate", default=False,
+                  help="train nothing: print the selected runs' tokens, Chinchilla multiples and GPU-hours at an "
+                       "assumed MFU (convexlab.llm.estimate)")
+    p.add_argument("--mfu", type=_positive_float("--mfu"), metavar="X", default=None,
+                   help="model-FLOPs utilization assumed by --estimate, in (0, 1] (default 0.40)")
     p.add_argument("--threads", type=argparse_int_at_least("", 0), metavar="N", default=None,
                    help="torch threads of every run on a CPU (convexlab train --threads; 0: one for the toy model, "
                         "else torch's default; default: the preset's)")
@@ -1195,6 +1202,14 @@ def main(argv: list[str] | None = None) -> int:
                     raise ValueError(f"--seeds must list integers >= 0, got {bad[0]!r}")
                 seeds = [int(x) for x in args.seeds]
             configs = subset_configs(configs, seeds, args.middle_lr)
+        if args.estimate:
+            from convexlab.llm.estimate import DEFAULT_MFU, estimate, estimate_markdown
+
+            est = estimate(configs, mfu=DEFAULT_MFU if args.mfu is None else args.mfu)
+            print(estimate_markdown(est, f"{args.kind} ({args.config or args.preset + ' preset'})"), end="")
+            return 0
+        if args.mfu is not None:
+            raise ValueError("--mfu is the assumption of --estimate; give --estimate too")
         if args.summarize_only:
             exp_dir = Path(configs[0].out_dir)
             summarize(args.kind, exp_dir)

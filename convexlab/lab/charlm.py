@@ -61,6 +61,7 @@ import torch
 from torch import nn
 
 from convexlab import _validation as V
+from convexlab.lab import sweeps as SW
 from convexlab.lab.threads import one_thread_recording_warnings
 from convexlab.llm.data import default_corpus
 from convexlab.optim import REGISTRY, NonFiniteGradientError
@@ -255,13 +256,6 @@ def train_once(name: str, model: str, lr: float, splits: dict, seed: int, steps:
     return tuple(accuracy(net, splits[s], context, eval_windows) for s in ("val", "test"))
 
 
-def _interval(x: np.ndarray) -> tuple[float, float]:
-    """(mean, standard error) of a 1-D array."""
-    n = x.shape[-1]
-    return float(x.mean()), (float(x.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan)
-
-
-
 def _warning_counts(seen) -> dict:
     """message (first 120 characters) → how often it was raised during a sweep."""
     return dict(Counter(str(w.message)[:120] for w in seen))
@@ -318,13 +312,7 @@ def sweep(splits: dict | None = None, models=MODELS, optimizers=OPTIMIZERS, seed
         if len(splits[k]) < context + 2:
             raise ValueError(f"splits[{k!r}] must hold more than context + 1 = {context + 1} bytes, "
                              f"got {len(splits[k])}")
-    grids = dict(LR_GRIDS if lr_grids is None else lr_grids)
-    for name in optimizers:
-        grid = grids.get(name)
-        if not grid:
-            raise ValueError(f"lr_grids has no learning rates for {name!r}; got {lr_grids!r}")
-        for lr in grid:
-            V.positive_finite("lr", lr)
+    grids = SW.lr_grids(optimizers, lr_grids, LR_GRIDS)
     order = sorted(optimizers, key=lambda n: n == "HardSwitch")  # Signum's pick first
     n_lr = max(len(grids[n]) for n in optimizers)
     O, M = len(optimizers), len(models)
@@ -373,7 +361,7 @@ def paired_differences(result: dict, baseline: str, name: str = "SoftSignum") ->
         if n not in opts:
             raise ValueError(f"optimizer {n!r} was not run; the sweep ran {opts!r}")
     d = result["test"][opts.index(name)] - result["test"][opts.index(baseline)]
-    return {m: _interval(d[j]) for j, m in enumerate(result["models"])}
+    return {m: SW.interval(d[j]) for j, m in enumerate(result["models"])}
 
 
 def charlm_verdict(result: dict, reduced: bool = False, tol: float = TOL) -> tuple[str, str, str]:
@@ -405,11 +393,7 @@ def charlm_verdict(result: dict, reduced: bool = False, tol: float = TOL) -> tup
                                             for i, n in enumerate(opts)) for j, m in enumerate(result["models"]))
     numbers = (f"test next-byte accuracy (mean ± 3 s.e., {result['seeds']} seeds, lr tuned on validation): {cells}; "
                f"SoftSignum − baseline: {'; '.join(parts) or 'no baseline run'}")
-    if result["edge"]:
-        numbers += f"; picked lr at a grid end: {', '.join(result['edge'])}"
-    if reduced:
-        numbers = f"reduced-size runs (the criterion alone gives {status!r}): " + numbers
-        status = "inconclusive"
+    status, numbers = SW.finish_verdict(status, numbers, result["edge"], reduced)
     return status, numbers, crit
 
 
@@ -420,13 +404,7 @@ def scale_text(result: dict) -> str:
     return (f"Python stdlib source bytes (train {result['n_bytes']['train']} B); {models}; {result['steps']} steps "
             f"of {result['batch']}×{result['context']} bytes ({result['tokens']} training tokens per run); "
             f"{result['eval_tokens']} test positions; {result['seeds']} seeds; "
-            f"{_grid_sizes(result)} lr grids tuned on seed 0")
-
-
-def _grid_sizes(result: dict) -> str:
-    """"3-point" or "1–2-point": the lengths of the lr grids of a result."""
-    n = sorted({len(g) for g in result["lr_grids"].values()})
-    return f"{n[0]}-point" if len(n) == 1 else f"{n[0]}–{n[-1]}-point"
+            f"{SW.grid_sizes(result)} lr grids tuned on seed 0")
 
 
 def plot_sweep(result: dict):

@@ -57,6 +57,7 @@ import torch
 from torch import nn
 
 from convexlab import _validation as V
+from convexlab.lab import sweeps as SW
 from convexlab.lab.threads import torch_threads
 from convexlab.optim import REGISTRY
 
@@ -166,11 +167,6 @@ def train_curves(name: str, lr: float, data: dict, seed: int, epochs: int, batch
     return out
 
 
-def _interval(x: np.ndarray) -> tuple[float, float]:
-    """(mean, standard error) of a 1-D array."""
-    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
-
-
 def sweep(data: dict, optimizers=OPTIMIZERS, seeds: int = 3, epochs: int = 30, batch: int = 32,
           channels: int = 8, lr_grids: dict | None = None, threads: int = 1,
           trainer: Callable | None = None) -> dict:
@@ -203,13 +199,7 @@ def sweep(data: dict, optimizers=OPTIMIZERS, seeds: int = 3, epochs: int = 30, b
     batch = V.integer("batch", batch, 1)
     channels = V.integer("channels", channels, 1)
     threads = V.integer("threads", threads, 1)
-    grids = dict(LR_GRIDS if lr_grids is None else lr_grids)
-    for name in optimizers:
-        grid = grids.get(name)
-        if not grid:
-            raise ValueError(f"lr_grids has no learning rates for {name!r}; got {lr_grids!r}")
-        for lr in grid:
-            V.positive_finite("lr", lr)
+    grids = SW.lr_grids(optimizers, lr_grids, LR_GRIDS)
     trainer = train_curves if trainer is None else trainer
     n_lr = max(len(grids[n]) for n in optimizers)
     keys = ("val_loss", "val_acc", "test_loss", "test_acc")
@@ -252,7 +242,7 @@ def paired(result: dict, baseline: str, key: str = "test_loss", name: str = "Sto
         x = c[:, :, 1:].mean(axis=2)
     else:
         x = c[:, :, V.integer("epoch", epoch, 0, c.shape[2] - 1)]
-    return _interval(x[opts.index(name)] - x[opts.index(baseline)])
+    return SW.interval(x[opts.index(name)] - x[opts.index(baseline)])
 
 
 def cnn_verdict(result: dict, reduced: bool = False, tol: float = TOL) -> tuple[str, str, str]:
@@ -286,16 +276,12 @@ def cnn_verdict(result: dict, reduced: bool = False, tol: float = TOL) -> tuple[
             status = "supported"
     cells = []
     for i, n in enumerate(opts):
-        lm, ls = _interval(result["at_best"]["test_loss"][i, :, -1])
-        am, as_ = _interval(result["at_best"]["test_acc"][i, :, -1])
+        lm, ls = SW.interval(result["at_best"]["test_loss"][i, :, -1])
+        am, as_ = SW.interval(result["at_best"]["test_acc"][i, :, -1])
         cells.append(f"{n} (lr {result['lr'][i]:g}) loss {lm:.4f}±{3 * ls:.4f} acc {am:.4f}±{3 * as_:.4f}")
     numbers = (f"final test loss / accuracy (mean ± 3 s.e., {result['seeds']} seeds, {result['epochs']} epochs): "
                f"{'; '.join(cells)}; StoSignSGD − baseline (± 3 s.e.): {'; '.join(parts) or 'no baseline run'}")
-    if result["edge"]:
-        numbers += f"; chosen lr at a grid end: {', '.join(result['edge'])}"
-    if reduced:
-        numbers = f"reduced-size runs (the criterion alone gives {status!r}): " + numbers
-        status = "inconclusive"
+    status, numbers = SW.finish_verdict(status, numbers, result["edge"], reduced)
     return status, numbers, crit
 
 

@@ -53,6 +53,7 @@ import numpy as np
 import torch
 
 from convexlab import _validation as V
+from convexlab.lab import sweeps as SW
 from convexlab.problems.base import Problem, sign_plus
 
 DT = torch.float64
@@ -613,11 +614,7 @@ def heterogeneous_verdict(result: dict, reduced: bool = False) -> tuple[str, str
     numbers = (f"E f(x̄_T) − f* (mean ± 3 s.e., {result['seeds']} runs): {cells}; κ = √d‖L‖₂/‖L‖₁ = "
                f"{', '.join(f'{k:.2f}' for k in result['kappa'])} (theory bound ratio 1.06κ); " + "; ".join(parts))
     edges = [f"{a} at d = {result[a]['edge']}" for a in ARMS if a in result and result[a].get("edge")]
-    if edges:
-        numbers += f"; chosen step at a grid end: {', '.join(edges)}"
-    if reduced:
-        numbers = f"reduced-size runs (the criterion alone gives {status!r}): " + numbers
-        status = "inconclusive"
+    status, numbers = SW.finish_verdict(status, numbers, edges, reduced, what="step")
     return status, numbers, crit
 
 

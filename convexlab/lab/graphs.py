@@ -61,6 +61,7 @@ import torch
 from torch import nn
 
 from convexlab import _validation as V
+from convexlab.lab import sweeps as SW
 from convexlab.lab.threads import one_thread_recording_warnings
 from convexlab.optim import REGISTRY, MatrixAndAdamW, NonFiniteGradientError
 
@@ -259,13 +260,7 @@ def sweep(families=tuple(FAMILIES), optimizers=OPTIMIZERS, seeds: int = 3, steps
     V.integer("steps", steps, 2)
     V.integer("graph_seed", graph_seed, 0)
     V.integer("hidden", hidden, 1)
-    grids = dict(LR_GRIDS if lr_grids is None else lr_grids)
-    for name in optimizers:
-        grid = grids.get(name)
-        if not grid:
-            raise ValueError(f"lr_grids has no learning rates for {name!r}; got {lr_grids!r}")
-        for lr in grid:
-            V.positive_finite("lr", lr)
+    grids = SW.lr_grids(optimizers, lr_grids, LR_GRIDS)
     n_lr = max(len(grids[n]) for n in optimizers)
     shape = (len(optimizers), len(families), n_lr, seeds)
     val, test = np.full(shape, np.nan), np.full(shape, np.nan)
@@ -322,11 +317,6 @@ def average_ranks(test_at_best: np.ndarray) -> np.ndarray:
     return ranks.mean(axis=1)
 
 
-def _interval(x: np.ndarray) -> tuple[float, float]:
-    n = x.shape[-1]
-    return float(x.mean()), (float(x.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan)
-
-
 def node_verdict(result: dict, reduced: bool = False, name: str = "SoftMuon") -> tuple[str, str, str]:
     r"""``softsign.node_prediction`` from a :func:`sweep` result (module docstring): returns (status,
     numbers, criterion). ``reduced``: a FAST run, always *inconclusive*."""
@@ -337,8 +327,8 @@ def node_verdict(result: dict, reduced: bool = False, name: str = "SoftMuon") ->
             f"mean(Δ) − 3se > 0; not supported iff some o has mean(Δ) + 3se < 0; otherwise inconclusive")
     ranks = average_ranks(result["test_at_best"])
     i0 = opts.index(name)
-    rank_ci = [_interval(ranks[i]) for i in range(len(opts))]
-    deltas = {o: _interval(ranks[i] - ranks[i0]) for i, o in enumerate(opts) if i != i0}
+    rank_ci = [SW.interval(ranks[i]) for i in range(len(opts))]
+    deltas = {o: SW.interval(ranks[i] - ranks[i0]) for i, o in enumerate(opts) if i != i0}
     status = "inconclusive"
     if deltas and result["seeds"] >= 3:
         lowest = all(rank_ci[i0][0] < rank_ci[i][0] for i in range(len(opts)) if i != i0)
@@ -353,11 +343,7 @@ def node_verdict(result: dict, reduced: bool = False, name: str = "SoftMuon") ->
     numbers = (f"average rank over {len(result['families'])} families (mean ± 3 s.e., {result['seeds']} seeds): "
                f"{ranks_txt}; rank(o) − rank({name}): {delta_txt or 'no other optimizer run'}; test accuracy "
                f"(lr tuned on validation): {cells}")
-    if result["edge"]:
-        numbers += f"; picked lr at a grid end: {', '.join(result['edge'])}"
-    if reduced:
-        numbers = f"reduced-size runs (the criterion alone gives {status!r}): " + numbers
-        status = "inconclusive"
+    status, numbers = SW.finish_verdict(status, numbers, result["edge"], reduced)
     return status, numbers, crit
 
 
@@ -367,13 +353,7 @@ def scale_text(result: dict) -> str:
                    f"σ={g['noise']:g}, {n_params(g['features'], g['classes'], result['hidden'])} params)"
                    for fam, g in zip(result["families"], result["graphs"]))
     return (f"synthetic SBM graphs: {gs}; 2-layer GCN hidden {result['hidden']}; {result['steps']} full-batch steps; "
-            f"{result['seeds']} seeds; {_grid_sizes(result)} lr grids")
-
-
-def _grid_sizes(result: dict) -> str:
-    """"4-point" or "1–2-point": the lengths of the lr grids of a result."""
-    n = sorted({len(g) for g in result["lr_grids"].values()})
-    return f"{n[0]}-point" if len(n) == 1 else f"{n[0]}–{n[-1]}-point"
+            f"{result['seeds']} seeds; {SW.grid_sizes(result)} lr grids")
 
 
 def plot_sweep(result: dict):

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from convexlab import _validation as V
+from convexlab.lab import sweeps as SW
 from convexlab.lab.threads import torch_threads
 from convexlab.optim import REGISTRY
 from convexlab.problems.digits import balanced_accuracy
@@ -100,12 +101,6 @@ def train_once(name: str, lr: float, data: dict, seed: int, steps: int, batch: i
         return tuple(balanced_accuracy(model(data[s][0]).argmax(1), data[s][1], CLASSES) for s in ("val", "test"))
 
 
-def _interval(x: np.ndarray) -> tuple[float, float]:
-    """(mean, standard error) over the last axis."""
-    n = x.shape[-1]
-    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-
-
 def sweep(splits: Callable[[float], dict], ks=KS, optimizers=OPTIMIZERS, seeds: int = 3, steps: int = 600,
           batch: int = 64, hidden: int = 64, lr_grids: dict | None = None) -> dict:
     r"""Every (optimizer, k, lr, seed) run; the lr of each (optimizer, k) picked on validation.
@@ -141,13 +136,7 @@ def sweep(splits: Callable[[float], dict], ks=KS, optimizers=OPTIMIZERS, seeds: 
     V.integer("steps", steps, 1)
     V.integer("batch", batch, 1)
     V.integer("hidden", hidden, 1)
-    grids = dict(LR_GRIDS if lr_grids is None else lr_grids)
-    for name in optimizers:
-        grid = grids.get(name)
-        if not grid:
-            raise ValueError(f"lr_grids has no learning rates for {name!r}; got {lr_grids!r}")
-        for lr in grid:
-            V.positive_finite("lr", lr)
+    grids = SW.lr_grids(optimizers, lr_grids, LR_GRIDS)
     n_lr = max(len(grids[n]) for n in optimizers)
     shape = (len(optimizers), len(ks), n_lr, seeds)
     val, test = np.full(shape, np.nan), np.full(shape, np.nan)
@@ -184,7 +173,7 @@ def paired_differences(result: dict, baseline: str, name: str = "SoftSignum") ->
         if n not in opts:
             raise ValueError(f"optimizer {n!r} was not run; the sweep ran {opts!r}")
     d = result["test_at_best"][opts.index(name)] - result["test_at_best"][opts.index(baseline)]
-    return {k: _interval(d[j]) for j, k in enumerate(result["ks"])}
+    return {k: SW.interval(d[j]) for j, k in enumerate(result["ks"])}
 
 
 def imbalance_verdict(result: dict, reduced: bool = False, tol: float = TOL) -> tuple[str, str, str]:
@@ -218,11 +207,7 @@ def imbalance_verdict(result: dict, reduced: bool = False, tol: float = TOL) -> 
                if real else "")
     numbers += (f"balanced test accuracy (mean ± 3 s.e., {result['seeds']} seeds, lr tuned on validation): {cells}; "
                f"SoftSignum − baseline: {'; '.join(parts) or 'no baseline run'}")
-    if result["edge"]:
-        numbers += f"; chosen lr at a grid end: {', '.join(result['edge'])}"
-    if reduced:
-        numbers = f"reduced-size runs (the criterion alone gives {status!r}): " + numbers
-        status = "inconclusive"
+    status, numbers = SW.finish_verdict(status, numbers, result["edge"], reduced)
     return status, numbers, crit
 
 

@@ -84,6 +84,7 @@ import numpy as np
 import torch
 
 from convexlab import _validation as V
+from convexlab.lab import sweeps as SW
 from convexlab.lab.threads import torch_threads
 from convexlab.llm import GPT, GPTConfig, TokenData, default_corpus, get_batch
 from convexlab.optim import AdaMax, AdamW, IEStoSignSGD, SignConverted, Signum, StoSignSGD
@@ -333,13 +334,6 @@ def finetune_once(name: str, lr: float, base: dict, splits: dict, seed: int, ste
 # ---------------------------------------------------------------------------------------------
 # the sweep
 # ---------------------------------------------------------------------------------------------
-def _interval(x: np.ndarray) -> tuple[float, float]:
-    """(mean, standard error) of a 1-D array (se NaN for one value)."""
-    x = np.asarray(x, dtype=float)
-    n = x.size
-    return float(x.mean()), (float(x.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan)
-
-
 def sweep(methods=METHODS, seeds: int = 3, steps: int = 100, batch: int = 16, pretrain_steps: int = 400,
           log_every: int = 10, windows: int = 128, lr_grids: dict | None = None, splits: dict | None = None,
           base: dict | None = None) -> dict:
@@ -370,13 +364,7 @@ def sweep(methods=METHODS, seeds: int = 3, steps: int = 100, batch: int = 16, pr
     for n_, v_ in (("steps", steps), ("batch", batch), ("pretrain_steps", pretrain_steps),
                    ("log_every", log_every), ("windows", windows)):
         V.integer(n_, v_, 1)
-    grids = dict(LR_GRIDS if lr_grids is None else lr_grids)
-    for name in methods:
-        grid = grids.get(name)
-        if not grid:
-            raise ValueError(f"lr_grids has no learning rates for {name!r}; got {lr_grids!r}")
-        for lr in grid:
-            V.positive_finite("lr", lr)
+    grids = SW.lr_grids(methods, lr_grids, LR_GRIDS)
     splits = finetune_splits() if splits is None else splits
     if base is None:
         base = pretrain(steps=pretrain_steps)
@@ -422,7 +410,7 @@ def paired(result: dict, name: str, baseline: str) -> tuple[float, float]:
     for n in (name, baseline):
         if n not in ms:
             raise ValueError(f"method {n!r} was not run; the sweep ran {ms!r}")
-    return _interval(result["test_at_best"][ms.index(name)] - result["test_at_best"][ms.index(baseline)])
+    return SW.interval(result["test_at_best"][ms.index(name)] - result["test_at_best"][ms.index(baseline)])
 
 
 def series(result: dict, name: str, key: str) -> np.ndarray:
@@ -440,12 +428,6 @@ def series(result: dict, name: str, key: str) -> np.ndarray:
 def _per_seed(result: dict, name: str, key: str) -> np.ndarray:
     """The per-seed mean over the logged steps of ``series(result, name, key)``."""
     return series(result, name, key).mean(axis=1)
-
-
-def _with_reduced(status: str, numbers: str, reduced: bool) -> tuple[str, str]:
-    if reduced:
-        return "inconclusive", f"reduced-size runs (the criterion alone gives {status!r}): " + numbers
-    return status, numbers
 
 
 def _common_lr_noise(result: dict) -> str:
@@ -499,9 +481,7 @@ def ablation_verdict(result: dict, reduced: bool = False, tol: float = TOL) -> t
                       for i, n in enumerate(ms))
     numbers = (f"fine-tuning test loss, nats (mean ± 3 s.e., {result['seeds']} seeds; pretrained model "
                f"{result['base_test']:.4f}): {cells}; paired: {'; '.join(parts) or 'baselines not run'}")
-    if result["edge"]:
-        numbers += f"; chosen lr at a grid end: {', '.join(result['edge'])}"
-    status, numbers = _with_reduced(status, numbers, reduced)
+    status, numbers = SW.finish_verdict(status, numbers, result["edge"], reduced)
     return status, numbers, crit
 
 
@@ -516,16 +496,16 @@ def noise_verdict(result: dict, reduced: bool = False, usual: float = USUAL) -> 
     ms = result["methods"]
     if not all(n in ms for n in CONVERSIONS):
         status, numbers = "inconclusive", f"the conversions {CONVERSIONS} were not all run (ran {ms})"
-        status, numbers = _with_reduced(status, numbers, reduced)
+        status, numbers = SW.finish_verdict(status, numbers, (), reduced)
         return status, numbers, crit
     noise = {n: _per_seed(result, n, "noise") for n in CONVERSIONS}
     ratio = {n: _per_seed(result, n, "ratio") for n in CONVERSIONS}
     viol = {n: _per_seed(result, n, "violation") for n in CONVERSIONS}
     sto_any = float(series(result, "StoSignSGD", "violation").max())
-    adam_share = _interval(viol["sign-AdamW"])
-    diffs = {f"{a} − {b}": _interval(noise[a] - noise[b]) for a, b in
+    adam_share = SW.interval(viol["sign-AdamW"])
+    diffs = {f"{a} − {b}": SW.interval(noise[a] - noise[b]) for a, b in
              (("StoSignSGD", "sign-AdaMax"), ("StoSignSGD", "sign-AdamW"), ("sign-AdaMax", "sign-AdamW"))}
-    shares = {n: _interval(viol[n]) for n in CONVERSIONS}
+    shares = {n: SW.interval(viol[n]) for n in CONVERSIONS}
     if (sto_any > 0 or adam_share[0] == 0 or any(m - 3 * s > usual for m, s in shares.values())
             or any(m + 3 * s < 0 for m, s in diffs.values())):
         status = "not supported"
@@ -535,15 +515,15 @@ def noise_verdict(result: dict, reduced: bool = False, usual: float = USUAL) -> 
     else:
         status = "inconclusive"
     cells = "; ".join(
-        f"{n}: noise {_interval(noise[n])[0]:.3f}±{3 * _interval(noise[n])[1]:.3f}, mean |m|/σ "
-        f"{_interval(ratio[n])[0]:.3f}, violation share {shares[n][0]:.2e}±{3 * shares[n][1]:.1e}" for n in CONVERSIONS)
+        f"{n}: noise {SW.interval(noise[n])[0]:.3f}±{3 * SW.interval(noise[n])[1]:.3f}, mean |m|/σ "
+        f"{SW.interval(ratio[n])[0]:.3f}, violation share {shares[n][0]:.2e}±{3 * shares[n][1]:.1e}" for n in CONVERSIONS)
     numbers = (f"{result['seeds']} seeds, logged every {result['log_every']} of {result['steps']} steps, chosen lr: "
                f"{cells}; StoSignSGD max violation share at any logged step {sto_any:g}; noise differences "
                + "; ".join(f"{k} {m:+.3f} ± {3 * s:.3f}" for k, (m, s) in diffs.items()))
     common = _common_lr_noise(result)
     if common:
         numbers += f"; at a common lr (not the verdict's): {common}"
-    status, numbers = _with_reduced(status, numbers, reduced)
+    status, numbers = SW.finish_verdict(status, numbers, (), reduced)
     return status, numbers, crit
 
 
@@ -562,9 +542,9 @@ def rms_verdict(result: dict, reduced: bool = False, rms_range: tuple = ADAMW_RM
     signs = [n for n in SIGN_METHODS if n in ms]
     if "AdamW" not in ms or not signs:
         status, numbers = "inconclusive", f"AdamW or the sign methods were not run (ran {ms})"
-        status, numbers = _with_reduced(status, numbers, reduced)
+        status, numbers = SW.finish_verdict(status, numbers, (), reduced)
         return status, numbers, crit
-    m, s = _interval(_per_seed(result, "AdamW", "rms"))
+    m, s = SW.interval(_per_seed(result, "AdamW", "rms"))
     lo, hi = m - 3 * s, m + 3 * s
     dev = {n: float(np.abs(series(result, n, "rms") - 1.0).max()) for n in signs}
     if hi < lo_r or lo > hi_r or any(d > SIGN_RMS_TOL for d in dev.values()):
@@ -573,12 +553,12 @@ def rms_verdict(result: dict, reduced: bool = False, rms_range: tuple = ADAMW_RM
         status = "supported"
     else:
         status = "inconclusive"
-    others = "; ".join(f"{n} {_interval(_per_seed(result, n, 'rms'))[0]:.3f}" for n in ("AdaMax", "IE-StoSignSGD")
+    others = "; ".join(f"{n} {SW.interval(_per_seed(result, n, 'rms'))[0]:.3f}" for n in ("AdaMax", "IE-StoSignSGD")
                        if n in ms)
     numbers = (f"AdamW pre-lr update RMS {m:.3f} ± {3 * s:.3f} ({result['seeds']} seeds, mean over logged fine-tuning "
                f"steps at the chosen lr {result['lr'][ms.index('AdamW')]:g}); sign methods' max |RMS − 1|: "
                + ", ".join(f"{n} {d:.1e}" for n, d in dev.items()) + (f"; other originals: {others}" if others else ""))
-    status, numbers = _with_reduced(status, numbers, reduced)
+    status, numbers = SW.finish_verdict(status, numbers, (), reduced)
     return status, numbers, crit
 
 

@@ -197,25 +197,67 @@ def table12_panel(exp_dir, ax=None):
     ax.set_ylabel("stored v zeros (%)")
     ax.set_ylim(0, 105)
     ax.set_title("Table 12: AdamW v stored as 0")
-    ax.legend(loc="upper left")
+    if runs:
+        ax.legend(loc="upper left")
+    return fig
+
+
+def _last_histogram(run: dict) -> tuple[list, list, float] | None:
+    """(bin edges, shares, zero share) of log10 |m| summed over the parameter groups at the run's last logged
+    diagnostics step, or None if the run logged no histogram."""
+    for rec in reversed(run["records"]):
+        noise = (rec.get("diagnostics") or {}).get("noise")
+        hists = [g["m_abs_hist"] for g in (noise or {}).values() if g.get("m_abs_hist")]
+        if hists:
+            counts = [sum(h["counts"][i] for h in hists) for i in range(len(hists[0]["counts"]))]
+            zeros = sum(h["zeros"] for h in hists)
+            total = sum(counts) + zeros + sum(h["below"] + h["above"] for h in hists)
+            return hists[0]["edges"], [c / total for c in counts], zeros / total
+    return None
+
+
+def momentum_panel(exp_dir, ax=None):
+    r"""StoSignSGD's Fig. 3 [P]: the distribution of the momentum |m| at the end of training, as the share of
+    coordinates per log10 |m| bin (all parameter groups; ``diagnostics_bins`` of the training log), one curve
+    per arm at its best lr (first seed); the share of exact zeros (E4M3 flushes) in the legend."""
+    fig, ax = _axes(ax)
+    best, _ = best_lr_runs(ex.load_runs(exp_dir))
+    firsts = {}
+    for r in best:
+        if _last_histogram(r) is not None:
+            firsts.setdefault(ex.arm_of(r), r)
+    for arm, r in firsts.items():
+        edges, shares, zeros = _last_histogram(r)
+        prec = r["config"].get("precision", "fp32")
+        ax.stairs([100 * v for v in shares], edges, label=f"{arm} {prec} (zeros {100 * zeros:.0f} %)",
+                  color=_color(r), ls="-" if prec == "fp8" else "--", lw=1.3)
+    ax.set_xlabel("log10 |m| (last logged step)")
+    ax.set_ylabel("coordinates (%)")
+    ax.set_title("Fig. 3: momentum |m| at the end")
+    if firsts:
+        ax.legend(loc="upper left")
+    else:
+        ax.text(0.5, 0.5, "no |m| histogram logged\n(diagnostics_bins = 0)", ha="center", va="center",
+                transform=ax.transAxes)
     return fig
 
 
 def experiments_figure(exp_dirs: dict, figsize=(6.4, 4.8)):
     r"""One figure of the three experiments (``exp_dirs``: kind → experiment directory; missing
-    kinds are skipped): FP8 curves, the Table-12 bars, the anytime envelope, the Soft* curves."""
+    kinds are skipped): FP8 curves, the Table-12 bars, the Fig. 3 momentum distribution, the anytime
+    envelope, the Soft* curves, two panels per row."""
     import matplotlib as mpl
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from convexlab.plotting import STYLE
 
-    panels = [(k, f) for k, f in (("fp8", fp8_figure), ("fp8", table12_panel), ("anytime", anytime_figure),
-                                  ("softstar", softstar_figure)) if k in exp_dirs]
+    panels = [(k, f) for k, f in (("fp8", fp8_figure), ("fp8", table12_panel), ("fp8", momentum_panel),
+                                  ("anytime", anytime_figure), ("softstar", softstar_figure)) if k in exp_dirs]
     with mpl.rc_context({**STYLE, "font.size": 6.5, "legend.fontsize": 5, "axes.titlesize": 7}):
         fig = Figure(figsize=figsize, layout="constrained")
         FigureCanvasAgg(fig)
-        axes = fig.subplots(2, 2).ravel()
+        axes = fig.subplots((len(panels) + 1) // 2, 2, squeeze=False).ravel()
         for ax, (k, f) in zip(axes, panels):
             f(exp_dirs[k], ax=ax)
         for ax in axes[len(panels):]:

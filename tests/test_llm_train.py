@@ -492,3 +492,14 @@ def test_switching_the_presets_optimizer_leaves_out_its_opt_kwargs(recwarn):
     assert configs[0].opt_kwargs == {"momentum": 0.9}
     configs, _, _ = _parse(["--config", "toy_cpu"])  # the preset's own optimizer keeps them
     assert configs[0].opt_kwargs["betas"] == [0.9, 0.95]
+
+
+def test_only_rank_zero_prints_the_closing_summary(tmp_path, capsys, monkeypatch):
+    common = ["--device=cpu", "--num_threads=1", "--progress=false", "--block_size=16", "--batch_size=2",
+              "--max_steps=1", "--eval_batches=1", "--checkpoint_every=0", f"--out_dir={tmp_path}"]
+    assert _main(common + ["--run_name=r0"]) == 0
+    assert "run r0:" in capsys.readouterr().out
+    monkeypatch.setenv("RANK", "1")  # what torchrun sets on the other processes
+    assert _main(common + ["--run_name=r1"]) == 0
+    out = capsys.readouterr().out
+    assert "run r1:" not in out and "steps" not in out

@@ -104,6 +104,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import platform
 import sys
 import time
@@ -692,8 +693,9 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"\n{_interrupt_message(cfg, argv, len(configs) > 1)}", file=sys.stderr)
             return 130
-        print(f"run {cfg.run_name}: {run_dir}")
-        print(final_summary(run_dir))
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 prints the summary
+            print(f"run {cfg.run_name}: {run_dir}")
+            print(final_summary(run_dir))
     return 0
 
 

@@ -19,7 +19,7 @@ NEW_WITH_EVIDENCE = {"stosignsgd.dimension_factor": "15", "stosignsgd.fp8_moment
                      "stosignsgd.structural_noise": "19", "stosignsgd.update_rms": "19", "stosignsgd.cnn_test_loss": "18",
                      "stosignsgd.projected_sgd_heterogeneous": "15", "softsign.char_level_prediction": "16",
                      "softsign.node_prediction": "17", "softsign.alpha_sign_ablation": "12",
-                     "softsign.tmax_training": "12", **FORMER_PENDING}
+                     "softsign.tmax_training": "12", "sf_normuon.lr_robustness": "20", **FORMER_PENDING}
 
 
 # ---- the ledger's rows -------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The anytime experiment's verdicts (convexlab.lab.anytime_llm) on synthetic run sets: each of the six
+"""The anytime experiment's verdicts (convexlab.lab.anytime_llm) on synthetic run sets: each of the seven
 rows reaches all three statuses, the rules read seeds paired, and short runs cannot refute the
 long-horizon stability claims."""
 
@@ -15,7 +15,10 @@ SEEDS = (1, 2, 3)
 HORIZONS = (10, 20)
 BASE = {10: 3.0, 20: 2.8}
 #: per-seed jitter patterns (different per arm, so that paired differences have a spread)
-JIT = {"a": (0.0, 0.004, -0.003), "b": (0.002, -0.002, 0.001), "c": (-0.001, 0.003, 0.0), "w": (0.0, 0.04, -0.04)}
+JIT = {"a": (0.0, 0.004, -0.003), "b": (0.002, -0.002, 0.001), "c": (-0.001, 0.003, 0.0), "w": (0.0, 0.04, -0.04),
+       "zero": (0.0, 0.0, 0.0)}
+#: lr sweeps: SF-NorMuon flat and SF-AdamW steep, the reverse, and both alike with a wide paired spread
+FLAT, STEEP, ALIKE = dict(nm=0.02, aw=0.1, aw_jit="w"), dict(nm=0.1, aw=0.02, nm_jit="w"), dict(nm=0.05, aw=0.05, aw_jit="w")
 
 
 def _run(name, opt, lr, steps, seed, points, *, sched="cosine", wd=0.0, kw=None, status="done", params=1000):
@@ -56,7 +59,7 @@ def _cosine(opt, best, offset=0.0, lrs=(1e-3, 3e-3, 1e-2), jit="b", wd=0.0, para
 
 
 def summary(*, sf=0.0, normuon=0.0, adamw_best=3e-3, mu0=0.1, rownorm=0.1, x=0.0, x_diverge=False, z_offset=0.0,
-            nodecay=0.0, nodecay_rise=0.0, nodecay_diverge=False, params=1000, seeds=3, jit_mu0="c"):
+            nodecay=0.0, nodecay_rise=0.0, nodecay_diverge=False, params=1000, seeds=3, jit_mu0="c", sweep=None):
     """A synthetic anytime run set. Offsets are per arm, in nats, against the tuned AdamW (sf) or the SF
     default (the ablations); params=1 makes the 200-token horizon ≥ 1× Chinchilla."""
     runs = (_cosine("AdamW", adamw_best, params=params)
@@ -71,8 +74,31 @@ def summary(*, sf=0.0, normuon=0.0, adamw_best=3e-3, mu0=0.1, rownorm=0.1, x=0.0
     runs += _sf("sfadamw", "SFAdamW", 1e-2, 0.05, "a", kw={"weight_decay_at": "y"}, params=params)
     runs += _sf("sfadamw_nodecay", "SFAdamW", 1e-2, 0.05 + nodecay, "c", kw={"weight_decay_at": "none"},
                 diverge=nodecay_diverge, rise=nodecay_rise, params=params)
+    if sweep is not None:
+        runs += _sweep(sweep, sf + z_offset, params=params)
     keep = {str(s) for s in SEEDS[:seeds]}
     return summarize_anytime([r for r in runs if str(r["config"]["seed"]) in keep])
+
+
+def _sweep(spec, nm_offset, *, params=1000):
+    """lr-sweep runs (``<arm>_lrx<m>_s<i>``) at m ∈ {1/4, 1/2, 2, 4}: final = the default arm's loss at the
+    sweep's horizon + k·|log2 m| (+ the jitter pattern at m = 4); ``spec``: {"nm": k, "aw": k, "nm_jit",
+    "aw_jit", "steps", "aw_div" / "nm_div": (multiplier, seeds that diverge there)}."""
+    h = spec.get("steps", 20)
+    runs = []
+    for arm, opt, lr0, off, key in (("sfnormuon", "SFNorMuon", 8e-3, nm_offset, "nm"), ("sfadamw", "SFAdamW", 1e-2, 0.05, "aw")):
+        kw = {"weight_decay_at": "z" if opt == "SFNorMuon" else "y"}
+        for m in (0.25, 0.5, 2.0, 4.0):
+            for i, s in enumerate(SEEDS):
+                v = BASE[h] + off + JIT["a"][i] + spec[key] * abs(math.log2(m))
+                if m == 4.0:
+                    v += JIT[spec.get(f"{key}_jit", "zero")][i]
+                mult, div_seeds = spec.get(f"{key}_div", (None, ()))
+                div = m == mult and i in div_seeds
+                pts = [(h // 2, v + 0.3)] if div else [(h // 2, v + 0.3), (h, v)]
+                runs.append(_run(f"{arm}_lrx{m:g}_s{i}", opt, lr0 * m, h, s, pts, sched="constant", wd=0.05, kw=kw,
+                                 status="nonfinite" if div else "done", params=params))
+    return runs
 
 
 # -- the summary ----------------------------------------------------------------------------------
@@ -88,6 +114,36 @@ def test_summary_keeps_seeds_roles_and_tunes_per_horizon():
     assert set(s["tuned_adamw"][0]["per_seed"]) == {"1", "2", "3"}
     assert [a["weight_decay_at"] for a in s["decay_ablation"]] == ["x", "none", "z"]
     assert s["comparison"][1]["sf_normuon_gap"] == pytest.approx(0.0, abs=0.01)
+
+
+def test_lr_sweep_runs_stay_out_of_the_arms_and_read_the_default_at_the_sweep_horizon():
+    base = summary()
+    # SF-NorMuon at 2x the default lr is better than the default: it must not become the main arm
+    s = summary(sweep=dict(nm=-0.05, aw=0.1, steps=10))
+    assert s["main_arm"] == base["main_arm"] == "main@0.008" and s["sf_adamw_arm"] == "sfadamw@0.01"
+    assert s["arms"].keys() == base["arms"].keys() and s["comparison"] == base["comparison"]
+    assert s["decay_ablation"] == base["decay_ablation"] and s["tuned_adamw"] == base["tuned_adamw"]
+    assert not any("_lrx" in n for n in s["sf_runs"]) and s["scale"]["n_runs"] == base["scale"]["n_runs"] + 24
+    nm = s["lr_sweep"]["methods"]["SFNorMuon"]
+    assert nm["default_lr"] == 8e-3 and nm["horizon_steps"] == 10
+    assert list(nm["multipliers"]) == ["0.25", "0.5", "1", "2", "4"]
+    one = nm["multipliers"]["1"]
+    assert one["runs"] == ["sfnormuon_s0", "sfnormuon_s1", "sfnormuon_s2"]
+    # the default arm (20 steps) is read at the sweep's 10 steps, not at its own end
+    assert one["per_seed"]["1"] == pytest.approx(BASE[10] + JIT["a"][0])
+    assert nm["multipliers"]["4"]["per_seed"]["1"] == pytest.approx(BASE[10] + JIT["a"][0] - 0.1)
+    assert base["lr_sweep"]["methods"] == {}
+
+
+def test_lr_sweep_divergence_is_inf_and_drawn():
+    s = summary(sweep=dict(FLAT, aw_div=(4.0, (0, 1, 2))))
+    aw = s["lr_sweep"]["methods"]["SFAdamW"]["multipliers"]["4"]["per_seed"]
+    assert all(math.isinf(v) for v in aw.values())
+    st, numbers, _ = L.lr_robustness_verdict(s)
+    assert st == "supported" and "diverged 3" in numbers and "spread" in numbers
+    curves = L.lr_sweep_curves(s)
+    assert [m for m, _, _ in curves["SFAdamW"]] == [0.25, 0.5, 1.0, 2.0, 4.0]
+    assert curves["SFAdamW"][-1][2] == 3 and curves["SFAdamW"][-1][1]["n"] == 0
 
 
 def test_interval_and_paired():
@@ -138,6 +194,18 @@ CASES = {
         ("inconclusive", dict(nodecay=0.0)),
         ("inconclusive", dict(nodecay=0.1)),       # worse, but not rising: not a divergence
     ],
+    "sf_normuon.lr_robustness": [
+        ("supported", dict(sweep=FLAT)),
+        ("supported", dict(sweep=dict(ALIKE, aw_div=(4.0, (0, 1, 2))))),   # SF-AdamW diverges in every seed
+        ("supported", dict(sweep=dict(FLAT, steps=10))),                    # the sweep shorter than the default arm
+        ("not supported", dict(sweep=STEEP)),
+        ("not supported", dict(sweep=dict(ALIKE, nm_div=(0.25, (0, 1, 2))))),
+        ("inconclusive", dict(sweep=ALIKE)),
+        ("inconclusive", dict(sweep=dict(FLAT, aw_div=(4.0, (1,))))),       # one seed: mean ± 3se undefined
+        ("inconclusive", dict(sweep=dict(ALIKE, aw_div=(4.0, (0, 1, 2)), nm_div=(4.0, (0,))))),
+        ("inconclusive", dict(sweep=FLAT, seeds=2)),
+        ("inconclusive", dict()),                                            # no sweep runs
+    ],
 }
 
 
@@ -178,8 +246,11 @@ def test_bad_inputs_raise_value_error():
         L.run_anytime("/tmp/never", "tpu")
 
 
-def test_figure_has_both_panels():
-    fig = L.plot_anytime(summary(x_diverge=True))
-    assert len(fig.axes) == 2
+def test_figure_has_its_three_panels():
+    fig = L.plot_anytime(summary(x_diverge=True, sweep=dict(FLAT, aw_div=(4.0, (1,)))))
+    assert len(fig.axes) == 3
+    assert {t.get_text() for t in fig.axes[2].get_legend().get_texts()} == {
+        "SF-NorMuon", "SF-AdamW", "SF-AdamW: a seed diverged"}
+    assert len(L.plot_anytime(summary()).axes) == 3  # no sweep: the panel says so
     labels = [t.get_text() for t in fig.axes[1].get_yticklabels()]
     assert "μ = 0" in labels and "SF-AdamW no decay" in labels

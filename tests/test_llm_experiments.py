@@ -141,10 +141,14 @@ def test_fp8_command_end_to_end(tmp_path, capsys):
 
 def test_anytime_command_end_to_end(tmp_path):
     out = tmp_path / "any"
-    # one seed and the middle lr of each grid: every arm of the preset, 16 runs
+    # one seed and the middle lr of each grid: every arm of the preset (each lr-sweep multiplier is an arm of
+    # its own, ``sfnormuon_lrx0.25``: all kept), 24 runs
     assert ex.main(["anytime", "--out", str(out), "--scale=0.025", "--seeds=1337", "--middle-lr", *TINY]) == 0
     s = json.loads((out / "summary.json").read_text())
-    assert s["horizons"] == [1, 2, 4]
+    assert s["horizons"] == [1, 2, 4] and s["scale"]["n_runs"] == 24
+    assert s["main_arm"] == "main@0.008" and s["sf_adamw_arm"] == "sfadamw@0.01"
+    assert {o: list(m["multipliers"]) for o, m in s["lr_sweep"]["methods"].items()} == {
+        o: ["0.25", "0.5", "1", "2", "4"] for o in ("SFNorMuon", "SFAdamW")}
     assert [c["multiple"] for c in s["comparison"]] == [1.0, 2.0, 4.0]
     assert all(c["sf_normuon"] is not None and c["tuned_adamw"] is not None and c["tuned_normuon"] is not None
                for c in s["comparison"])

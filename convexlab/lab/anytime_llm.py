@@ -1,5 +1,6 @@
 r"""SF-NorMuon's GPT experiment with its controls (notebook 20): anytime training, decay placement,
-the μ and row-normalization ablations, SF-AdamW without decay, and the gap to cosine NorMuon.
+the μ and row-normalization ablations, SF-AdamW without decay, the gap to cosine NorMuon, and the lr
+sweep of SF-NorMuon against SF-AdamW (Fig. 5).
 
 Paper: Apte et al., "Anytime Training with Schedule-Free Spectral Optimization", arXiv 2605.23061
 (SF-NorMuon): Fig. 1 (one SF-NorMuon configuration matches or beats AdamW + cosine tuned per horizon)
@@ -40,6 +41,14 @@ row                                                    rule (d paired over seeds
                                                        lo(rise) > 0.01; not supported iff the longest
                                                        horizon ≥ 1× Chinchilla, no seed diverged,
                                                        hi(d) < 0.01 and hi(rise) < 0.01
+``sf_normuon.lr_robustness``                           per seed, spread = max − min final loss over the
+                                                       lr multipliers {1/4, 1/2, 1, 2, 4} (a diverged
+                                                       run is +inf, so its spread is inf); d =
+                                                       spread(SF-AdamW) − spread(SF-NorMuon): supported
+                                                       iff lo(d) > 0 (or SF-AdamW diverged at some
+                                                       multiplier in every seed, SF-NorMuon never);
+                                                       not supported iff hi(d) < 0 (or the mirror
+                                                       image); an inf in some seeds only: inconclusive
 =====================================================  ==============================================
 
 The two stability rows read "not supported" only from runs of at least 1× Chinchilla (20 tokens per
@@ -51,9 +60,9 @@ their loss (the harness has no third split), which favours the baselines (agains
 function                               used by
 =====================================  ===============================================================
 :func:`run_anytime`                    20: the preset's runs (one thread), then the summary
-:func:`verdicts`                       20: the six ledger rows (the ``*_verdict`` functions)
+:func:`verdicts`                       20: the seven ledger rows (the ``*_verdict`` functions)
 :func:`scale_text`                     20: the ``scale`` of every record
-:func:`plot_anytime`                   20: the anytime curves and the paired ablation differences
+:func:`plot_anytime`                   20: the anytime curves, the paired ablation differences, the lr sweep
 =====================================  ===============================================================
 """
 
@@ -66,6 +75,7 @@ from typing import Sequence
 
 from convexlab import _validation as V
 from convexlab.lab.threads import torch_threads
+from convexlab.llm.experiments import LR_SWEEP_MULTIPLIERS
 
 #: seeds every compared arm needs for a verdict
 MIN_SEEDS = 3
@@ -79,7 +89,10 @@ EFFECT_TOL = 0.01
 CHINCHILLA = 20.0
 
 ROWS = ("sf_normuon.anytime_llm", "sf_normuon.gap_to_cosine_normuon", "sf_normuon.momentum_ablation",
-        "sf_normuon.rownorm_ablation", "sf_normuon.decay_placement_llm", "sf_normuon.sf_adamw_diverges_without_decay")
+        "sf_normuon.rownorm_ablation", "sf_normuon.decay_placement_llm", "sf_normuon.sf_adamw_diverges_without_decay",
+        "sf_normuon.lr_robustness")
+#: the lr multipliers of the Fig. 5 sweep (relative to each method's default lr) every seed needs
+LR_MULTIPLIERS = LR_SWEEP_MULTIPLIERS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,12 +369,93 @@ def sf_adamw_decay_verdict(summary: dict, reduced: bool = False, tol: float = EF
     return _finish(status, numbers, reduced) + (crit,)
 
 
+def _sweep_seeds(method: dict) -> dict:
+    """Seed → {multiplier: final} for the seeds that have every multiplier of :data:`LR_MULTIPLIERS`."""
+    by_m = {float(e["multiplier"]): e["per_seed"] for e in method["multipliers"].values()}
+    if not all(m in by_m for m in LR_MULTIPLIERS):
+        return {}
+    seeds = set.intersection(*(set(by_m[m]) for m in LR_MULTIPLIERS))
+    return {s: {m: by_m[m][s] for m in LR_MULTIPLIERS} for s in sorted(seeds)
+            if all(by_m[m][s] is not None for m in LR_MULTIPLIERS)}
+
+
+def _spread(finals: dict) -> float:
+    """max − min of one seed's final losses over the multipliers; inf when a run diverged (+inf)."""
+    vals = list(finals.values())
+    return math.inf if any(math.isinf(v) for v in vals) else max(vals) - min(vals)
+
+
+def lr_robustness_verdict(summary: dict, reduced: bool = False) -> tuple[str, str, str]:
+    r"""``sf_normuon.lr_robustness`` (Fig. 5 [P]: SF-NorMuon's final loss varies less over an lr sweep
+    than SF-AdamW's; [SFN-PLAN] (f)). Per seed s and method, spread_s = max_m L_s(m) − min_m L_s(m)
+    over m ∈ {1/4, 1/2, 1, 2, 4} × the default lr, L the final validation loss at x at the sweep's
+    horizon (``summary["lr_sweep"]``, a diverged run +inf, so its spread is inf); d_s =
+    spread_s(SF-AdamW) − spread_s(SF-NorMuon), paired by seed, mean ± 3 s.e. [D]: supported iff
+    mean − 3se > 0, or SF-AdamW diverged at some multiplier in every seed and SF-NorMuon never; not
+    supported iff mean + 3se < 0, or the mirror image (SF-NorMuon diverged in every seed, SF-AdamW
+    never); otherwise inconclusive: fewer than :data:`MIN_SEEDS` seeds with all five multipliers on
+    both sides, or a divergence in some seeds only (an infinite d makes mean ± 3se undefined)."""
+    _check(summary)
+    mults = "{" + ", ".join(f"{m:g}" for m in LR_MULTIPLIERS) + "}"
+    crit = (f"per seed, spread = max − min final validation loss at x over lr × {mults} of each method's default (a "
+            f"diverged run counts +inf, so its spread is inf); d = spread(SF-AdamW) − spread(SF-NorMuon), paired over "
+            f"≥ {MIN_SEEDS} seeds: mean − {K_SE:g}se > 0, or SF-AdamW diverged at some multiplier in every seed while "
+            f"SF-NorMuon never did (supported); mean + {K_SE:g}se < 0, or SF-NorMuon diverged at some multiplier in every "
+            f"seed while SF-AdamW never did (not supported); otherwise inconclusive (also when a divergence in some "
+            f"seeds only makes mean ± {K_SE:g}se undefined)")
+    methods = (summary.get("lr_sweep") or {}).get("methods") or {}
+    nm, aw = methods.get("SFNorMuon"), methods.get("SFAdamW")
+    if nm is None or aw is None:
+        missing = " and ".join(n for n, m in (("SF-NorMuon", nm), ("SF-AdamW", aw)) if m is None)
+        return _finish("inconclusive", f"no {missing} lr-sweep runs", reduced) + (crit,)
+    snm, saw = _sweep_seeds(nm), _sweep_seeds(aw)
+    common = [s for s in snm if s in saw]
+    sp_nm = {s: _spread(snm[s]) for s in common}
+    sp_aw = {s: _spread(saw[s]) for s in common}
+    ds = [sp_aw[s] - sp_nm[s] for s in common]
+    d = interval(ds)
+    div_aw = [s for s in common if math.isinf(sp_aw[s])]
+    div_nm = [s for s in common if math.isinf(sp_nm[s])]
+    finite = not div_aw and not div_nm  # with an inf, mean ± 3se is undefined: only the divergence clauses decide
+    if len(common) < MIN_SEEDS:
+        status = "inconclusive"
+    elif (len(div_aw) == len(common) and not div_nm) or (finite and d["lo"] > 0):
+        status = "supported"
+    elif (len(div_nm) == len(common) and not div_aw) or (finite and d["hi"] < 0):
+        status = "not supported"
+    else:
+        status = "inconclusive"
+
+    def curve(name, method, seeds):
+        pts, means = [], {}
+        for e in method["multipliers"].values():  # every seed run at each multiplier, common or not
+            vals = [v for v in e["per_seed"].values() if v is not None]
+            iv, div = interval(vals), sum(math.isinf(v) for v in vals)
+            pts.append(f"×{e['multiplier']:g} {_iv(iv, False)}" + (f" diverged {div}" if div else ""))
+            if iv["mean"] is not None:
+                means[float(e["multiplier"])] = iv["mean"]
+        best = min(means, key=lambda m: (means[m], m)) if means else None
+        return (f"{name} (default lr {method['default_lr']:g}, {method['horizon_steps']} steps): " + ", ".join(pts)
+                + f"; spread {_iv(interval([_spread(seeds[s]) for s in common]), False)}"
+                + (f"; lowest seed-mean loss at ×{best:g}" + (" (a sweep end: the default may sit off the optimum)"
+                                                           if best in (LR_MULTIPLIERS[0], LR_MULTIPLIERS[-1]) else "")
+                   if best is not None else ""))
+
+    numbers = (f"final validation loss at x, mean [± {K_SE:g} s.e.] over seeds, by lr multiplier: "
+               + curve("SF-NorMuon", nm, snm) + "; " + curve("SF-AdamW", aw, saw)
+               + f"; paired d = spread(SF-AdamW) − spread(SF-NorMuon) {_iv(d)}"
+               + (f"; {len(common)} seed(s) with all {len(LR_MULTIPLIERS)} multipliers on both sides, fewer than {MIN_SEEDS}"
+                  if len(common) < MIN_SEEDS else ""))
+    return _finish(status, numbers, reduced) + (crit,)
+
+
 VERDICTS = {"sf_normuon.anytime_llm": anytime_verdict,
             "sf_normuon.gap_to_cosine_normuon": gap_to_cosine_normuon_verdict,
             "sf_normuon.momentum_ablation": momentum_verdict,
             "sf_normuon.rownorm_ablation": rownorm_verdict,
             "sf_normuon.decay_placement_llm": decay_placement_verdict,
-            "sf_normuon.sf_adamw_diverges_without_decay": sf_adamw_decay_verdict}
+            "sf_normuon.sf_adamw_diverges_without_decay": sf_adamw_decay_verdict,
+            "sf_normuon.lr_robustness": lr_robustness_verdict}
 
 
 def verdicts(summary: dict, reduced: bool = False) -> dict[str, tuple[str, str, str]]:
@@ -412,13 +506,14 @@ def ablation_differences(summary: dict) -> list[tuple[str, dict]]:
 def plot_anytime(summary: dict):
     r"""Left: validation loss against tokens — the per-horizon tuned AdamW and NorMuon + cosine (mean
     ± 3 s.e. over seeds) and the seed-mean anytime curves at x of SF-NorMuon and SF-AdamW. Right:
-    the paired differences of the controls at the end of the run (mean ± 3 s.e.), with ±tol marked."""
+    the paired differences of the controls at the end of the run (mean ± 3 s.e.), with ±tol marked.
+    Third panel: the lr sweep (Fig. 5), final loss against the lr multiplier for both methods."""
     from convexlab.plotting import new_figure
 
     _check(summary)
-    fig, ax = new_figure(figsize=(11.5, 4.3))
+    fig, ax = new_figure(figsize=(16.5, 4.3))
     ax.remove()
-    a1, a2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    a1, a2, a3 = fig.add_subplot(1, 3, 1), fig.add_subplot(1, 3, 2), fig.add_subplot(1, 3, 3)
     lows = []
     for key, label, color in (("tuned_adamw", "AdamW + cosine, tuned per horizon", "#1b9e77"),
                               ("tuned_normuon", "NorMuon + cosine, tuned per horizon", "#7570b3")):
@@ -457,11 +552,58 @@ def plot_anytime(summary: dict):
         a2.axvline(x, color="#999999", lw=0.8, ls="-" if x == 0 else "--")
     a2.set_xlabel("paired Δ final validation loss vs reference (nats), mean ± 3 s.e.")
     a2.set_title("controls at the longest horizon (> 0: worse than reference)")
+    _plot_lr_sweep(a3, summary)
     fig.tight_layout()
     return fig
 
 
+def lr_sweep_curves(summary: dict) -> dict[str, list[tuple[float, dict, int]]]:
+    r"""Fig. 5 [P]: per method (``"SFNorMuon"``, ``"SFAdamW"``), (lr multiplier, :func:`interval` of
+    the per-seed final losses over the seeds without divergence, diverged seeds) per multiplier of
+    ``summary["lr_sweep"]``."""
+    _check(summary)
+    out = {}
+    for opt, m in ((summary.get("lr_sweep") or {}).get("methods") or {}).items():
+        pts = []
+        for e in m["multipliers"].values():
+            vals = [v for v in e["per_seed"].values() if v is not None]
+            pts.append((float(e["multiplier"]), interval([v for v in vals if math.isfinite(v)]),
+                        sum(math.isinf(v) for v in vals)))
+        out[opt] = pts
+    return out
+
+
+def _plot_lr_sweep(ax, summary: dict) -> None:
+    """The lr-sweep panel: final loss against the lr multiplier (log2), mean ± 3 s.e. over the
+    non-diverged seeds; a multiplier with a diverged seed is marked with an x at the top."""
+    names = {"SFNorMuon": ("SF-NorMuon", "#d95f02"), "SFAdamW": ("SF-AdamW", "#e7298a")}
+    curves = lr_sweep_curves(summary)
+    for opt, pts in curves.items():
+        label, color = names.get(opt, (opt, "#444444"))
+        ok = [(m, iv) for m, iv, _ in pts if iv["mean"] is not None]
+        if ok:
+            ax.errorbar([m for m, _ in ok], [iv["mean"] for _, iv in ok],
+                        yerr=[K_SE * (iv["se"] or 0.0) for _, iv in ok], fmt="o-", ms=4, capsize=3, color=color,
+                        label=label)
+        div = [m for m, _, n in pts if n]
+        if div:
+            ax.plot(div, [1.0] * len(div), "x", color=color, ms=8, transform=ax.get_xaxis_transform(),
+                    label=f"{label}: a seed diverged")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(LR_MULTIPLIERS))
+    ax.set_xticklabels([f"{m:g}" for m in LR_MULTIPLIERS])
+    h = {m.get("horizon_steps") for m in ((summary.get("lr_sweep") or {}).get("methods") or {}).values()}
+    ax.set_xlabel("lr / default lr")
+    ax.set_ylabel("final validation loss at x (nats), mean ± 3 s.e.")
+    ax.set_title("lr sweep (Fig. 5)" + (f" at {h.pop()} steps" if len(h) == 1 else ""))
+    if curves:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no lr-sweep runs", ha="center", va="center", transform=ax.transAxes)
+
+
 __all__ = ["MIN_SEEDS", "K_SE", "MATCH_TOL", "EFFECT_TOL", "CHINCHILLA", "ROWS", "VERDICTS", "run_anytime", "interval",
            "paired", "chinchilla_multiple", "anytime_verdict", "gap_to_cosine_normuon_verdict", "momentum_verdict",
-           "rownorm_verdict", "decay_placement_verdict", "sf_adamw_decay_verdict", "verdicts", "scale_text",
-           "ablation_differences", "plot_anytime"]
+           "rownorm_verdict", "decay_placement_verdict", "sf_adamw_decay_verdict", "lr_robustness_verdict", "LR_MULTIPLIERS",
+           "verdicts", "scale_text",
+           "ablation_differences", "lr_sweep_curves", "plot_anytime"]

@@ -557,6 +557,58 @@ def _tune_per_horizon(cos: list[dict], horizons: list[int], base: int) -> list[d
     return tuned
 
 
+#: an lr-sweep run of the anytime experiment: ``<arm>_lrx<multiplier>[_s<seed>]`` (SF-NorMuon Fig. 5 [P])
+_LR_SWEEP_RE = re.compile(r"_lrx(?P<mult>[0-9.eE+-]+)(?:_s\d+)?$")
+#: the lr multipliers of the Fig. 5 sweep, relative to each method's default lr ([SFN-PLAN] (f))
+LR_SWEEP_MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def is_lr_sweep(run: dict) -> bool:
+    r"""Whether a run belongs to the anytime experiment's lr sweep: its name carries the marker
+    ``_lrx<multiplier>`` [D]. These runs enter only :func:`lr_sweep`, never the arms, the tuned
+    baselines or the ablations (a sweep run has the default arm's role at another lr)."""
+    return _LR_SWEEP_RE.search(run["name"]) is not None
+
+
+def _final_at(run: dict, step: int) -> float | None:
+    r"""The validation loss of ``run`` at ``step`` as a final loss [D]: +inf when the run diverged by
+    then (stopped non-finite before ``step``, or the loss there is non-finite or above the loss at
+    initialization, :func:`divergence`'s rule), None when the run has no evaluation there."""
+    v = val_at(run, step)
+    if v is None:
+        return math.inf if run["status"] == "nonfinite" and run["val"] and run["val"][-1][0] < step else None
+    if not math.isfinite(v) or (run["val"] and not (v <= run["val"][0][2])):
+        return math.inf
+    return v
+
+
+def lr_sweep(runs: list[dict], default: dict[str, list[dict]]) -> dict:
+    r"""The lr sweep of SF-NorMuon Fig. 5 [P] ([SFN-PLAN] (f)): per method, per lr multiplier m =
+    lr / default lr, the per-seed final validation loss at x at the sweep's horizon (+inf for a
+    diverged run, :func:`_final_at`). ``runs``: the sweep runs (:func:`is_lr_sweep`); ``default``:
+    method → the default arm's runs (multiplier 1), which may be longer than the sweep and are
+    then read at the sweep's horizon (a schedule-free run is the same run up to there). The horizon
+    of a method is the largest ``max_steps`` of its sweep runs. Returns ``{"methods": {optimizer:
+    {"default_lr", "horizon_steps", "multipliers": {f"{m:g}": {"lr", "runs", "per_seed"}}}},
+    "multipliers": [...]}``; a method without sweep runs is left out."""
+    methods: dict = {}
+    for opt, base in default.items():
+        sw = [r for r in runs if r["config"]["optimizer"] == opt]
+        if not sw or not base:
+            continue
+        lr0 = base[0]["config"]["lr"]
+        h = max(r["config"]["max_steps"] for r in sw)
+        by_m: dict = {}
+        for r in list(base) + sw:
+            m = round(r["config"]["lr"] / lr0, 6)
+            e = by_m.setdefault(f"{m:g}", {"multiplier": m, "lr": r["config"]["lr"], "runs": [], "per_seed": {}})
+            e["runs"].append(r["name"])
+            e["per_seed"][_seed_key(r)] = _final_at(r, h)
+        methods[opt] = {"default_lr": lr0, "horizon_steps": h,
+                        "multipliers": {k: by_m[k] for k in sorted(by_m, key=lambda k: by_m[k]["multiplier"])}}
+    return {"methods": methods, "multipliers": list(LR_SWEEP_MULTIPLIERS)}
+
+
 def summarize_anytime(runs: list[dict], match_tol: float = MATCH_TOL) -> dict:
     r"""The anytime experiment's summary (module docstring), seeds kept apart for paired intervals.
 
@@ -571,7 +623,9 @@ def summarize_anytime(runs: list[dict], match_tol: float = MATCH_TOL) -> dict:
     ``comparison`` holds the seed means per horizon (gaps: mean of the per-seed differences over
     the seeds both sides have); the intervals and verdicts are computed from the per-seed values
     (``convexlab.lab.anytime_llm``). ``decay_ablation``: SF-NorMuon per decay placement (the main
-    arm, i.e. z, last)."""
+    arm, i.e. z, last). ``lr_sweep`` (:func:`lr_sweep`, Fig. 5): SF-NorMuon and SF-AdamW per lr
+    multiplier, per-seed final loss at the sweep's horizon; the sweep runs (names with ``_lrx``,
+    :func:`is_lr_sweep`) enter nothing else, so they never replace the default arms."""
     cos = [r for r in runs if r["config"]["schedule_resolved"] == "cosine"]
     cos_adamw = [r for r in cos if r["config"]["optimizer"] == "AdamW"]
     horizons = sorted({r["config"]["max_steps"] for r in cos_adamw})
@@ -580,7 +634,8 @@ def summarize_anytime(runs: list[dict], match_tol: float = MATCH_TOL) -> dict:
     base = horizons[0]
     tuned = _tune_per_horizon(cos_adamw, horizons, base)
     tuned_nm = _tune_per_horizon([r for r in cos if r["config"]["optimizer"] == "NorMuon"], horizons, base)
-    sf = [r for r in runs if _is_sf(r)]
+    sweep = [r for r in runs if _is_sf(r) and is_lr_sweep(r)]
+    sf = [r for r in runs if _is_sf(r) and not is_lr_sweep(r)]
     groups: dict = {}
     for r in sf:
         c = r["config"]
@@ -641,13 +696,16 @@ def summarize_anytime(runs: list[dict], match_tol: float = MATCH_TOL) -> dict:
                  "curve": [{"horizon_steps": h, "val_loss": seed_mean(k, i)} for i, h in enumerate(horizons)]}
                 for k in abl]
     cfgs = [r["config"] for r in runs]
+    by_name = {r["name"]: r for r in sf}
+    sweep_summary = lr_sweep(sweep, {opt: [by_name[n] for n in arms[k]["runs"]] for opt, k in
+                                     (("SFNorMuon", main), ("SFAdamW", sfa)) if k is not None})
     return {"experiment": "anytime", "horizons": horizons, "tuned_adamw": tuned, "tuned_normuon": tuned_nm,
             "arms": arms, "main_arm": main, "sf_adamw_arm": sfa,
             "sf_runs": {r["name"]: [{"horizon_steps": h, "val_loss": val_at(r, h)} for h in horizons] for r in sf},
             "sf_adamw_choice": arms[sfa]["runs"][0] if sfa else None,
             "sf_normuon_run": arms[main]["runs"][0] if main else None, "comparison": comparison,
             "max_gap_sf_normuon": max(gaps) if gaps else None, "match_tol": match_tol, "verdict": verdict,
-            "decay_ablation": ablation,
+            "decay_ablation": ablation, "lr_sweep": sweep_summary,
             "scale": {"models": sorted({str(c.get("model")) for c in cfgs}),
                       "num_params": max((c.get("num_params") or 0 for c in cfgs), default=0) or None,
                       "seeds": sorted({_seed_key(r) for r in runs}), "n_runs": len(runs),
@@ -1001,6 +1059,14 @@ def to_markdown(summary: dict) -> str:
                             [(k, a["optimizer"], a["lr"], a["weight_decay"], a["weight_decay_at"], a["decay_lr"],
                               a["max_steps"], _mean(v["final"] for v in a["per_seed"].values()), a["n_seeds"],
                               sum(bool(v["diverged"]) for v in a["per_seed"].values())) for k, a in arms.items()])
+        sweep = (summary.get("lr_sweep") or {}).get("methods") or {}
+        if sweep:
+            lines += ["", "lr sweep (Fig. 5; final validation loss at x at the sweep's horizon, seed mean, a diverged "
+                          "seed counting +inf; intervals and verdict in convexlab.lab.anytime_llm):", ""]
+            lines += _table(["optimizer", "lr multiplier", "lr", "steps", "final val loss", "seeds", "diverged"],
+                            [(opt, k, e["lr"], m["horizon_steps"], _mean(e["per_seed"].values()), len(e["per_seed"]),
+                              sum(v is not None and math.isinf(v) for v in e["per_seed"].values()))
+                             for opt, m in sweep.items() for k, e in m["multipliers"].items()])
     elif kind == "softstar":
         lines += _arm_table(summary)
         lines += ["", f"Soft* against its hard counterpart at the same lr (hard − soft; > 0: soft ahead; "

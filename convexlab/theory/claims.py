@@ -1068,6 +1068,12 @@ CLAIMS: list[Claim] = [
           "the baseline must show)", notebooks=("20",), llm=True,
           settle="NorMuon + cosine with the lr tuned per horizon next to SF-NorMuon and AdamW + cosine at 124M, "
                  "horizons 1–8× up to ≥ 1× Chinchilla, ≥ 3 seeds, gap per horizon with an interval"),
+    Claim("sf_normuon.lr_robustness", SF, "Fig. 5 [SFN-RESULTS]", "P",
+          "SF-NorMuon is robust to the learning rate: over an lr sweep (×1/4 … ×4 of the default) its final loss "
+          "varies less than SF-AdamW's (a flatter curve)", notebooks=("20",), llm=True,
+          settle="SF-NorMuon and SF-AdamW at lr × {1/4, 1/2, 1, 2, 4} at 124M on the 1× horizon, ≥ 3 seeds: the spread "
+                 "of final validation loss over the sweep, paired by seed, with an interval (the CPU preset sweeps "
+                 "at its longest horizon, 160 steps of the toy GPT)"),
     Claim("survey.no_single_optimizer_wins_every_dimension", "LLM-optimizer survey (arXiv 2605.09176)",
           "benchmark methodology", "P",
           "no optimizer is best on every benchmark dimension (convergence, wall-clock, memory, complexity) at once",

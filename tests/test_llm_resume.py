@@ -298,8 +298,11 @@ def test_ctrl_c_prints_the_last_checkpoint_and_exits_130(tmp_path):
     args = ["--device=cpu", "--num_threads=1", "--progress=false", "--block_size=16", "--batch_size=2",
             "--eval_every=0", "--eval_batches=1", "--max_steps=1000000", "--checkpoint_every=3",
             f"--out_dir={tmp_path}", "--run_name=c"]
+    # the default SIGINT disposition in the child: a test run started in the background by a
+    # non-interactive shell (nohup, `&`) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt
     proc = subprocess.Popen([sys.executable, "-c", INTERRUPT_CHILD, *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + TIMEOUT_S
     while ck.checkpoint_step(tmp_path / "c") is None:
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()

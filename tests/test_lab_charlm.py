@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from convexlab.lab import charlm as C
+from convexlab.optim import NonFiniteGradientError
 from convexlab.theory import claims
 
 #: a small periodic text (period 7) with a different block per split: learnable in a few steps
@@ -64,7 +65,7 @@ def test_a_diverged_run_scores_zero(monkeypatch):
             pass
 
         def step(self):
-            raise C.NonFiniteGradientError("non-finite gradient")
+            raise NonFiniteGradientError("non-finite gradient")
 
     monkeypatch.setattr(C, "_optimizer", lambda *a: Raises())
     assert C.train_once("AdamW", "LSTM", 1e-3, SPLITS, 0, 3, **kw) == (0.0, 0.0)

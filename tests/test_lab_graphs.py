@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from convexlab.lab import graphs as G
-from convexlab.optim import MatrixAndAdamW
+from convexlab.optim import MatrixAndAdamW, NonFiniteGradientError
 from convexlab.theory import claims
 
 SMALL = dict(nodes=60, classes=3, degree=4.0, homophily=0.9, noise=0.5, features=4)
@@ -69,7 +69,7 @@ def test_a_diverged_run_scores_zero(monkeypatch):
             pass
 
         def step(self):
-            raise G.NonFiniteGradientError("non-finite gradient")
+            raise NonFiniteGradientError("non-finite gradient")
 
     monkeypatch.setattr(G, "_optimizer", lambda *a: Raises())
     assert G.train_once("AdamW", 1e-2, g, 0, 3) == (0.0, 0.0)

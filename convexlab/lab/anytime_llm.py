@@ -75,7 +75,8 @@ from typing import Sequence
 
 from convexlab import _validation as V
 from convexlab.lab.threads import torch_threads
-from convexlab.llm.experiments import LR_SWEEP_MULTIPLIERS
+from convexlab.lab import sweeps as SW
+from convexlab.llm.experiments import LR_SWEEP_MULTIPLIERS, mean_interval
 
 #: seeds every compared arm needs for a verdict
 MIN_SEEDS = 3
@@ -119,18 +120,10 @@ def run_anytime(out_dir, preset: str = "cpu", *, scale: float | None = None, ove
 # intervals
 # ---------------------------------------------------------------------------------------------
 def interval(values: Sequence[float | None]) -> dict:
-    r"""Mean ± :data:`K_SE` standard errors of ``values`` (None dropped): ``{"mean", "se", "lo", "hi",
-    "n"}``; an infinite value (a diverged run) gives an infinite mean and lo = hi = mean; one value
-    gives se = 0 (the count n says so); none gives every field None and n = 0."""
-    xs = [float(v) for v in values if v is not None]
-    n = len(xs)
-    if not n:
-        return {"mean": None, "se": None, "lo": None, "hi": None, "n": 0}
-    mean = math.fsum(xs) / n
-    if not all(math.isfinite(x) for x in xs):
-        return {"mean": mean, "se": None, "lo": mean, "hi": mean, "n": n}
-    se = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1) / n) if n > 1 else 0.0
-    return {"mean": mean, "se": se, "lo": mean - K_SE * se, "hi": mean + K_SE * se, "n": n}
+    r"""Mean ± :data:`K_SE` standard errors of ``values`` (None dropped):
+    :func:`convexlab.llm.experiments.mean_interval` (an infinite value, a diverged run, gives an infinite mean
+    and lo = hi = mean; one value gives se = 0; none gives every field None and n = 0)."""
+    return mean_interval([v for v in values if v is not None], K_SE)
 
 
 def paired(a: dict, b: dict) -> dict:
@@ -185,12 +178,6 @@ def chinchilla_multiple(summary: dict) -> float | None:
     return max(toks) / (CHINCHILLA * sc["num_params"])
 
 
-def _finish(status: str, numbers: str, reduced: bool) -> tuple[str, str]:
-    if reduced:
-        return "inconclusive", f"reduced-size runs (the criterion alone gives {status!r}): " + numbers
-    return status, numbers
-
-
 # ---------------------------------------------------------------------------------------------
 # the verdicts
 # ---------------------------------------------------------------------------------------------
@@ -202,7 +189,7 @@ def _horizon_verdict(summary: dict, tuned_key: str, name: str, reduced: bool, to
     main = summary.get("arms", {}).get(summary.get("main_arm") or "")
     tuned = summary.get(tuned_key) or []
     if main is None or not tuned:
-        return _finish("inconclusive", f"no {'SF-NorMuon' if main is None else name + ' + cosine'} runs", reduced) + (crit,)
+        return SW.finish_verdict("inconclusive", f"no {'SF-NorMuon' if main is None else name + ' + cosine'} runs", (), reduced) + (crit,)
     hs = summary["horizons"]
     parts, his, los, ns, edge = [], [], [], [], []
     for t in tuned:
@@ -230,7 +217,7 @@ def _horizon_verdict(summary: dict, tuned_key: str, name: str, reduced: bool, to
                + f"; match tolerance {tol:g} nats"
                + (f"; tuned lr at a grid end at horizons {edge} (baseline possibly under-tuned)" if edge else "")
                + (f"; fewer than {MIN_SEEDS} paired seeds or a horizon without {name} runs" if few else ""))
-    return _finish(status, numbers, reduced) + (crit,)
+    return SW.finish_verdict(status, numbers, (), reduced) + (crit,)
 
 
 def anytime_verdict(summary: dict, reduced: bool = False, tol: float = MATCH_TOL) -> tuple[str, str, str]:
@@ -262,7 +249,7 @@ def _ablation_verdict(summary: dict, role: str, what: str, reduced: bool, tol: f
     main = summary.get("arms", {}).get(summary.get("main_arm") or "")
     abl = _arm(summary, role)
     if main is None or abl is None:
-        return _finish("inconclusive", f"no {'SF-NorMuon default' if main is None else what} runs", reduced) + (crit,)
+        return SW.finish_verdict("inconclusive", f"no {'SF-NorMuon default' if main is None else what} runs", (), reduced) + (crit,)
     d = paired(_finals(abl), _finals(main))
     status = ("inconclusive" if d["n"] < MIN_SEEDS else "supported" if d["lo"] > tol else
               "not supported" if d["hi"] < tol else "inconclusive")
@@ -271,7 +258,7 @@ def _ablation_verdict(summary: dict, role: str, what: str, reduced: bool, tol: f
                f"{_iv(interval(list(_finals(main).values())), False)}; paired d {_iv(d)}; diverged seeds "
                f"{_diverged(abl)}/{abl['n_seeds']} vs {_diverged(main)}/{main['n_seeds']}; effect threshold {tol:g} nats"
                + (f"; fewer than {MIN_SEEDS} paired seeds" if d["n"] < MIN_SEEDS else ""))
-    return _finish(status, numbers, reduced) + (crit,)
+    return SW.finish_verdict(status, numbers, (), reduced) + (crit,)
 
 
 def momentum_verdict(summary: dict, reduced: bool = False, tol: float = EFFECT_TOL) -> tuple[str, str, str]:
@@ -299,7 +286,7 @@ def decay_placement_verdict(summary: dict, reduced: bool = False, tol: float = E
     main = summary.get("arms", {}).get(summary.get("main_arm") or "")
     x = _arm(summary, "decay_x")
     if main is None or x is None:
-        return _finish("inconclusive", "placements z and x are both needed", reduced) + (crit,)
+        return SW.finish_verdict("inconclusive", "placements z and x are both needed", (), reduced) + (crit,)
     d = paired(_finals(x), _finals(main))
     nd = paired(_finals(main), _finals(x))
     zs, xs = main["per_seed"], x["per_seed"]
@@ -327,7 +314,7 @@ def decay_placement_verdict(summary: dict, reduced: bool = False, tol: float = E
                f"{len(x_div)}/{len(xs)}); paired x − z {_iv(d)}" + "".join("; " + o for o in others)
                + (f"; longest horizon {ch:.3g}× Chinchilla" if ch is not None else ""))
     numbers += f"; effect threshold {tol:g} nats" + (f"; fewer than {MIN_SEEDS} paired seeds" if d["n"] < MIN_SEEDS else "")
-    return _finish(status, numbers, reduced) + (crit,)
+    return SW.finish_verdict(status, numbers, (), reduced) + (crit,)
 
 
 def sf_adamw_decay_verdict(summary: dict, reduced: bool = False, tol: float = EFFECT_TOL) -> tuple[str, str, str]:
@@ -342,10 +329,10 @@ def sf_adamw_decay_verdict(summary: dict, reduced: bool = False, tol: float = EF
             f"inconclusive")
     dec = _arm(summary, "sfadamw")
     if dec is None:
-        return _finish("inconclusive", "no SF-AdamW runs with decay", reduced) + (crit,)
+        return SW.finish_verdict("inconclusive", "no SF-AdamW runs with decay", (), reduced) + (crit,)
     nod = _arm(summary, "sfadamw_nodecay", dec["lr"])
     if nod is None:
-        return _finish("inconclusive", "no SF-AdamW runs without decay", reduced) + (crit,)
+        return SW.finish_verdict("inconclusive", "no SF-AdamW runs without decay", (), reduced) + (crit,)
     d = paired(_finals(nod), _finals(dec))
     rise = interval([v["rise"] for v in nod["per_seed"].values()])
     n_div, d_div = _diverged(nod), _diverged(dec)
@@ -366,7 +353,7 @@ def sf_adamw_decay_verdict(summary: dict, reduced: bool = False, tol: float = EF
                f"(diverged {d_div}/{dec['n_seeds']}); paired d {_iv(d)}; no-decay rise above its minimum {_iv(rise)}"
                + (f"; longest horizon {ch:.3g}× Chinchilla" if ch is not None else "") + f"; effect threshold {tol:g} nats"
                + (f"; fewer than {MIN_SEEDS} paired seeds" if d["n"] < MIN_SEEDS else ""))
-    return _finish(status, numbers, reduced) + (crit,)
+    return SW.finish_verdict(status, numbers, (), reduced) + (crit,)
 
 
 def _sweep_seeds(method: dict) -> dict:
@@ -407,7 +394,7 @@ def lr_robustness_verdict(summary: dict, reduced: bool = False) -> tuple[str, st
     nm, aw = methods.get("SFNorMuon"), methods.get("SFAdamW")
     if nm is None or aw is None:
         missing = " and ".join(n for n, m in (("SF-NorMuon", nm), ("SF-AdamW", aw)) if m is None)
-        return _finish("inconclusive", f"no {missing} lr-sweep runs", reduced) + (crit,)
+        return SW.finish_verdict("inconclusive", f"no {missing} lr-sweep runs", (), reduced) + (crit,)
     snm, saw = _sweep_seeds(nm), _sweep_seeds(aw)
     common = [s for s in snm if s in saw]
     sp_nm = {s: _spread(snm[s]) for s in common}
@@ -446,7 +433,7 @@ def lr_robustness_verdict(summary: dict, reduced: bool = False) -> tuple[str, st
                + f"; paired d = spread(SF-AdamW) − spread(SF-NorMuon) {_iv(d)}"
                + (f"; {len(common)} seed(s) with all {len(LR_MULTIPLIERS)} multipliers on both sides, fewer than {MIN_SEEDS}"
                   if len(common) < MIN_SEEDS else ""))
-    return _finish(status, numbers, reduced) + (crit,)
+    return SW.finish_verdict(status, numbers, (), reduced) + (crit,)
 
 
 VERDICTS = {"sf_normuon.anytime_llm": anytime_verdict,

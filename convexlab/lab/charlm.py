@@ -64,7 +64,7 @@ from convexlab import _validation as V
 from convexlab.lab import sweeps as SW
 from convexlab.lab.threads import one_thread_recording_warnings
 from convexlab.llm.data import default_corpus
-from convexlab.optim import REGISTRY, NonFiniteGradientError
+from convexlab.optim import REGISTRY
 
 VOCAB = 256
 MODELS = ("LSTM", "Transformer")
@@ -244,13 +244,7 @@ def train_once(name: str, model: str, lr: float, splits: dict, seed: int, steps:
         start = torch.randint(0, len(train) - context - 1, (batch, 1), generator=gen)
         x, y = train[start + offsets], train[start + 1 + offsets]
         loss = nn.functional.cross_entropy(net(x).reshape(-1, VOCAB), y.reshape(-1))
-        if not torch.isfinite(loss):
-            return 0.0, 0.0
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        try:
-            opt.step()
-        except NonFiniteGradientError:  # a finite loss with an overflowing gradient: diverged too
+        if not SW.train_step(opt, loss):  # diverged: scored 0
             return 0.0, 0.0
     net.eval()
     return tuple(accuracy(net, splits[s], context, eval_windows) for s in ("val", "test"))
@@ -286,16 +280,8 @@ def sweep(splits: dict | None = None, models=MODELS, optimizers=OPTIMIZERS, seed
         splits = corpus_splits()
     if not (isinstance(splits, dict) and all(isinstance(splits.get(k), torch.Tensor) for k in ("train", "val", "test"))):
         raise ValueError(f"splits must be a dict of 'train', 'val', 'test' byte tensors (corpus_splits), got {splits!r:.80}")
-    models = tuple(models)
-    optimizers = tuple(optimizers)
-    if not models:
-        raise ValueError("models must name at least one of ('LSTM', 'Transformer'), got ()")
-    if not optimizers:
-        raise ValueError(f"optimizers must name at least one of {OPTIMIZERS!r}, got ()")
-    for m in models:
-        V.one_of("models", m, MODELS)
-    for name in optimizers:
-        V.one_of("optimizers", name, OPTIMIZERS)
+    models = SW.names("models", models, MODELS)
+    optimizers = SW.names("optimizers", optimizers, OPTIMIZERS)
     if "HardSwitch" in optimizers and "Signum" not in optimizers:
         raise ValueError(f"optimizers must include 'Signum' when 'HardSwitch' runs (its sign lr), got {optimizers!r}")
     V.integer("seeds", seeds, 2)
@@ -356,11 +342,7 @@ def sweep(splits: dict | None = None, models=MODELS, optimizers=OPTIMIZERS, seed
 def paired_differences(result: dict, baseline: str, name: str = "SoftSignum") -> dict:
     """model → (mean, se) of the per-seed difference of test accuracy, ``name`` − ``baseline``, each at its
     picked lr."""
-    opts = result["optimizers"]
-    for n in (name, baseline):
-        if n not in opts:
-            raise ValueError(f"optimizer {n!r} was not run; the sweep ran {opts!r}")
-    d = result["test"][opts.index(name)] - result["test"][opts.index(baseline)]
+    d = SW.difference(result["test"], result["optimizers"], name, baseline)
     return {m: SW.interval(d[j]) for j, m in enumerate(result["models"])}
 
 

@@ -157,11 +157,8 @@ def train_curves(name: str, lr: float, data: dict, seed: int, epochs: int, batch
             for group in opt.param_groups:
                 group["lr"] = eta
             loss = nn.functional.cross_entropy(model(Xtr[idx]), ytr[idx])
-            if not torch.isfinite(loss):
+            if not SW.train_step(opt, loss):
                 return out
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
             t += 1
         record(e)
     return out
@@ -189,11 +186,7 @@ def sweep(data: dict, optimizers=OPTIMIZERS, seeds: int = 3, epochs: int = 30, b
     """
     if not isinstance(data, dict) or not all(k in data for k in ("train", "val", "test")):
         raise ValueError(f"data must be a dict with 'train', 'val' and 'test' splits, got {type(data).__name__}")
-    optimizers = tuple(optimizers)
-    if not optimizers:
-        raise ValueError("optimizers must name at least one registry optimizer, got ()")
-    for name in optimizers:
-        V.one_of("optimizers", name, tuple(REGISTRY))
+    optimizers = SW.names("optimizers", optimizers, tuple(REGISTRY))
     seeds = V.integer("seeds", seeds, 2)
     epochs = V.integer("epochs", epochs, 1)
     batch = V.integer("batch", batch, 1)
@@ -229,10 +222,6 @@ def paired(result: dict, baseline: str, key: str = "test_loss", name: str = "Sto
     r"""(mean, se) over seeds of ``name`` − ``baseline`` in ``key`` at the chosen lrs: at the final epoch
     (``epoch=None``), at ``epoch``, or averaged over epochs 1..E (``epoch="mean"``: the area under the
     curve, the "converges fastest" number)."""
-    opts = result["optimizers"]
-    for n in (name, baseline):
-        if n not in opts:
-            raise ValueError(f"optimizer {n!r} was not run; the sweep ran {opts!r}")
     if key not in result["at_best"]:
         raise ValueError(f"key must be one of {tuple(result['at_best'])}, got {key!r}")
     c = result["at_best"][key]
@@ -242,7 +231,7 @@ def paired(result: dict, baseline: str, key: str = "test_loss", name: str = "Sto
         x = c[:, :, 1:].mean(axis=2)
     else:
         x = c[:, :, V.integer("epoch", epoch, 0, c.shape[2] - 1)]
-    return SW.interval(x[opts.index(name)] - x[opts.index(baseline)])
+    return SW.interval(SW.difference(x, result["optimizers"], name, baseline))
 
 
 def cnn_verdict(result: dict, reduced: bool = False, tol: float = TOL) -> tuple[str, str, str]:

@@ -63,7 +63,7 @@ from torch import nn
 from convexlab import _validation as V
 from convexlab.lab import sweeps as SW
 from convexlab.lab.threads import one_thread_recording_warnings
-from convexlab.optim import REGISTRY, MatrixAndAdamW, NonFiniteGradientError
+from convexlab.optim import REGISTRY, MatrixAndAdamW
 
 #: graph families [D]: nodes, classes, mean degree, homophily h, feature noise σ, feature dimension
 FAMILIES: dict[str, dict] = {
@@ -211,13 +211,7 @@ def train_once(name: str, lr: float, graph: dict, seed: int, steps: int, hidden:
     ax, adj, y, train = graph["ax"], graph["adj"], graph["y"], graph["train"]
     for _ in range(steps):
         loss = nn.functional.cross_entropy(net(ax, adj)[train], y[train])
-        if not torch.isfinite(loss):
-            return 0.0, 0.0
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        try:
-            opt.step()
-        except NonFiniteGradientError:  # a finite loss with an overflowing gradient: diverged too
+        if not SW.train_step(opt, loss):  # diverged: scored 0
             return 0.0, 0.0
     net.eval()
     with torch.no_grad():
@@ -247,15 +241,11 @@ def sweep(families=tuple(FAMILIES), optimizers=OPTIMIZERS, seeds: int = 3, steps
     ``mean``, ``se``, ``lo``/``hi`` [optimizer, family], ``ranks`` (:func:`average_ranks`) and ``edge``.
     """
     families = tuple(families)
-    optimizers = tuple(optimizers)
     if not families:
         raise ValueError(f"families must name at least one of {tuple(FAMILIES)!r}, got ()")
-    if not optimizers:
-        raise ValueError(f"optimizers must name at least one of {OPTIMIZERS!r}, got ()")
+    optimizers = SW.names("optimizers", optimizers, OPTIMIZERS)
     specs = [_family("families", f) for f in families]
     labels = tuple(f if isinstance(f, str) else f"family{j}" for j, f in enumerate(families))
-    for name in optimizers:
-        V.one_of("optimizers", name, OPTIMIZERS)
     V.integer("seeds", seeds, 2)
     V.integer("steps", steps, 2)
     V.integer("graph_seed", graph_seed, 0)

@@ -92,11 +92,8 @@ def train_once(name: str, lr: float, data: dict, seed: int, steps: int, batch: i
     for _ in range(steps):
         idx = torch.randint(0, Xtr.shape[0], (batch,), generator=gen)
         loss = nn.functional.cross_entropy(model(Xtr[idx]), ytr[idx])
-        if not torch.isfinite(loss):
+        if not SW.train_step(opt, loss):  # diverged: scored as chance
             return 1.0 / CLASSES, 1.0 / CLASSES
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
     with torch.no_grad():
         return tuple(balanced_accuracy(model(data[s][0]).argmax(1), data[s][1], CLASSES) for s in ("val", "test"))
 
@@ -127,11 +124,7 @@ def sweep(splits: Callable[[float], dict], ks=KS, optimizers=OPTIMIZERS, seeds: 
     for k in ks:
         if not (isinstance(k, (int, float)) and math.isfinite(k) and k >= 1):
             raise ValueError(f"ks must hold finite numbers >= 1, got {k!r}")
-    optimizers = tuple(optimizers)
-    if not optimizers:
-        raise ValueError("optimizers must name at least one registry optimizer, got ()")
-    for name in optimizers:
-        V.one_of("optimizers", name, tuple(REGISTRY))
+    optimizers = SW.names("optimizers", optimizers, tuple(REGISTRY))
     V.integer("seeds", seeds, 2)
     V.integer("steps", steps, 1)
     V.integer("batch", batch, 1)
@@ -168,11 +161,7 @@ def sweep(splits: Callable[[float], dict], ks=KS, optimizers=OPTIMIZERS, seeds: 
 def paired_differences(result: dict, baseline: str, name: str = "SoftSignum") -> dict:
     """k → (mean, se) of the per-seed difference of balanced test accuracy, ``name`` − ``baseline``,
     each at its chosen lr."""
-    opts = result["optimizers"]
-    for n in (name, baseline):
-        if n not in opts:
-            raise ValueError(f"optimizer {n!r} was not run; the sweep ran {opts!r}")
-    d = result["test_at_best"][opts.index(name)] - result["test_at_best"][opts.index(baseline)]
+    d = SW.difference(result["test_at_best"], result["optimizers"], name, baseline)
     return {k: SW.interval(d[j]) for j, k in enumerate(result["ks"])}
 
 

@@ -301,11 +301,8 @@ def finetune_once(name: str, lr: float, base: dict, splits: dict, seed: int, ste
         _schedule(opt, lr, k, steps)
         x, y = get_batch(data, "train", batch, BLOCK, gen)
         _, loss = model(x, y, return_logits=False)
-        if not torch.isfinite(loss):
+        if not SW.train_step(opt, loss):
             return out
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
         if (k + 1) % log_every == 0 or k + 1 == steps:
             rms = update_rms(opt)
             log["step"].append(k + 1)
@@ -353,11 +350,7 @@ def sweep(methods=METHODS, seeds: int = 3, steps: int = 100, batch: int = 16, pr
     ``edge`` (methods whose chosen lr is at an end of its grid), ``logs`` (method → seed → the log of
     the chosen-lr run), ``logs_all`` (method → lr → seed → log), ``hist`` (method → final |num|
     histogram of seed 0 at the chosen lr)."""
-    methods = tuple(methods)
-    if not methods:
-        raise ValueError("methods must name at least one of METHODS, got ()")
-    for name in methods:
-        V.one_of("methods", name, METHODS)
+    methods = SW.names("methods", methods, METHODS)
     if len(set(methods)) != len(methods):
         raise ValueError(f"methods must not repeat a name, got {methods!r}")
     V.integer("seeds", seeds, 2)
@@ -406,11 +399,7 @@ def sweep(methods=METHODS, seeds: int = 3, steps: int = 100, batch: int = 16, pr
 
 def paired(result: dict, name: str, baseline: str) -> tuple[float, float]:
     """(mean, se) over seeds of the test-loss difference ``name`` − ``baseline``, each at its chosen lr."""
-    ms = result["methods"]
-    for n in (name, baseline):
-        if n not in ms:
-            raise ValueError(f"method {n!r} was not run; the sweep ran {ms!r}")
-    return SW.interval(result["test_at_best"][ms.index(name)] - result["test_at_best"][ms.index(baseline)])
+    return SW.interval(SW.difference(result["test_at_best"], result["methods"], name, baseline, what="method"))
 
 
 def series(result: dict, name: str, key: str) -> np.ndarray:

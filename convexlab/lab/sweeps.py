@@ -52,3 +52,42 @@ def finish_verdict(status: str, numbers: str, edge, reduced: bool, what: str = "
         numbers = f"reduced-size runs (the criterion alone gives {status!r}): " + numbers
         status = "inconclusive"
     return status, numbers
+
+
+def names(arg: str, values, allowed) -> tuple:
+    """``values`` as a tuple of at least one name, each one of ``allowed``; else a ``ValueError`` naming ``arg``."""
+    values = tuple(values)
+    allowed = tuple(allowed)
+    if not values:
+        raise ValueError(f"{arg} must name at least one of {allowed!r}, got ()")
+    for v in values:
+        V.one_of(arg, v, allowed)
+    return values
+
+
+def difference(values, run: tuple, name: str, baseline: str, what: str = "optimizer") -> np.ndarray:
+    """``values[name] − values[baseline]`` along the first axis, whose entries are the names in ``run`` (per
+    seed, so that the two share seeds: a paired difference); a name that was not run is a ``ValueError``."""
+    for n in (name, baseline):
+        if n not in run:
+            raise ValueError(f"{what} {n!r} was not run; the sweep ran {tuple(run)!r}")
+    return np.asarray(values[run.index(name)]) - np.asarray(values[run.index(baseline)])
+
+
+def train_step(opt, loss) -> bool:
+    """One optimizer step on ``loss`` (zero_grad, backward, step); False, with nothing stepped, when the run has
+    diverged: a non-finite loss, or a finite loss whose gradient overflows (the optimizer's
+    :class:`~convexlab.optim.NonFiniteGradientError`). A sweep scores a diverged run as its worst value."""
+    import torch
+
+    from convexlab.optim import NonFiniteGradientError
+
+    if not torch.isfinite(loss):
+        return False
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    try:
+        opt.step()
+    except NonFiniteGradientError:
+        return False
+    return True

@@ -269,8 +269,8 @@ def group_arms(runs: list[dict]) -> dict[str, dict]:
 
 
 def _finals(rs: list[dict]) -> list[float]:
-    """Final validation losses (inf for a diverged run: divergence ranks it last)."""
-    return [math.inf if divergence(r)["diverged"] else final_val(r) for r in rs if final_val(r) is not None]
+    """Final validation losses (inf for a diverged run: divergence ranks it last; :func:`_fv`)."""
+    return [v for v in map(_fv, rs) if v is not None]
 
 
 def best_lr(arm: dict):
@@ -471,7 +471,7 @@ SF_NORMUON_MU = 0.8
 
 def _seed_key(run: dict) -> str:
     """A run's seed as a string (the key of the ``per_seed`` dicts; JSON keys are strings)."""
-    return str(run["config"].get("seed"))
+    return str(_seed(run))
 
 
 def _sf_role(c: dict) -> str:
@@ -742,6 +742,7 @@ def _at_lr(arm: dict, lr) -> tuple[object, list[dict]]:
 
 
 def _fv(r: dict) -> float | None:
+    """The final validation loss of a run, +inf if it diverged (None if it has none)."""
     v = final_val(r)
     return math.inf if (v is not None and divergence(r)["diverged"]) else v
 

@@ -117,18 +117,25 @@ def test_digits_helpers_doctests():
     assert result.attempted >= 2 and result.failed == 0
 
 
-def test_the_sweep_does_not_depend_on_the_callers_thread_count():
+def test_the_sweep_runs_on_one_thread_whatever_the_callers_count(monkeypatch):
+    # the numbers must not depend on the machine's core count: every run sees one torch thread, and the
+    # caller's count comes back afterwards
+    seen = []
+    real = I.train_once
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(I, "train_once", spy)
     saved = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        a = _tiny(ks=(50,), hidden=64, batch=64)
-        assert torch.get_num_threads() == 2  # restored after the sweep
-        torch.set_num_threads(1)
-        b = _tiny(ks=(50,), hidden=64, batch=64)
+        _tiny(ks=(50,))
+        assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(saved)
-    np.testing.assert_array_equal(a["test"], b["test"])
-    np.testing.assert_array_equal(a["val"], b["val"])
+    assert seen and set(seen) == {1}
 
 
 def test_torch_threads_restores_the_count_on_error():
